@@ -1,0 +1,5 @@
+#pragma once
+
+#define FLASHMLA_VERSION_MAJOR 0
+#define FLASHMLA_VERSION_MINOR 1
+#define FLASHMLA_VERSION_PATCH 0

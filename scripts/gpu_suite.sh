@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# The one GPU command: builds everything, runs the C++ GPU tests and the pytest suite, the benchmarks,
+# or compute-sanitizer on a small subset. Logs go to $OUT (the device tool's folder) or ./out.
+#
+#   bash scripts/gpu_suite.sh [build] [test] [bench] [sanitize] [all]     (default: build test)
+#
+# Needs: CUDA >= 13.0 with an sm_90 GPU, CMake, ninja, PyTorch with CUDA, pytest. No network:
+# GoogleTest comes from .deps/googletest (scripts/prepare_offline_deps.sh) when the system lacks it.
+set -uo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+out="${OUT:-$root/out}"
+mkdir -p "$out"
+log="$out/gpu_suite.log"
+jobs="$(nproc)"
+python="${PYTHON:-python3}"
+summary=()
+status=0
+
+note() { echo "gpu_suite: $*" | tee -a "$log"; }
+run_logged() { "$@" 2>&1 | tee -a "$log"; return "${PIPESTATUS[0]}"; }
+
+gtest_counts() {  # prints "P passed, F failed" from a gtest log
+  local file="$1" passed failed
+  passed=$(grep -Eo '^\[  PASSED  \] [0-9]+' "$file" | grep -Eo '[0-9]+' | tail -1)
+  failed=$(grep -Eo '^\[  FAILED  \] [0-9]+ test' "$file" | grep -Eo '[0-9]+' | tail -1)
+  echo "${passed:-0} passed, ${failed:-0} failed"
+}
+
+do_build() {
+  note "build: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)"
+  local gtest_dir=()
+  [ -f .deps/googletest/CMakeLists.txt ] && gtest_dir=(-DFLASHMLA_GTEST_SOURCE_DIR="$root/.deps/googletest")
+  local t0=$SECONDS
+  # The C++ build and the Python extension compile the same kernels: run them side by side.
+  (cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release "${gtest_dir[@]}" >"$out/build_cpp.txt" 2>&1 &&
+     cmake --build build -j "$((jobs / 2 > 1 ? jobs / 2 : 1))" >>"$out/build_cpp.txt" 2>&1) &
+  local cpp_pid=$!
+  MAX_JOBS="$((jobs / 2 > 1 ? jobs / 2 : 1))" "$python" -m pip install --no-build-isolation --no-deps -q . \
+    >"$out/build_py.txt" 2>&1
+  local py_rc=$?
+  wait "$cpp_pid"; local cpp_rc=$?
+  cat "$out/build_cpp.txt" "$out/build_py.txt" >>"$log"
+  if [ $cpp_rc -ne 0 ]; then tail -40 "$out/build_cpp.txt"; fi
+  if [ $py_rc -ne 0 ]; then tail -40 "$out/build_py.txt"; fi
+  rm -f "$out/build_cpp.txt" "$out/build_py.txt"
+  summary+=("build: C++ rc=$cpp_rc, python rc=$py_rc ($((SECONDS - t0)) s)")
+  [ $cpp_rc -eq 0 ] && [ $py_rc -eq 0 ] || status=1
+}
+
+do_test() {
+  local t0=$SECONDS
+  if [ -x build/tests/flashmla_gpu_tests ]; then
+    run_logged build/tests/flashmla_gpu_tests --gtest_color=no >"$out/cpp_gpu_tests.txt" 2>&1
+    local rc=$?
+    tail -25 "$out/cpp_gpu_tests.txt"
+    summary+=("C++ GPU tests: $(gtest_counts "$out/cpp_gpu_tests.txt") (rc=$rc)")
+    [ $rc -eq 0 ] || status=1
+    run_logged ctest --test-dir build -L cpu -j "$jobs" --output-on-failure >"$out/cpp_cpu_tests.txt" 2>&1
+    rc=$?
+    summary+=("C++ CPU tests: $(grep -E 'tests passed|tests failed' "$out/cpp_cpu_tests.txt" | tail -1) (rc=$rc)")
+    cat "$out/cpp_cpu_tests.txt" >>"$log"; rm -f "$out/cpp_cpu_tests.txt"
+    [ $rc -eq 0 ] || status=1
+  else
+    summary+=("C++ GPU tests: not built"); status=1
+  fi
+  (cd /tmp && PYTHONUNBUFFERED=1 "$python" -m pytest "$root/tests/python" -q -rfEs -p no:cacheprovider \
+      --junitxml="$out/pytest.xml") >"$out/pytest.txt" 2>&1
+  local prc=$?
+  tail -30 "$out/pytest.txt"
+  summary+=("pytest: $(tail -1 "$out/pytest.txt") (rc=$prc, $((SECONDS - t0)) s with C++ tests)")
+  [ $prc -eq 0 ] || status=1
+}
+
+do_bench() {
+  local t0=$SECONDS
+  if [ -x build/bench/flashmla_bench ]; then
+    run_logged build/bench/flashmla_bench --check --json "$out/bench_cpp.json" >"$out/bench_cpp.txt" 2>&1
+    local rc=$?
+    summary+=("C++ bench rc=$rc")
+    [ $rc -eq 0 ] || status=1
+  fi
+  PYTHONUNBUFFERED=1 "$python" -m flash_mla.bench --json "$out/bench_py.json" \
+      --cpp-json "$out/bench_cpp.json" >"$out/bench_py.txt" 2>&1
+  local prc=$?
+  summary+=("Python bench rc=$prc ($((SECONDS - t0)) s)")
+  [ $prc -eq 0 ] || status=1
+  "$python" scripts/plot_roofline.py "$out/bench_cpp.json" "$out/roofline.png" >>"$log" 2>&1 || true
+  cat "$out/bench_cpp.txt" >>"$log"; cat "$out/bench_py.txt" >>"$log"
+  cat "$out/bench_cpp.txt"; tail -60 "$out/bench_py.txt"
+}
+
+do_sanitize() {
+  local filter="${SANITIZE_FILTER:-*Sanitize*}"
+  local t0=$SECONDS
+  for tool in memcheck racecheck; do
+    compute-sanitizer --tool "$tool" --error-exitcode 42 \
+      build/tests/flashmla_gpu_tests --gtest_filter="$filter" --gtest_color=no >"$out/sanitize_$tool.txt" 2>&1
+    local rc=$?
+    local verdict
+    verdict=$(grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$out/sanitize_$tool.txt" | tail -1)
+    summary+=("compute-sanitizer $tool: ${verdict:-no summary} [$(gtest_counts "$out/sanitize_$tool.txt")] (rc=$rc)")
+    [ $rc -eq 0 ] || status=1
+    tail -8 "$out/sanitize_$tool.txt"
+    cat "$out/sanitize_$tool.txt" >>"$log"; rm -f "$out/sanitize_$tool.txt"
+  done
+  summary+=("sanitizer time $((SECONDS - t0)) s")
+}
+
+modes=("$@")
+[ ${#modes[@]} -eq 0 ] && modes=(build test)
+for mode in "${modes[@]}"; do
+  case "$mode" in
+    build) do_build ;;
+    test) do_test ;;
+    bench) do_bench ;;
+    sanitize) do_sanitize ;;
+    all) do_build; do_test; do_sanitize; do_bench ;;
+    *) echo "gpu_suite: unknown mode '$mode' (build, test, bench, sanitize, all)" >&2; exit 2 ;;
+  esac
+done
+
+echo "================ gpu_suite summary ================" | tee -a "$log"
+for line in "${summary[@]}"; do echo "$line" | tee -a "$log"; done
+exit $status

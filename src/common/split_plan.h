@@ -1,0 +1,158 @@
+// Split-KV scheduling: how the KV blocks of a batch are divided among persistent CTAs.
+//
+// Pure functions, compiled for host and device from this one source: the CPU metadata,
+// the GPU metadata kernel, the decode kernel's work loop and the CPU tests all use them,
+// so the plan is the same bit for bit everywhere.
+//
+// Model. Request r costs cost_r = nblk_r + kFixedCost units, where nblk_r is its number of
+// 64-token KV tiles and kFixedCost stands for the per-request work that does not scale with
+// length (loading Q, the softmax epilogue, writing the output). Requests are laid end to end
+// on a line of cost units, P_r = sum of cost_{r'} for r' < r, total = P_b. The line is cut
+// into num_parts equal pieces of T = ceil(total / num_parts) units: part p owns [p*T, (p+1)*T).
+// A cut inside request r falls on block clamp(cut - P_r - kFixedCost, 0, nblk_r) of it, so
+// every block belongs to exactly one part, and each part's load is at most T units.
+//
+// Splits. The non-empty block ranges of one request, in part order, are its splits
+// 0, 1, ..., n_r - 1; everything about them has a closed form in (P_r, nblk_r, T), which is
+// why no part needs to look at another part's work. A request with no blocks (seqlen 0) has
+// one split, owned by the part whose range contains P_r, which writes its empty output.
+#pragma once
+
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define FLASHMLA_HOST_DEVICE __host__ __device__ __forceinline__
+#else
+#define FLASHMLA_HOST_DEVICE inline
+#endif
+
+namespace flashmla::plan {
+
+inline constexpr int kBlockN = 64;          // keys per KV tile: one cache page
+inline constexpr int kFixedCost = 5;        // per-request overhead, in KV tiles
+inline constexpr int kRowsPerTile = 64;     // query rows (token x head of one kv group) per CTA
+
+// Fields of one tile_scheduler_metadata row (int32[8]).
+enum MetadataField : int {
+  kReqBegin = 0,          // first request the part touches
+  kBlkBegin = 1,          // first KV tile of kReqBegin
+  kReqEnd = 2,            // last request the part touches (inclusive); kReqEnd < kReqBegin: idle part
+  kBlkEnd = 3,            // one past the last KV tile of kReqEnd
+  kFirstSplitIdx = 4,     // split index of the part's range of kReqBegin
+  kFirstReqOwned = 5,     // 1 if the part's range starts exactly at kReqBegin's start (P_r)
+};
+
+FLASHMLA_HOST_DEVICE int num_kv_blocks(int seqlen) {
+  // written so that lengths near INT_MAX do not overflow
+  return seqlen <= 0 ? 0 : seqlen / kBlockN + (seqlen % kBlockN != 0 ? 1 : 0);
+}
+
+FLASHMLA_HOST_DEVICE int64_t request_cost(int seqlen) {
+  return static_cast<int64_t>(num_kv_blocks(seqlen)) + kFixedCost;
+}
+
+FLASHMLA_HOST_DEVICE int num_row_tiles(int num_q_tokens_per_head_k) {
+  return (num_q_tokens_per_head_k + kRowsPerTile - 1) / kRowsPerTile;
+}
+
+// Units of cost per part. At least 1 so that parts always advance.
+FLASHMLA_HOST_DEVICE int64_t part_span(int64_t total_cost, int num_parts) {
+  const int64_t t = (total_cost + num_parts - 1) / num_parts;
+  return t < 1 ? 1 : t;
+}
+
+// The KV tile of request r (starting at P_r, nblk tiles) at which a cut at `pos` falls.
+FLASHMLA_HOST_DEVICE int block_at(int64_t pos, int64_t request_start, int nblk) {
+  const int64_t b = pos - request_start - kFixedCost;
+  return b <= 0 ? 0 : (b >= nblk ? nblk : static_cast<int>(b));
+}
+
+// Number of splits (non-empty block ranges) of a request: 1 + the cuts strictly inside its blocks.
+FLASHMLA_HOST_DEVICE int request_num_splits(int64_t request_start, int nblk, int64_t span) {
+  if (nblk <= 0) return 1;
+  const int64_t first_block_pos = request_start + kFixedCost;          // position of block 0
+  const int64_t end_pos = first_block_pos + nblk;                       // P_{r+1}
+  // cuts q*span with first_block_pos < q*span < end_pos
+  const int64_t q_lo = first_block_pos / span + 1;
+  const int64_t q_hi = (end_pos + span - 1) / span - 1;
+  return 1 + static_cast<int>(q_hi >= q_lo ? q_hi - q_lo + 1 : 0);
+}
+
+// Split index of part p's range of a request that the part does not start (P_r < p*span).
+// Counts the cuts q*span <= p*span that fall strictly after the request's block 0 position.
+FLASHMLA_HOST_DEVICE int split_index_for_part(int part, int64_t request_start, int64_t span) {
+  const int64_t idx = static_cast<int64_t>(part) - (request_start + kFixedCost) / span;
+  return idx > 0 ? static_cast<int>(idx) : 0;
+}
+
+// Slots of split partials a request needs in the workspace: none when it is not split.
+FLASHMLA_HOST_DEVICE int request_partial_slots(int num_splits) {
+  return num_splits > 1 ? num_splits : 0;
+}
+
+// Writes the metadata fields that request r contributes: the begin of every part whose
+// range starts inside [P_r, P_{r+1}) and the end of every part whose range ends inside
+// (P_r, P_{r+1}]. Each part's begin and end are written by exactly one request.
+// `row(p)` returns a pointer to part p's kMetadataFields int32s.
+template <typename RowOf>
+FLASHMLA_HOST_DEVICE void emit_part_bounds(int r, int64_t request_start, int seqlen, int64_t span,
+                                           int64_t total_cost, int num_parts, RowOf row) {
+  const int nblk = num_kv_blocks(seqlen);
+  const int64_t request_end = request_start + nblk + kFixedCost;
+  for (int64_t p = request_start / span; p < num_parts; ++p) {
+    const int64_t begin = p * span;
+    if (begin >= request_end) break;
+    const int64_t end = begin + span < total_cost ? begin + span : total_cost;
+    int32_t* fields = row(static_cast<int>(p));
+    if (begin >= request_start) {
+      fields[kReqBegin] = r;
+      fields[kBlkBegin] = block_at(begin, request_start, nblk);
+      fields[kFirstSplitIdx] = split_index_for_part(static_cast<int>(p), request_start, span);
+      fields[kFirstReqOwned] = begin == request_start ? 1 : 0;
+    }
+    if (end > request_start && end <= request_end) {
+      fields[kReqEnd] = r;
+      fields[kBlkEnd] = block_at(end, request_start, nblk);
+    }
+  }
+}
+
+// Row contents for a part that gets no work (its range starts past the total cost).
+template <typename Fields>
+FLASHMLA_HOST_DEVICE void write_idle_part(Fields* fields) {
+  fields[kReqBegin] = 0;
+  fields[kBlkBegin] = 0;
+  fields[kReqEnd] = -1;
+  fields[kBlkEnd] = 0;
+  fields[kFirstSplitIdx] = 0;
+  fields[kFirstReqOwned] = 0;
+  fields[6] = 0;
+  fields[7] = 0;
+}
+
+// What one part does with request r, derived from its metadata row. The decode kernel and
+// the CPU tests walk requests req_begin..req_end and call this for each.
+struct PartWork {
+  int blk_begin;   // KV tiles [blk_begin, blk_end) of the request
+  int blk_end;
+  int split_idx;   // which split of the request this range is
+  bool active;     // false: nothing to do for this request in this part
+};
+
+FLASHMLA_HOST_DEVICE PartWork part_work(const int32_t* fields, int r, int nblk) {
+  PartWork w;
+  const bool first = r == fields[kReqBegin];
+  w.blk_begin = first ? fields[kBlkBegin] : 0;
+  w.blk_end = r == fields[kReqEnd] ? fields[kBlkEnd] : nblk;
+  if (w.blk_end > nblk) w.blk_end = nblk;
+  if (w.blk_begin < 0) w.blk_begin = 0;
+  w.split_idx = first ? fields[kFirstSplitIdx] : 0;
+  if (nblk == 0) {
+    w.active = !first || fields[kFirstReqOwned] != 0;   // the owner writes the empty output
+  } else {
+    w.active = w.blk_begin < w.blk_end;
+  }
+  return w;
+}
+
+}  // namespace flashmla::plan

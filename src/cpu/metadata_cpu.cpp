@@ -1,0 +1,42 @@
+// The split plan on the host. Every decision comes from common/split_plan.h, the same code the
+// GPU metadata kernel and the decode kernel run, so the plans agree field for field.
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "common/split_plan.h"
+#include "cpu/cpu_backend.h"
+
+namespace flashmla::cpu {
+
+void compute_metadata(const MetadataParams& params) {
+  const int batch = params.batch;
+  const int num_parts = params.num_sm_parts;
+
+  // P_r: where request r starts on the line of cost units; starts[batch] is the total.
+  std::vector<int64_t> starts(static_cast<size_t>(batch) + 1, 0);
+  std::vector<int> seqlens(static_cast<size_t>(batch), 0);
+  for (int r = 0; r < batch; ++r) {
+    seqlens[r] = std::max(params.cache_seqlens[r], 0);
+    starts[r + 1] = starts[r] + plan::request_cost(seqlens[r]);
+  }
+  const int64_t total = starts[batch];
+  const int64_t span = plan::part_span(total, num_parts);
+
+  auto row = [&](int part) { return params.tile_metadata + static_cast<int64_t>(part) * kMetadataFields; };
+  for (int p = 0; p < num_parts; ++p) {
+    int32_t* fields = row(p);
+    fields[6] = 0;
+    fields[7] = 0;
+    if (static_cast<int64_t>(p) * span >= total) plan::write_idle_part(fields);
+  }
+
+  params.num_splits[0] = 0;
+  for (int r = 0; r < batch; ++r) {
+    plan::emit_part_bounds(r, starts[r], seqlens[r], span, total, num_parts, row);
+    const int splits = plan::request_num_splits(starts[r], plan::num_kv_blocks(seqlens[r]), span);
+    params.num_splits[r + 1] = params.num_splits[r] + plan::request_partial_slots(splits);
+  }
+}
+
+}  // namespace flashmla::cpu

@@ -1,0 +1,10 @@
+// The fp16 instantiation of the decode kernel (its own translation unit: compiles in parallel).
+#include "kernels/sm90/decode_kernel.cuh"
+
+namespace flashmla::sm90 {
+
+void launch_decode_fp16(const DecodeParams& params, cudaStream_t stream) {
+  launch_decode_typed<__half>(params, stream);
+}
+
+}  // namespace flashmla::sm90

@@ -1,0 +1,226 @@
+// Invariants of the split plan (get_mla_metadata on Backend::cpu), checked by walking every
+// part the way the decode kernel does, with plan::part_work.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+#include <vector>
+
+#include "common/split_plan.h"
+#include "flashmla/decode.h"
+
+namespace flashmla {
+namespace {
+
+struct Plan {
+  std::vector<int32_t> metadata;   // [num_parts, 8]
+  std::vector<int32_t> num_splits; // [batch + 1]
+};
+
+Plan make_plan(const std::vector<int32_t>& seqlens, int num_parts) {
+  Plan p;
+  p.metadata.assign(static_cast<size_t>(num_parts) * kMetadataFields, -77);
+  p.num_splits.assign(seqlens.size() + 1, -77);
+  MetadataArgs args;
+  args.cache_seqlens = seqlens.data();
+  args.batch = static_cast<int>(seqlens.size());
+  args.num_q_tokens_per_head_k = 64;
+  args.num_heads_kv = 1;
+  args.num_sm_parts = num_parts;
+  args.tile_scheduler_metadata = p.metadata.data();
+  args.num_splits = p.num_splits.data();
+  get_mla_metadata(Backend::cpu, args);
+  return p;
+}
+
+struct Range {
+  int request;
+  int blk_begin;
+  int blk_end;
+  int split_idx;
+  int part;
+};
+
+// Checks one plan; returns through gtest assertions.
+void check_plan(const std::vector<int32_t>& seqlens, int num_parts) {
+  const Plan plan = make_plan(seqlens, num_parts);
+  const int batch = static_cast<int>(seqlens.size());
+
+  // Recomputed here from the model in split_plan.h's header comment, not from its helpers.
+  std::vector<int64_t> start(batch + 1, 0);
+  std::vector<int> nblk(batch);
+  for (int r = 0; r < batch; ++r) {
+    nblk[r] = (seqlens[r] + 63) / 64;
+    start[r + 1] = start[r] + nblk[r] + plan::kFixedCost;
+  }
+  const int64_t total = start[batch];
+  const int64_t span = std::max<int64_t>(1, (total + num_parts - 1) / num_parts);
+
+  std::vector<Range> ranges;
+  std::vector<int64_t> load(num_parts, 0);
+  for (int p = 0; p < num_parts; ++p) {
+    const int32_t* row = &plan.metadata[static_cast<size_t>(p) * kMetadataFields];
+    ASSERT_EQ(row[6], 0) << "part " << p;
+    ASSERT_EQ(row[7], 0) << "part " << p;
+    if (row[plan::kReqEnd] < row[plan::kReqBegin]) {
+      // Idle parts are exactly those whose range starts past the total.
+      ASSERT_GE(p * span, total) << "part " << p << " idle but has work";
+      continue;
+    }
+    ASSERT_LT(p * span, total) << "part " << p << " should be idle";
+    ASSERT_GE(row[plan::kReqBegin], 0);
+    ASSERT_LT(row[plan::kReqEnd], batch);
+    for (int r = row[plan::kReqBegin]; r <= row[plan::kReqEnd]; ++r) {
+      const plan::PartWork w = plan::part_work(row, r, nblk[r]);
+      if (!w.active) continue;
+      ranges.push_back(Range{r, w.blk_begin, w.blk_end, w.split_idx, p});
+      load[p] += w.blk_end - w.blk_begin;
+      if (w.blk_begin == 0) load[p] += plan::kFixedCost;
+    }
+  }
+
+  std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) {
+    return a.request != b.request ? a.request < b.request : a.blk_begin < b.blk_begin;
+  });
+  ASSERT_EQ(plan.num_splits[0], 0);
+  size_t i = 0;
+  int max_splits = 0;
+  for (int r = 0; r < batch; ++r) {
+    SCOPED_TRACE(::testing::Message() << "request " << r << " seqlen " << seqlens[r]);
+    int n = 0;
+    int covered = 0;   // blocks [0, covered) seen so far, each exactly once
+    int last_part = -1;
+    for (; i < ranges.size() && ranges[i].request == r; ++i, ++n) {
+      const Range& g = ranges[i];
+      ASSERT_EQ(g.blk_begin, covered) << "gap or overlap in the blocks";
+      ASSERT_EQ(g.split_idx, n) << "split indexes must be 0, 1, ... in block order";
+      ASSERT_GT(g.part, last_part) << "splits must follow part order";
+      if (nblk[r] > 0) ASSERT_LT(g.blk_begin, g.blk_end) << "active ranges are not empty";
+      covered = g.blk_end;
+      last_part = g.part;
+    }
+    ASSERT_EQ(covered, nblk[r]) << "blocks not all covered";
+    ASSERT_GE(n, 1) << "every request, even an empty one, is handled by one part";
+    if (nblk[r] == 0) ASSERT_EQ(n, 1) << "an empty request is written by exactly one part";
+    ASSERT_EQ(n, plan::request_num_splits(start[r], nblk[r], span));
+    ASSERT_LE(n, num_parts);
+    ASSERT_EQ(plan.num_splits[r + 1] - plan.num_splits[r], n > 1 ? n : 0);
+    max_splits = std::max(max_splits, n);
+  }
+  ASSERT_EQ(i, ranges.size());
+  ASSERT_LE(plan.num_splits[batch], 2 * (num_parts - 1)) << "more partial slots than the workspace holds";
+
+  // Load bound. A part counts its blocks plus kFixedCost for every request whose block 0 (or,
+  // for an empty request, whose start) it holds. Those units all lie in the part's range
+  // [a, a + span), except that the fixed units of the first request may begin up to kFixedCost
+  // before a (its block 0 is at P_r + kFixedCost >= a) and those of an empty request owned last
+  // may reach kFixedCost - 1 past the end. Hence load <= span + 2 * kFixedCost - 1 and, with
+  // span <= mean + 1, max load <= mean + 2 * kFixedCost. The loads add up to the total cost.
+  int64_t sum = 0;
+  for (int p = 0; p < num_parts; ++p) {
+    ASSERT_LE(load[p], span + 2 * plan::kFixedCost - 1) << "part " << p;
+    ASSERT_LE(static_cast<double>(load[p]), static_cast<double>(total) / num_parts + 2 * plan::kFixedCost)
+        << "part " << p;
+    sum += load[p];
+  }
+  ASSERT_EQ(sum, total);
+
+  // Deterministic: recomputing gives the same plan.
+  const Plan again = make_plan(seqlens, num_parts);
+  ASSERT_EQ(again.metadata, plan.metadata);
+  ASSERT_EQ(again.num_splits, plan.num_splits);
+}
+
+std::vector<int32_t> random_lengths(std::mt19937_64& rng, int batch) {
+  std::vector<int32_t> lengths(batch);
+  const int style = static_cast<int>(rng() % 5);
+  const int common = static_cast<int>(rng() % (1 << 20 | 1));
+  for (int32_t& len : lengths) {
+    switch (style) {
+      case 0: len = static_cast<int32_t>(rng() % ((1 << 20) + 1)); break;            // uniform
+      case 1: len = static_cast<int32_t>((1ull << (rng() % 21)) - 1 + rng() % 2); break;  // log-spread
+      case 2: len = rng() % 3 == 0 ? 0 : static_cast<int32_t>(rng() % 5000); break;  // many empty
+      case 3: len = common; break;                                                   // all equal
+      default: len = static_cast<int32_t>(rng() % 200); break;                       // short
+    }
+  }
+  return lengths;
+}
+
+const int kPartCounts[] = {1, 2, 7, 66, 132, 264};
+
+TEST(Scheduler, RandomSmallBatches) {
+  std::mt19937_64 rng(2024);
+  for (int iter = 0; iter < 300; ++iter) {
+    const int batch = 1 + static_cast<int>(rng() % (iter < 200 ? 16 : 300));
+    const std::vector<int32_t> lengths = random_lengths(rng, batch);
+    const int parts = kPartCounts[iter % 6];
+    SCOPED_TRACE(::testing::Message() << "iter " << iter << " batch " << batch << " parts " << parts);
+    check_plan(lengths, parts);
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+}
+
+TEST(Scheduler, LargeBatches) {
+  std::mt19937_64 rng(99);
+  const int batches[] = {4096, 65536, 65536, 20000};
+  for (int k = 0; k < 4; ++k) {
+    const std::vector<int32_t> lengths = random_lengths(rng, batches[k]);
+    const int parts = kPartCounts[(k * 5 + 1) % 6];
+    SCOPED_TRACE(::testing::Message() << "batch " << batches[k] << " parts " << parts);
+    check_plan(lengths, parts);
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+}
+
+TEST(Scheduler, EdgeShapes) {
+  for (int parts : kPartCounts) {
+    SCOPED_TRACE(parts);
+    check_plan({0}, parts);                    // less work than parts: most parts idle
+    check_plan({1}, parts);
+    check_plan({0, 0, 0, 0}, parts);
+    check_plan({1 << 20}, parts);              // one long request split everywhere
+    check_plan({64 * 1000, 0, 64 * 1000}, parts);
+    check_plan(std::vector<int32_t>(300, 0), parts);
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+}
+
+TEST(Scheduler, EmptyBatchMakesEveryPartIdle) {
+  for (int parts : kPartCounts) {
+    std::vector<int32_t> metadata(static_cast<size_t>(parts) * kMetadataFields, 5);
+    int32_t num_splits = -1;
+    MetadataArgs args;
+    args.batch = 0;
+    args.num_q_tokens_per_head_k = 1;
+    args.num_sm_parts = parts;
+    args.tile_scheduler_metadata = metadata.data();
+    args.num_splits = &num_splits;
+    get_mla_metadata(Backend::cpu, args);
+    EXPECT_EQ(num_splits, 0);
+    for (int p = 0; p < parts; ++p) {
+      const int32_t* row = &metadata[static_cast<size_t>(p) * kMetadataFields];
+      EXPECT_LT(row[plan::kReqEnd], row[plan::kReqBegin]);
+      EXPECT_EQ(row[6], 0);
+      EXPECT_EQ(row[7], 0);
+    }
+  }
+}
+
+TEST(Scheduler, SmPartsNeverExceedTheSmCount) {
+  for (int h_kv : {1, 2, 8}) {
+    for (int rows = 1; rows <= 16384; ++rows) {
+      const int parts = num_sm_parts_for(132, rows, h_kv);
+      ASSERT_GE(parts, 1);
+      ASSERT_LE(parts, 132) << "rows " << rows << " h_kv " << h_kv;
+      // When a part's CTAs fit on the GPU, all parts together fit too.
+      const int ctas_per_part = plan::num_row_tiles(rows) * h_kv;
+      if (ctas_per_part <= 132) ASSERT_LE(parts * ctas_per_part, 132) << "rows " << rows << " h_kv " << h_kv;
+    }
+  }
+  EXPECT_EQ(num_sm_parts_for(132, 64, 1), 132);
+  EXPECT_EQ(num_sm_parts_for(132, 128, 1), 66);
+}
+
+}  // namespace
+}  // namespace flashmla
