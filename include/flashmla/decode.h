@@ -91,5 +91,6 @@ void mla_decode(Backend backend, const DecodeArgs& args, cudaStream_t stream = n
 // Throws flashmla::Error for any argument the given backend cannot accept. Called by
 // mla_decode; public so bindings can validate before allocating outputs.
 void validate_decode_args(Backend backend, const DecodeArgs& args);
+void validate_metadata_args(Backend backend, const MetadataArgs& args);
 
 }  // namespace flashmla

@@ -28,7 +28,7 @@
 #include <torch/library.h>
 
 #include "flashmla/flashmla.h"
-#include "host/validate.h"  // validate_metadata_args: not in the public headers (yet)
+#include "flashmla/decode.h"
 
 namespace flash_mla_torch {
 namespace {

@@ -6,9 +6,7 @@
 
 namespace flashmla {
 
-void validate_metadata_args(Backend backend, const MetadataArgs& args);
-
-// Also public: validate_decode_args(Backend, const DecodeArgs&) in flashmla/decode.h.
+// validate_decode_args and validate_metadata_args are public: flashmla/decode.h.
 
 // Message builder: "<argument>: expected <expected>, got <actual>".
 [[noreturn]] void throw_invalid(const std::string& argument, const std::string& expected,

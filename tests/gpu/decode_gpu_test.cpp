@@ -173,27 +173,17 @@ TEST(GpuDecode, CudaGraphCapture) {
 namespace flashmla::testing {
 namespace {
 
-// Not a pass/fail check: prints the decode time of a serving-sized step for the logs.
-TEST(GpuDecodeTiming, Batch32Len4096Heads128) {
-  for (DType dt : {DType::bf16, DType::fp16}) {
-    CaseSpec s;
-    s.dtype = dt;
-    s.batch = 32;
-    s.seqlen_q = 1;
-    s.num_heads_q = 128;
-    s.num_heads_kv = 1;
-    s.seqlens.assign(32, 4096);
-    s.seed = 900;
-    s.poison_unused = false;
-    const HostCase c = make_case(s);
-    DeviceCase d(c);
-    d.make_plan();
-    const double us = d.time_decode(20);
-    const double kv_bytes = 32.0 * 4096 * 576 * 2;
-    const double flops = 32.0 * 128 * 4096 * (576 + 512) * 2;
-    std::printf("[timing] %s b=32 s_k=4096 h_q=128 s_q=1: %.1f us, %.0f GB/s KV, %.1f TFLOP/s\n", dtype_name(dt), us,
-                kv_bytes / us * 1e-3, flops / us * 1e-6);
-  }
+// Small cases for compute-sanitizer (memcheck, racecheck: scripts/gpu_suite.sh sanitize). Together
+// they reach every code path: unsplit and split requests, the combine, zero lengths, partial pages,
+// causal masks, odd head counts, h_kv > 1, both dtypes.
+TEST(Sanitize, SplitAndUnsplitRequests) {
+  run_and_check(spec_of(DType::bf16, 4, 2, 16, 1, true, {0, 65, 700, 1}, 1000));
+  run_and_check(spec_of(DType::fp16, 3, 1, 65, 1, false, {140, 0, 63}, 1001));
+  run_and_check(spec_of(DType::bf16, 2, 4, 16, 2, true, {3, 129}, 1002));
+}
+
+TEST(Sanitize, OneLongRequest) {
+  run_and_check(spec_of(DType::bf16, 1, 1, 128, 1, false, {2000}, 1003));
 }
 
 }  // namespace

@@ -194,30 +194,6 @@ class DeviceCase {
     return o;
   }
 
-  // Mean time of `iters` decode calls (plan reused, no poisoning), in microseconds.
-  double time_decode(int iters) {
-    DecodeArgs a = case_.args(q_.get(), k_.get(), table_.get<int32_t>(), seqlens_.get<int32_t>(), out_.get(),
-                              lse_.get<float>());
-    a.tile_scheduler_metadata = meta_.get<int32_t>();
-    a.num_splits = splits_.get<int32_t>();
-    a.num_sm_parts = num_sm_parts_;
-    a.workspace = workspace_.get();
-    a.workspace_bytes = workspace_.bytes();
-    cudaEvent_t start = nullptr, stop = nullptr;
-    cuda_ok(cudaEventCreate(&start), "cudaEventCreate");
-    cuda_ok(cudaEventCreate(&stop), "cudaEventCreate");
-    mla_decode(Backend::cuda, a, stream_);   // warm-up
-    cuda_ok(cudaEventRecord(start, stream_), "cudaEventRecord");
-    for (int i = 0; i < iters; ++i) mla_decode(Backend::cuda, a, stream_);
-    cuda_ok(cudaEventRecord(stop, stream_), "cudaEventRecord");
-    cuda_ok(cudaEventSynchronize(stop), "cudaEventSynchronize");
-    float ms = 0.f;
-    cuda_ok(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
-    return 1000.0 * ms / iters;
-  }
-
   const HostCase& host() const { return case_; }
 
  private:
