@@ -65,7 +65,8 @@ do_test() {
   else
     summary+=("C++ GPU tests: not built"); status=1
   fi
-  (cd /tmp && PYTHONUNBUFFERED=1 "$python" -m pytest "$root/tests/python" -q -rfEs -p no:cacheprovider \
+  (cd /tmp && PYTHONUNBUFFERED=1 "$python" -m pytest "$root/tests/python" -rfEs -p no:cacheprovider \
+      -n "${PYTEST_WORKERS:-8}" --max-worker-restart=50 -v \
       --junitxml="$out/pytest.xml") >"$out/pytest.txt" 2>&1
   local prc=$?
   tail -30 "$out/pytest.txt"
