@@ -22,6 +22,10 @@
 #include <string>
 #include <tuple>
 
+#include <cstdio>
+#include <string>
+#include <type_traits>
+
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -33,11 +37,45 @@
 namespace flash_mla_torch {
 namespace {
 
+// ------------------------------------------------------------------ messages
+
+// Error messages are assembled here, never by streaming numbers through std::ostream (what c10's
+// multi-argument TORCH_CHECK does): in this extension, built against the image's torch, formatting an
+// integer through the stream's locale facets crashed the process (seen on an H200, torch 2.11).
+// A single std::string goes through c10 untouched.
+std::string text(const std::string& s) { return s; }
+std::string text(const char* s) { return s; }
+std::string text(const c10::Device& d) { return d.str(); }
+std::string text(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  return buf;
+}
+template <typename T>
+  requires std::is_integral_v<T>
+std::string text(T v) {
+  return std::to_string(v);
+}
+std::string text(c10::IntArrayRef values) {
+  std::string s = "[";
+  for (size_t i = 0; i < values.size(); ++i) s += (i ? ", " : "") + std::to_string(values[i]);
+  return s + "]";
+}
+template <typename... Parts>
+std::string msg(const Parts&... parts) {
+  std::string s;
+  ((s += text(parts)), ...);
+  return s;
+}
+
+#define FLASHMLA_CHECK_VALUE(cond, ...) TORCH_CHECK_VALUE(cond, msg(__VA_ARGS__))
+#define FLASHMLA_CHECK_TYPE(cond, ...) TORCH_CHECK_TYPE(cond, msg(__VA_ARGS__))
+
 // ------------------------------------------------------------------ checks
 
 void check_on_device(const at::Tensor& t, const char* name, const c10::Device& device) {
-  TORCH_CHECK_VALUE(t.is_cuda(), name, ": expected a CUDA tensor, got a tensor on ", t.device());
-  TORCH_CHECK_VALUE(t.device() == device, name, ": expected a tensor on ", device,
+  FLASHMLA_CHECK_VALUE(t.is_cuda(), name, ": expected a CUDA tensor, got a tensor on ", t.device());
+  FLASHMLA_CHECK_VALUE(t.device() == device, name, ": expected a tensor on ", device,
                     " (the device of the first tensor argument), got a tensor on ", t.device());
 }
 
@@ -61,35 +99,35 @@ std::string dtype_name(at::ScalarType t) {
 }
 
 void check_dtype(const at::Tensor& t, const char* name, at::ScalarType expected) {
-  TORCH_CHECK_TYPE(t.scalar_type() == expected, name, ": expected dtype ", dtype_name(expected), ", got ",
+  FLASHMLA_CHECK_TYPE(t.scalar_type() == expected, name, ": expected dtype ", dtype_name(expected), ", got ",
                    dtype_name(t.scalar_type()));
 }
 
 void check_rank(const at::Tensor& t, const char* name, int64_t rank, const char* layout) {
-  TORCH_CHECK_VALUE(t.dim() == rank, name, ": expected a ", rank, "-D tensor ", layout, ", got shape ",
+  FLASHMLA_CHECK_VALUE(t.dim() == rank, name, ": expected a ", rank, "-D tensor ", layout, ", got shape ",
                     t.sizes());
 }
 
 void check_size(const at::Tensor& t, const char* name, int64_t dim, int64_t expected, const char* what) {
-  TORCH_CHECK_VALUE(t.size(dim) == expected, name, ": expected size(", dim, ") == ", expected, " (", what,
+  FLASHMLA_CHECK_VALUE(t.size(dim) == expected, name, ": expected size(", dim, ") == ", expected, " (", what,
                     "), got shape ", t.sizes());
 }
 
 // The last dimension must be contiguous (stride 1); a size-1 dimension has no meaningful stride.
 void check_last_dim_contiguous(const at::Tensor& t, const char* name) {
   const int64_t last = t.dim() - 1;
-  TORCH_CHECK_VALUE(t.size(last) <= 1 || t.stride(last) == 1, name,
+  FLASHMLA_CHECK_VALUE(t.size(last) <= 1 || t.stride(last) == 1, name,
                     ": expected a contiguous last dimension (stride 1), got strides ", t.strides(),
                     " for shape ", t.sizes());
 }
 
 void check_contiguous(const at::Tensor& t, const char* name) {
-  TORCH_CHECK_VALUE(t.is_contiguous(), name, ": expected a contiguous tensor, got strides ", t.strides(),
+  FLASHMLA_CHECK_VALUE(t.is_contiguous(), name, ": expected a contiguous tensor, got strides ", t.strides(),
                     " for shape ", t.sizes());
 }
 
 int to_int(int64_t value, const char* name) {
-  TORCH_CHECK_VALUE(value >= std::numeric_limits<int>::min() && value <= std::numeric_limits<int>::max(),
+  FLASHMLA_CHECK_VALUE(value >= std::numeric_limits<int>::min() && value <= std::numeric_limits<int>::max(),
                     name, ": expected a value that fits in int32, got ", value);
   return static_cast<int>(value);
 }
@@ -108,15 +146,15 @@ int sm_count(const c10::Device& device) {
 
 std::tuple<at::Tensor, at::Tensor> get_mla_metadata(const at::Tensor& cache_seqlens,
                                                     int64_t num_q_tokens_per_head_k, int64_t num_heads_k) {
-  TORCH_CHECK_VALUE(cache_seqlens.is_cuda(), "cache_seqlens: expected a CUDA tensor, got a tensor on ",
+  FLASHMLA_CHECK_VALUE(cache_seqlens.is_cuda(), "cache_seqlens: expected a CUDA tensor, got a tensor on ",
                     cache_seqlens.device());
   check_dtype(cache_seqlens, "cache_seqlens", at::kInt);
   check_rank(cache_seqlens, "cache_seqlens", 1, "[batch]");
   check_last_dim_contiguous(cache_seqlens, "cache_seqlens");
-  TORCH_CHECK_VALUE(num_q_tokens_per_head_k >= 1,
+  FLASHMLA_CHECK_VALUE(num_q_tokens_per_head_k >= 1,
                     "num_q_tokens_per_head_k: expected >= 1 (seqlen_q * num_heads_q // num_heads_k), got ",
                     num_q_tokens_per_head_k);
-  TORCH_CHECK_VALUE(num_heads_k >= 1, "num_heads_k: expected >= 1, got ", num_heads_k);
+  FLASHMLA_CHECK_VALUE(num_heads_k >= 1, "num_heads_k: expected >= 1, got ", num_heads_k);
   const int batch = to_int(cache_seqlens.size(0), "cache_seqlens.size(0)");
   const int ntok = to_int(num_q_tokens_per_head_k, "num_q_tokens_per_head_k");
   const int hkv = to_int(num_heads_k, "num_heads_k");
@@ -164,7 +202,7 @@ std::tuple<at::Tensor, at::Tensor> fwd_kvcache_mla(const at::Tensor& q, const at
                                                    const at::Tensor& num_splits, double softmax_scale,
                                                    bool causal) {
   // Device first: a CPU tensor anywhere is the most common mistake, and it makes every later check moot.
-  TORCH_CHECK_VALUE(q.is_cuda(), "q: expected a CUDA tensor, got a tensor on ", q.device());
+  FLASHMLA_CHECK_VALUE(q.is_cuda(), "q: expected a CUDA tensor, got a tensor on ", q.device());
   const c10::Device device = q.device();
   check_on_device(k_cache, "k_cache", device);
   check_on_device(block_table, "block_table", device);
@@ -173,9 +211,9 @@ std::tuple<at::Tensor, at::Tensor> fwd_kvcache_mla(const at::Tensor& q, const at
   check_on_device(num_splits, "num_splits", device);
 
   const at::ScalarType dtype = q.scalar_type();
-  TORCH_CHECK_TYPE(dtype == at::kBFloat16 || dtype == at::kHalf,
+  FLASHMLA_CHECK_TYPE(dtype == at::kBFloat16 || dtype == at::kHalf,
                    "q: expected dtype torch.bfloat16 or torch.float16, got ", dtype_name(dtype));
-  TORCH_CHECK_TYPE(k_cache.scalar_type() == dtype, "k_cache: expected the dtype of q (", dtype_name(dtype),
+  FLASHMLA_CHECK_TYPE(k_cache.scalar_type() == dtype, "k_cache: expected the dtype of q (", dtype_name(dtype),
                    "), got ", dtype_name(k_cache.scalar_type()),
                    k_cache.scalar_type() == at::kFloat8_e4m3fn || k_cache.scalar_type() == at::kByte
                        ? " (an FP8 KV cache is not implemented yet)"
@@ -199,7 +237,7 @@ std::tuple<at::Tensor, at::Tensor> fwd_kvcache_mla(const at::Tensor& q, const at
   check_size(num_splits, "num_splits", 0, batch + 1, "batch + 1");
   check_size(tile_scheduler_metadata, "tile_scheduler_metadata", 1, flashmla::kMetadataFields,
              "fields per SM part");
-  TORCH_CHECK_VALUE(tile_scheduler_metadata.size(0) >= 1,
+  FLASHMLA_CHECK_VALUE(tile_scheduler_metadata.size(0) >= 1,
                     "tile_scheduler_metadata: expected at least one SM part (size(0) >= 1), got shape ",
                     tile_scheduler_metadata.sizes());
 
@@ -210,9 +248,9 @@ std::tuple<at::Tensor, at::Tensor> fwd_kvcache_mla(const at::Tensor& q, const at
   check_contiguous(tile_scheduler_metadata, "tile_scheduler_metadata");
   check_contiguous(num_splits, "num_splits");
 
-  TORCH_CHECK_VALUE(head_dim_v == flashmla::kHeadDimV, "head_dim_v: expected ", flashmla::kHeadDimV,
+  FLASHMLA_CHECK_VALUE(head_dim_v == flashmla::kHeadDimV, "head_dim_v: expected ", flashmla::kHeadDimV,
                     ", got ", head_dim_v);
-  TORCH_CHECK_VALUE(std::isfinite(softmax_scale) && softmax_scale > 0.0,
+  FLASHMLA_CHECK_VALUE(std::isfinite(softmax_scale) && softmax_scale > 0.0,
                     "softmax_scale: expected a finite value > 0, got ", softmax_scale);
 
   flashmla::DecodeArgs args;
