@@ -75,7 +75,7 @@ flashmla::DecodeArgs args_for(const Problem& p, const void* q, const void* cache
 template <typename T>
 T* to_device(const std::vector<T>& host) {
   T* ptr = nullptr;
-  if (cudaMalloc(&ptr, host.size() * sizeof(T)) != cudaSuccess) throw flashmla::Error("cudaMalloc failed");
+  if (cudaMalloc(reinterpret_cast<void**>(&ptr), host.size() * sizeof(T)) != cudaSuccess) throw flashmla::Error("cudaMalloc failed");
   cudaMemcpy(ptr, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice);
   return ptr;
 }
@@ -118,10 +118,10 @@ int main() {
     void *out = nullptr, *workspace = nullptr;
     float* lse = nullptr;
     const size_t ws = flashmla::mla_decode_workspace_size(parts, rows, p.heads_kv);
-    cudaMalloc(&meta, sizeof(int32_t) * parts * flashmla::kMetadataFields);
-    cudaMalloc(&splits, sizeof(int32_t) * (p.batch + 1));
+    cudaMalloc(reinterpret_cast<void**>(&meta), sizeof(int32_t) * parts * flashmla::kMetadataFields);
+    cudaMalloc(reinterpret_cast<void**>(&splits), sizeof(int32_t) * (p.batch + 1));
     cudaMalloc(&out, out_n * 2);
-    cudaMalloc(&lse, lse_n * 4);
+    cudaMalloc(reinterpret_cast<void**>(&lse), lse_n * 4);
     if (ws) cudaMalloc(&workspace, ws);
     flashmla::MetadataArgs m;
     m.cache_seqlens = seqlens; m.batch = p.batch; m.num_q_tokens_per_head_k = rows;
