@@ -91,6 +91,8 @@ def measure_host_overhead(
     from flash_mla import _ops
 
     device = torch.device(device)
+    if device.index is None:  # "cuda" means the current device
+        device = torch.device("cuda", torch.cuda.current_device())
     torch.cuda.set_device(device)
     pages = max(1, -(-seqlen_k // 64))
     q = torch.randn((batch, seqlen_q, heads_q, 576), dtype=dtype, device=device)
