@@ -173,6 +173,24 @@ TEST(GpuDecode, CudaGraphCapture) {
 namespace flashmla::testing {
 namespace {
 
+// The limits the library promises (issue 3): s_q up to 128 with h_q = 128 (16384 rows per kv head, one
+// SM part), a batch of 65536 requests, and a single cache of 2^20 tokens.
+TEST(GpuDecodeLimits, SeqlenQ128Heads128) {
+  run_and_check(spec_of(DType::bf16, 1, 128, 128, 1, true, {300}, 2000));
+}
+
+TEST(GpuDecodeLimits, Batch65536) {
+  CaseSpec s = spec_of(DType::bf16, 65536, 1, 16, 1, false, random_seqlens(65536, 0, 80, 0.1, 2001), 2001);
+  s.extra_blocks = 1;
+  run_and_check(s);
+}
+
+TEST(GpuDecodeLimits, CacheOf2To20Tokens) {
+  CaseSpec s = spec_of(DType::fp16, 1, 1, 16, 1, false, {1 << 20}, 2002);
+  s.extra_blocks = 1;
+  run_and_check(s);
+}
+
 // Small cases for compute-sanitizer (memcheck, racecheck: scripts/gpu_suite.sh sanitize). Together
 // they reach every code path: unsplit and split requests, the combine, zero lengths, partial pages,
 // causal masks, odd head counts, h_kv > 1, both dtypes.
