@@ -18,12 +18,10 @@
 // Hot path: no host-device synchronisation, no Python, three caching-allocator allocations at most.
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <string>
 #include <tuple>
-
-#include <cstdio>
-#include <string>
 #include <type_traits>
 
 #include <ATen/ATen.h>
@@ -32,7 +30,6 @@
 #include <torch/library.h>
 
 #include "flashmla/flashmla.h"
-#include "flashmla/decode.h"
 
 namespace flash_mla_torch {
 namespace {

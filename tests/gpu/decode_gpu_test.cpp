@@ -3,7 +3,6 @@
 // so a single element the kernels fail to write shows up as a mismatch.
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <cstring>
 #include <sstream>
 
