@@ -2,6 +2,7 @@
 // kernel is its own .cu so the two heavy instantiations compile in parallel).
 #pragma once
 
+#include <cuda.h>
 #include <cuda_runtime_api.h>
 
 #include "common/decode_params.h"
@@ -10,6 +11,9 @@ namespace flashmla::sm90 {
 
 void launch_decode_bf16(const DecodeParams& params, cudaStream_t stream);
 void launch_decode_fp16(const DecodeParams& params, cudaStream_t stream);
+
+// TMA descriptor of k_cache for the wgmma kernel; false if the driver cannot encode it.
+bool make_kv_tensor_map(const DecodeParams& params, CUtensorMap* map);
 
 // Merges split partials into out/lse for every request with more than one split.
 void launch_combine(const DecodeParams& params, cudaStream_t stream);

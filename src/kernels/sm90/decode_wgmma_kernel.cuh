@@ -1,0 +1,558 @@
+// Split-KV MLA decode kernel, Hopper warpgroup version (TMA + wgmma, warp-specialised).
+//
+// Grid (num_sm_parts, num_row_tiles, num_heads_kv), 384 threads, one CTA per SM; the work of a
+// CTA is the same metadata-driven walk as the mma.sync kernel (common/split_plan.h).
+//
+//   WG0, WG1 (consumers, 232 registers): both hold the same 64 query rows. WG c owns output
+//     channels 256c..256c+255 (64 x 256 fp32 accumulator, 128 registers per thread).
+//     KV tiles of a request alternate between them ("seesaw"): WG0 computes S = Q K^T of the even
+//     tiles, WG1 of the odd ones, each on all 576 channels, so no score is computed twice. The
+//     owner of a tile shares its softmax P (and running row max) with the other consumer through
+//     shared memory; each consumer then multiplies both tiles' P by its half of V.
+//   WG2 (producer, 40 registers): warp 0 streams KV tiles with TMA into a 2-stage ring
+//     (full/empty mbarriers); warps 1-3 load the Q tile of each request with cp.async.
+//
+// Softmax order inside a pair (A = even tile, B = odd tile), identical in both consumers so that
+// their halves of O carry the same scale:
+//     mA = max(m, rowmax S_A), mB = max(mA, rowmax S_B)
+//     O = (O * 2^(m - mA) + P_A V_A) * 2^(mA - mB) + P_B V_B
+// WG0 computes P_A (registers) and publishes it; WG1 waits for mA, computes P_B and publishes it.
+//
+// Shared memory (230,464 B): Q (72 KiB) | KV stage 0 (72 KiB) | KV stage 1 (72 KiB) | P_lo (8 KiB)
+// | row maxima | row sums | mbarriers. A shared P_hi lives in the RoPE chunk (channels 512-575)
+// of its own KV stage, dead once that tile's S is computed; P_lo (bf16 only) has one buffer,
+// handed from WG0 (P_A) to WG1 (P_B) inside each pair.
+#pragma once
+
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+
+#include <cuda.h>
+#include <cuda_runtime_api.h>
+
+#include "common/decode_params.h"
+#include "common/split_plan.h"
+#include "host/cuda_check.h"
+#include "kernels/sm90/async_ptx.cuh"
+#include "kernels/sm90/decode_kernel.cuh"
+#include "kernels/sm90/kernels.h"
+#include "kernels/sm90/ptx.cuh"
+#include "kernels/sm90/smem_layout.cuh"
+#include "kernels/sm90/wgmma_ops.cuh"
+
+namespace flashmla::sm90 {
+
+inline constexpr int kWarpgroupThreads = 128;
+inline constexpr int kWgmmaDecodeThreads = 3 * kWarpgroupThreads;
+inline constexpr int kConsumerRegs = 224;
+inline constexpr int kProducerRegs = 56;
+inline constexpr int kQLoaderThreads = 96;   // producer warps 1-3
+// Score k-steps accumulated inside one tensor-core accumulator before a round-to-nearest add:
+// the tensor core's own accumulation truncates, and over all 36 steps that bias reaches 3e-6
+// in the lse of one-key rows (SPEC allows 1e-6).
+inline constexpr int kScoreStepsPerChunk = 4;
+
+struct WgmmaDecodeSmem {
+  static constexpr uint32_t kQ = 0;
+  static constexpr uint32_t kStage0 = kTileBytes;
+  static constexpr uint32_t kStage1 = 2 * kTileBytes;
+  static constexpr uint32_t kPlo = 3 * kTileBytes;
+  static constexpr uint32_t kRowMax = kPlo + kChunkBytes;   // float[2][64]: mA, mB
+  static constexpr uint32_t kRowSum = kRowMax + 2 * 64 * 4;  // float[2][64]: per consumer
+  static constexpr uint32_t kBars = kRowSum + 2 * 64 * 4;
+  static constexpr uint32_t kFull0 = kBars, kFull1 = kBars + 8, kEmpty0 = kBars + 16, kEmpty1 = kBars + 24;
+  static constexpr uint32_t kQFull = kBars + 32, kQEmpty = kBars + 40;
+  static constexpr uint32_t kBytes = kBars + 64;
+};
+static_assert(WgmmaDecodeSmem::kBytes <= 227 * 1024, "decode CTA must fit Hopper's 227 KiB per block");
+
+// Named barriers (0 is __syncthreads).
+enum : int { kBarPA = 1, kBarPB = 2, kBarRowSum = 3, kBarLocal0 = 4 };
+
+// One request's share of this CTA's metadata row.
+struct Segment {
+  int seqlen;
+  int blk_begin, blk_end;
+  int split_idx;
+  bool active;
+};
+
+__device__ __forceinline__ Segment segment_of(const DecodeParams& p, const int32_t* fields, int r) {
+  const long long max_keys = static_cast<long long>(p.max_blocks_per_seq) * plan::kBlockN;
+  int seqlen = p.cache_seqlens[r];
+  if (seqlen < 0) seqlen = 0;
+  if (seqlen > max_keys) seqlen = static_cast<int>(max_keys);
+  const int nblk = plan::num_kv_blocks(seqlen);
+  const plan::PartWork w = plan::part_work(fields, r, nblk);
+  Segment s;
+  s.seqlen = seqlen;
+  s.blk_begin = w.blk_begin;
+  s.blk_end = w.blk_end < nblk ? w.blk_end : nblk;
+  if (s.blk_end < s.blk_begin) s.blk_end = s.blk_begin;
+  s.split_idx = w.split_idx;
+  s.active = w.active;
+  return s;
+}
+
+__device__ __forceinline__ uint64_t kmajor_desc(uint32_t addr) { return smem_desc_sw128(addr, 16, 1024); }
+
+// B operand of P @ V: keys 16*kk..+16 x channels 256*half..+256 of a KV stage (N-major).
+__device__ __forceinline__ uint64_t v_desc(uint32_t stage, int half, int kk) {
+  return smem_desc_sw128(stage + 4 * half * kChunkBytes + kk * 16 * 128, kChunkBytes, 1024);
+}
+
+template <typename T>
+struct Consumer {
+  static constexpr bool kSplitP = HalfOps<T>::kSplitP;
+
+  // s = Q K^T for this warpgroup's 64 rows x the 64 keys of a stage.
+  static __device__ __forceinline__ void scores(float (&s)[32], uint32_t sQ, uint32_t sK) {
+#pragma unroll
+    for (int c = 0; c < kHeadDim / 16 / kScoreStepsPerChunk; ++c) {
+      float part[32];
+      wgmma_fence();
+#pragma unroll
+      for (int k = 0; k < kScoreStepsPerChunk; ++k) {
+        const uint32_t off = (c * kScoreStepsPerChunk + k) / 4 * kChunkBytes + (c * kScoreStepsPerChunk + k) % 4 * 32;
+        WgmmaOps<T>::scores(part, kmajor_desc(sQ + off), kmajor_desc(sK + off), k != 0);
+      }
+      wgmma_commit();
+      wgmma_wait<0>();
+      fence_registers(part);
+#pragma unroll
+      for (int i = 0; i < 32; ++i) s[i] = c == 0 ? part[i] : s[i] + part[i];
+    }
+  }
+
+  // Invisible keys (past seqlen, or in the future of a causal row) get -inf; returns the row maxima.
+  static __device__ __forceinline__ void mask_and_max(float (&s)[32], int key_base, const int (&lim)[2],
+                                                      float (&tile_max)[2]) {
+    tile_max[0] = tile_max[1] = -INFINITY;
+#pragma unroll
+    for (int jn = 0; jn < 8; ++jn) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int key = key_base + 8 * jn + (e & 1);
+        if (key >= lim[e >> 1]) s[4 * jn + e] = -INFINITY;
+        tile_max[e >> 1] = fmaxf(tile_max[e >> 1], s[4 * jn + e]);
+      }
+    }
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      tile_max[e] = fmaxf(tile_max[e], __shfl_xor_sync(0xffffffffu, tile_max[e], 1));
+      tile_max[e] = fmaxf(tile_max[e], __shfl_xor_sync(0xffffffffu, tile_max[e], 2));
+    }
+  }
+
+  // P = 2^(s*scale_log2 - m*scale_log2) in place; returns this thread's share of the row sums.
+  static __device__ __forceinline__ void exponentiate(float (&s)[32], const float (&m)[2], float scale_log2,
+                                                      float (&sum)[2]) {
+    float base[2];
+#pragma unroll
+    for (int e = 0; e < 2; ++e) base[e] = m[e] == -INFINITY ? 0.f : m[e] * scale_log2;
+    sum[0] = sum[1] = 0.f;
+#pragma unroll
+    for (int i = 0; i < 32; ++i) {
+      s[i] = exp2f(fmaf(s[i], scale_log2, -base[(i >> 1) & 1]));
+      sum[(i >> 1) & 1] += s[i];
+    }
+  }
+
+  // 2^((from - to) * scale_log2); 1 while the row has seen no key (to = -inf).
+  static __device__ __forceinline__ float rescale(float from, float to, float scale_log2) {
+    return to == -INFINITY ? 1.f : exp2f((from - to) * scale_log2);
+  }
+
+  // P as 16-bit words in the accumulator order: word 2*jn + (row half). Also the A fragments:
+  // k-step kk uses words 4kk..4kk+3.
+  static __device__ __forceinline__ void pack(const float (&pv)[32], uint32_t (&hi)[16], uint32_t (&lo)[16]) {
+#pragma unroll
+    for (int jn = 0; jn < 8; ++jn) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const float a = pv[4 * jn + 2 * h], b = pv[4 * jn + 2 * h + 1];
+        hi[2 * jn + h] = HalfOps<T>::pack(a, b);
+        if constexpr (kSplitP) lo[2 * jn + h] = HalfOps<T>::pack(a - HalfOps<T>::round_trip(a), b - HalfOps<T>::round_trip(b));
+      }
+    }
+  }
+
+  static __device__ __forceinline__ void store_p(uint32_t base, const uint32_t (&w)[16], int row0, int tq) {
+#pragma unroll
+    for (int jn = 0; jn < 8; ++jn) {
+      st_shared_b32(base + swizzled_offset(row0, 8 * jn + 2 * tq), w[2 * jn]);
+      st_shared_b32(base + swizzled_offset(row0 + 8, 8 * jn + 2 * tq), w[2 * jn + 1]);
+    }
+  }
+
+  static __device__ __forceinline__ void scale_o(float (&o)[128], const float (&f)[2]) {
+#pragma unroll
+    for (int i = 0; i < 128; ++i) o[i] *= f[(i >> 1) & 1];
+  }
+
+  static __device__ __forceinline__ void pv_from_registers(float (&o)[128], const uint32_t (&hi)[16],
+                                                           const uint32_t (&lo)[16], uint32_t stage, int half) {
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {
+      const uint32_t a_hi[4] = {hi[4 * kk], hi[4 * kk + 1], hi[4 * kk + 2], hi[4 * kk + 3]};
+      WgmmaOps<T>::output_rs(o, a_hi, v_desc(stage, half, kk));
+      if constexpr (kSplitP) {
+        const uint32_t a_lo[4] = {lo[4 * kk], lo[4 * kk + 1], lo[4 * kk + 2], lo[4 * kk + 3]};
+        WgmmaOps<T>::output_rs(o, a_lo, v_desc(stage, half, kk));
+      }
+    }
+    wgmma_commit();
+  }
+
+  static __device__ __forceinline__ void pv_from_smem(float (&o)[128], uint32_t p_hi, uint32_t p_lo, uint32_t stage,
+                                                      int half) {
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {
+      WgmmaOps<T>::output_ss(o, kmajor_desc(p_hi + kk * 32), v_desc(stage, half, kk));
+      if constexpr (kSplitP) WgmmaOps<T>::output_ss(o, kmajor_desc(p_lo + kk * 32), v_desc(stage, half, kk));
+    }
+    wgmma_commit();
+  }
+
+  // Cache rows at or past `valid` of a tail tile may hold NaN/Inf: zero them in the V channels so
+  // that P = 0 times garbage stays 0. Called by the tile's owner before it publishes P.
+  static __device__ __forceinline__ void zero_tail_rows(uint32_t stage, int valid, int t) {
+    const int units = (plan::kBlockN - valid) * 64;   // 16-byte units: rows x 8 chunks x 8
+    for (int u = t; u < units; u += kWarpgroupThreads) {
+      const int row = valid + u / 64;
+      const int chunk = (u / 8) % 8;
+      const uint32_t addr = stage + chunk * kChunkBytes + row * 128 + (u % 8) * 16;
+      asm volatile("st.shared.v4.b32 [%0], {%1, %1, %1, %1};\n" ::"r"(addr), "r"(0) : "memory");
+    }
+  }
+};
+
+template <typename T>
+__global__ void __launch_bounds__(kWgmmaDecodeThreads, 1)
+    mla_decode_wgmma_kernel(const __grid_constant__ DecodeParams p, const __grid_constant__ CUtensorMap kv_map) {
+  using C = Consumer<T>;
+  using L = WgmmaDecodeSmem;
+  extern __shared__ __align__(1024) uint8_t smem[];
+  const uint32_t sbase = smem_u32(smem);
+  const uint32_t sQ = sbase + L::kQ;
+  float* s_row_max = reinterpret_cast<float*>(smem + L::kRowMax);
+  float* s_row_sum = reinterpret_cast<float*>(smem + L::kRowSum);
+  auto stage_base = [&](int it) { return sbase + ((it & 1) ? L::kStage1 : L::kStage0); };
+  auto full_bar = [&](int it) { return sbase + ((it & 1) ? L::kFull1 : L::kFull0); };
+  auto empty_bar = [&](int it) { return sbase + ((it & 1) ? L::kEmpty1 : L::kEmpty0); };
+  const uint32_t q_full = sbase + L::kQFull, q_empty = sbase + L::kQEmpty;
+
+  const int part = blockIdx.x;
+  const int row_tile = blockIdx.y;
+  const int kv_head = blockIdx.z;
+  const int tid = threadIdx.x;
+  const int wg = tid / kWarpgroupThreads;
+  const int lane = tid & 31;
+  const int m_base = row_tile * kTileRows;
+
+  const int32_t* fields = p.tile_metadata + static_cast<int64_t>(part) * kMetadataFields;
+  const int req_begin = fields[plan::kReqBegin];
+  const int req_end = fields[plan::kReqEnd];
+
+  if (tid == 0) {
+    mbar_init(sbase + L::kFull0, 1);
+    mbar_init(sbase + L::kFull1, 1);
+    mbar_init(sbase + L::kEmpty0, 8);   // lane 0 of each consumer warp
+    mbar_init(sbase + L::kEmpty1, 8);
+    mbar_init(q_full, kQLoaderThreads);
+    mbar_init(q_empty, 8);
+    fence_barrier_init();
+  }
+  __syncthreads();
+
+  if (wg == 2) {
+    // ---------------------------------------------------------------- producer
+    regs_decrease<kProducerRegs>();
+    const int pt = tid - 2 * kWarpgroupThreads;
+    if (pt < 32) {
+      if (pt == 0) {
+        prefetch_tensor_map(&kv_map);
+        int it = 0;
+        for (int r = req_begin; r <= req_end; ++r) {
+          const Segment sg = segment_of(p, fields, r);
+          if (!sg.active) continue;
+          const int32_t* table = p.block_table + static_cast<int64_t>(r) * p.block_table_stride;
+          for (int blk = sg.blk_begin; blk < sg.blk_end; ++blk, ++it) {
+            mbar_wait(empty_bar(it), ((it >> 1) & 1) ^ 1);
+            mbar_arrive_expect_tx(full_bar(it), kTileBytes);
+            const int page = table[blk];   // out of range: TMA fills zeros
+#pragma unroll
+            for (int c = 0; c < kHeadDim / kChunkCols; ++c) {
+              tma_load_4d(stage_base(it) + c * kChunkBytes, &kv_map, full_bar(it), c * kChunkCols, 0, kv_head, page);
+            }
+          }
+        }
+      }
+    } else {
+      const int qt = pt - 32;
+      const char* q_base = static_cast<const char*>(p.q);
+      int n = 0;
+      for (int r = req_begin; r <= req_end; ++r) {
+        const Segment sg = segment_of(p, fields, r);
+        if (!sg.active || sg.blk_begin >= sg.blk_end) continue;
+        mbar_wait(q_empty, (n & 1) ^ 1);
+        for (int u = qt; u < kTileRows * kUnitsPerRow; u += kQLoaderThreads) {
+          const int row = u / kUnitsPerRow;
+          const int col = (u % kUnitsPerRow) * 8;
+          const int m = m_base + row;
+          const uint32_t dst = sQ + swizzled_offset(row, col);
+          if (m < p.rows_per_kv) {
+            const int i = m / p.q_heads_per_kv;
+            const int h = kv_head * p.q_heads_per_kv + (m - i * p.q_heads_per_kv);
+            cp_async_16(dst, q_base + 2 * (r * p.q_stride_b + i * p.q_stride_s + h * p.q_stride_h + col), 16);
+          } else {
+            cp_async_16(dst, q_base, 0);
+          }
+        }
+        cp_async_commit();
+        cp_async_wait_all();
+        fence_proxy_async_smem();
+        mbar_arrive(q_full);
+        ++n;
+      }
+    }
+    return;
+  }
+
+  // ------------------------------------------------------------------ consumers
+  regs_increase<kConsumerRegs>();
+  const int t = tid % kWarpgroupThreads;
+  const int w = t / 32;
+  const int g = lane >> 2;
+  const int tq = lane & 3;
+  const int row0 = 16 * w + g;   // and row0 + 8
+  const float sl2 = p.scale_log2;
+  const uint32_t sPlo = sbase + L::kPlo;
+  int it = 0;   // KV tiles consumed so far (same sequence as the producer)
+  int nq = 0;   // Q tiles consumed so far
+
+  for (int r = req_begin; r <= req_end; ++r) {
+    const Segment sg = segment_of(p, fields, r);
+    if (!sg.active) continue;
+    const int nblk = sg.blk_end - sg.blk_begin;
+
+    int lim[2];
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      const int i = (m_base + row0 + 8 * e) / p.q_heads_per_kv;
+      int l = sg.seqlen;
+      if (p.causal) {
+        const int c = sg.seqlen - p.seqlen_q + i + 1;
+        l = c < l ? c : l;
+      }
+      lim[e] = l;
+    }
+
+    float m[2] = {-INFINITY, -INFINITY};   // running max of raw scores
+    float l_part[2] = {0.f, 0.f};          // this thread's share of its consumer's running sums
+    float o[128];
+#pragma unroll
+    for (int i = 0; i < 128; ++i) o[i] = 0.f;
+
+    if (nblk > 0) {
+      mbar_wait(q_full, nq & 1);
+      for (int ja = 0; ja < nblk; ja += 2) {
+        const bool has_b = ja + 1 < nblk;
+        const int it_a = it + ja, it_b = it + ja + 1;
+        const uint32_t st_a = stage_base(it_a), st_b = stage_base(it_b);
+        const uint32_t rope_a = st_a + 8 * kChunkBytes, rope_b = st_b + 8 * kChunkBytes;
+        const int blk_a = sg.blk_begin + ja, blk_b = blk_a + 1;
+        float s[32];
+        uint32_t hi[16], lo[16];
+        float sum[2];
+        if (wg == 0) {
+          // ---- owner of tile A
+          mbar_wait(full_bar(it_a), (it_a >> 1) & 1);
+          C::scores(s, sQ, st_a);
+          float tile_max[2], ma[2], alpha[2];
+          C::mask_and_max(s, blk_a * plan::kBlockN + 2 * tq, lim, tile_max);
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            ma[e] = fmaxf(m[e], tile_max[e]);
+            alpha[e] = C::rescale(m[e], ma[e], sl2);
+          }
+          if (tq == 0) {
+            s_row_max[row0] = ma[0];
+            s_row_max[row0 + 8] = ma[1];
+          }
+          C::exponentiate(s, ma, sl2, sum);
+          C::pack(s, hi, lo);
+          C::store_p(rope_a, hi, row0, tq);
+          if constexpr (C::kSplitP) C::store_p(sPlo, lo, row0, tq);
+          const int valid = sg.seqlen - blk_a * plan::kBlockN;
+          if (valid < plan::kBlockN) C::zero_tail_rows(st_a, valid, t);
+          fence_proxy_async_smem();
+          if (valid < plan::kBlockN) named_barrier_sync(kBarLocal0, kWarpgroupThreads);
+          named_barrier_arrive(kBarPA, 2 * kWarpgroupThreads);
+#pragma unroll
+          for (int e = 0; e < 2; ++e) l_part[e] = l_part[e] * alpha[e] + sum[e];
+          C::scale_o(o, alpha);
+          C::pv_from_registers(o, hi, lo, st_a, 0);
+          if (has_b) {
+            named_barrier_sync(kBarPB, 2 * kWarpgroupThreads);
+            float beta[2];
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+              const float mb = s_row_max[64 + row0 + 8 * e];
+              beta[e] = C::rescale(ma[e], mb, sl2);
+              m[e] = mb;
+              l_part[e] *= beta[e];
+            }
+            wgmma_wait<0>();
+            fence_registers(o);
+            if (lane == 0) mbar_arrive(empty_bar(it_a));
+            C::scale_o(o, beta);
+            mbar_wait(full_bar(it_b), (it_b >> 1) & 1);
+            C::pv_from_smem(o, rope_b, sPlo, st_b, 0);
+            wgmma_wait<0>();
+            fence_registers(o);
+            if (lane == 0) mbar_arrive(empty_bar(it_b));
+          } else {
+            m[0] = ma[0];
+            m[1] = ma[1];
+            wgmma_wait<0>();
+            fence_registers(o);
+            if (lane == 0) mbar_arrive(empty_bar(it_a));
+          }
+        } else {
+          // ---- owner of tile B
+          if (has_b) {
+            mbar_wait(full_bar(it_b), (it_b >> 1) & 1);
+            C::scores(s, sQ, st_b);
+          }
+          named_barrier_sync(kBarPA, 2 * kWarpgroupThreads);
+          float ma[2], mb[2], alpha[2], beta[2];
+#pragma unroll
+          for (int e = 0; e < 2; ++e) ma[e] = s_row_max[row0 + 8 * e];
+          if (has_b) {
+            float tile_max[2];
+            C::mask_and_max(s, blk_b * plan::kBlockN + 2 * tq, lim, tile_max);
+#pragma unroll
+            for (int e = 0; e < 2; ++e) mb[e] = fmaxf(ma[e], tile_max[e]);
+            if (tq == 0) {
+              s_row_max[64 + row0] = mb[0];
+              s_row_max[64 + row0 + 8] = mb[1];
+            }
+            C::exponentiate(s, mb, sl2, sum);
+          } else {
+            mb[0] = ma[0];
+            mb[1] = ma[1];
+          }
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            alpha[e] = C::rescale(m[e], ma[e], sl2);
+            beta[e] = C::rescale(ma[e], mb[e], sl2);
+            l_part[e] *= alpha[e];
+            m[e] = mb[e];
+          }
+          C::scale_o(o, alpha);
+          mbar_wait(full_bar(it_a), (it_a >> 1) & 1);
+          C::pv_from_smem(o, rope_a, sPlo, st_a, 1);
+          wgmma_wait<0>();   // P_A's lo half must be read before P_B's overwrites it
+          fence_registers(o);
+          if (lane == 0) mbar_arrive(empty_bar(it_a));
+          if (has_b) {
+            C::pack(s, hi, lo);
+            C::store_p(rope_b, hi, row0, tq);
+            if constexpr (C::kSplitP) C::store_p(sPlo, lo, row0, tq);
+            const int valid = sg.seqlen - blk_b * plan::kBlockN;
+            if (valid < plan::kBlockN) C::zero_tail_rows(st_b, valid, t);
+            fence_proxy_async_smem();
+            if (valid < plan::kBlockN) named_barrier_sync(kBarLocal0 + 1, kWarpgroupThreads);
+            named_barrier_arrive(kBarPB, 2 * kWarpgroupThreads);
+#pragma unroll
+            for (int e = 0; e < 2; ++e) l_part[e] = l_part[e] * beta[e] + sum[e];
+            C::scale_o(o, beta);
+            C::pv_from_registers(o, hi, lo, st_b, 1);
+            wgmma_wait<0>();
+            fence_registers(o);
+            if (lane == 0) mbar_arrive(empty_bar(it_b));
+          }
+        }
+      }
+      it += nblk;
+      ++nq;
+      if (lane == 0) mbar_arrive(q_empty);
+    }
+
+    // ---- epilogue: row sums of both consumers, in a fixed order (deterministic)
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      l_part[e] += __shfl_xor_sync(0xffffffffu, l_part[e], 1);
+      l_part[e] += __shfl_xor_sync(0xffffffffu, l_part[e], 2);
+    }
+    if (tq == 0) {
+      s_row_sum[wg * 64 + row0] = l_part[0];
+      s_row_sum[wg * 64 + row0 + 8] = l_part[1];
+    }
+    named_barrier_sync(kBarRowSum, 2 * kWarpgroupThreads);
+
+    const int n_slots = p.num_splits[r + 1] - p.num_splits[r];
+    const bool split = n_slots > 0;
+    const int slot = p.num_splits[r] + sg.split_idx;
+    const bool slot_ok = sg.split_idx < n_slots && slot >= 0 && slot < p.max_partial_slots;
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      const int rl = row0 + 8 * e;
+      const int mrow = m_base + rl;
+      const float l = s_row_sum[rl] + s_row_sum[64 + rl];
+      if (mrow >= p.rows_per_kv) continue;
+      const bool empty = !(l > 0.f);
+      const float inv = empty ? 0.f : 1.f / l;
+      const float lse = empty ? (split ? -INFINITY : INFINITY) : m[e] * p.softmax_scale + logf(l);
+      const int i = mrow / p.q_heads_per_kv;
+      const int h = kv_head * p.q_heads_per_kv + (mrow - i * p.q_heads_per_kv);
+      if (!split) {
+        T* out = static_cast<T*>(p.out) + r * p.out_stride_b + i * p.out_stride_s + h * p.out_stride_h;
+#pragma unroll
+        for (int jn = 0; jn < 32; ++jn) {
+          const int c = 256 * wg + 8 * jn + 2 * tq;
+          *reinterpret_cast<uint32_t*>(out + c) = HalfOps<T>::pack(o[4 * jn + 2 * e] * inv, o[4 * jn + 2 * e + 1] * inv);
+        }
+        if (wg == 0 && tq == 0) p.lse[r * p.lse_stride_b + h * p.lse_stride_h + i * p.lse_stride_s] = lse;
+      } else if (slot_ok) {
+        const int64_t prow = (static_cast<int64_t>(slot) * p.num_heads_kv + kv_head) * p.rows_per_kv + mrow;
+        float* po = p.partial_o + prow * kDimV;
+#pragma unroll
+        for (int jn = 0; jn < 32; ++jn) {
+          const int c = 256 * wg + 8 * jn + 2 * tq;
+          *reinterpret_cast<float2*>(po + c) = make_float2(o[4 * jn + 2 * e] * inv, o[4 * jn + 2 * e + 1] * inv);
+        }
+        if (wg == 0 && tq == 0) p.partial_lse[prow] = lse;
+      }
+    }
+    // The next request's epilogue rewrites s_row_sum; both consumers must have read it.
+    named_barrier_sync(kBarRowSum, 2 * kWarpgroupThreads);
+  }
+}
+
+}  // namespace flashmla::sm90
+
+namespace flashmla::sm90 {
+
+template <typename T>
+void launch_decode_wgmma_typed(const DecodeParams& params, const CUtensorMap& kv_map, cudaStream_t stream) {
+  const dim3 grid(params.num_sm_parts, params.num_row_tiles, params.num_heads_kv);
+  static std::atomic<bool> configured[kMaxDevices] = {};
+  int device = 0;
+  cuda_check(cudaGetDevice(&device), "cudaGetDevice");
+  if (device >= kMaxDevices || !configured[device].load(std::memory_order_acquire)) {
+    cuda_check(cudaFuncSetAttribute(mla_decode_wgmma_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    static_cast<int>(WgmmaDecodeSmem::kBytes)),
+               "cudaFuncSetAttribute(mla_decode_wgmma_kernel)");
+    if (device < kMaxDevices) configured[device].store(true, std::memory_order_release);
+  }
+  mla_decode_wgmma_kernel<T><<<grid, kWgmmaDecodeThreads, WgmmaDecodeSmem::kBytes, stream>>>(params, kv_map);
+  cuda_check(cudaGetLastError(), "mla_decode_wgmma_kernel launch");
+  if (params.num_sm_parts > 1) launch_combine(params, stream);
+}
+
+}  // namespace flashmla::sm90
