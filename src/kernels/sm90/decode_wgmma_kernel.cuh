@@ -3,25 +3,22 @@
 // Grid (num_sm_parts, num_row_tiles, num_heads_kv), 384 threads, one CTA per SM; the work of a
 // CTA is the same metadata-driven walk as the mma.sync kernel (common/split_plan.h).
 //
-//   WG0, WG1 (consumers, 232 registers): both hold the same 64 query rows. WG c owns output
-//     channels 256c..256c+255 (64 x 256 fp32 accumulator, 128 registers per thread).
-//     KV tiles of a request alternate between them ("seesaw"): WG0 computes S = Q K^T of the even
-//     tiles, WG1 of the odd ones, each on all 576 channels, so no score is computed twice. The
-//     owner of a tile shares its softmax P (and running row max) with the other consumer through
-//     shared memory; each consumer then multiplies both tiles' P by its half of V.
+//   WG0, WG1 (consumers, 232 registers): both hold the same 64 query rows and work on the same
+//     64-key KV tile at the same time. WG c computes the scores of keys 32c..32c+31 over all 576
+//     channels (m64n32 wgmma, no score computed twice), the two agree on the new row maxima
+//     through shared memory, each writes its half of P (64 x 64) to shared memory, and WG c
+//     accumulates output channels 256c..256c+255 (64 x 256 fp32, 128 registers per thread) from
+//     the whole P and its half of V.
 //   WG2 (producer, 40 registers): warp 0 streams KV tiles with TMA into a 2-stage ring
 //     (full/empty mbarriers); warps 1-3 load the Q tile of each request with cp.async.
 //
-// Softmax order inside a pair (A = even tile, B = odd tile), identical in both consumers so that
-// their halves of O carry the same scale:
-//     mA = max(m, rowmax S_A), mB = max(mA, rowmax S_B)
-//     O = (O * 2^(m - mA) + P_A V_A) * 2^(mA - mB) + P_B V_B
-// WG0 computes P_A (registers) and publishes it; WG1 waits for mA, computes P_B and publishes it.
+// One tile at a time is resident in compute, so the other stage is always loading: a tile's
+// residence (scores + softmax + P @ V) is shorter than its load at the per-SM share of HBM
+// bandwidth, which keeps the memory-bound rows streaming (docs/perf-log.md, entry 5).
 //
 // Shared memory (230,464 B): Q (72 KiB) | KV stage 0 (72 KiB) | KV stage 1 (72 KiB) | P_lo (8 KiB)
-// | row maxima | row sums | mbarriers. A shared P_hi lives in the RoPE chunk (channels 512-575)
-// of its own KV stage, dead once that tile's S is computed; P_lo (bf16 only) has one buffer,
-// handed from WG0 (P_A) to WG1 (P_B) inside each pair.
+// | row maxima | row sums | mbarriers. P_hi lives in the tile's RoPE chunk (channels 512-575),
+// dead once both consumers have their scores; P_lo (bf16 only) has its own buffer.
 #pragma once
 
 #include <atomic>
@@ -45,20 +42,24 @@ namespace flashmla::sm90 {
 
 inline constexpr int kWarpgroupThreads = 128;
 inline constexpr int kWgmmaDecodeThreads = 3 * kWarpgroupThreads;
-inline constexpr int kConsumerRegs = 224;
-inline constexpr int kProducerRegs = 56;
+inline constexpr int kConsumerRegs = 232;
+inline constexpr int kProducerRegs = 40;
 inline constexpr int kQLoaderThreads = 96;   // producer warps 1-3
 // Score k-steps accumulated inside one tensor-core accumulator before a round-to-nearest add:
 // the tensor core's own accumulation truncates, and over all 36 steps that bias reaches 3e-6
 // in the lse of one-key rows (SPEC allows 1e-6).
-inline constexpr int kScoreStepsPerChunk = 4;
+#ifndef FLASHMLA_SCORE_STEPS_PER_CHUNK
+#define FLASHMLA_SCORE_STEPS_PER_CHUNK 4
+#endif
+inline constexpr int kScoreStepsPerChunk = FLASHMLA_SCORE_STEPS_PER_CHUNK;
+static_assert(36 % kScoreStepsPerChunk == 0, "score chunks must tile the 36 k-steps");
 
 struct WgmmaDecodeSmem {
   static constexpr uint32_t kQ = 0;
   static constexpr uint32_t kStage0 = kTileBytes;
   static constexpr uint32_t kStage1 = 2 * kTileBytes;
   static constexpr uint32_t kPlo = 3 * kTileBytes;
-  static constexpr uint32_t kRowMax = kPlo + kChunkBytes;   // float[2][64]: mA, mB
+  static constexpr uint32_t kRowMax = kPlo + kChunkBytes;   // float[2][64]: per consumer
   static constexpr uint32_t kRowSum = kRowMax + 2 * 64 * 4;  // float[2][64]: per consumer
   static constexpr uint32_t kBars = kRowSum + 2 * 64 * 4;
   static constexpr uint32_t kFull0 = kBars, kFull1 = kBars + 8, kEmpty0 = kBars + 16, kEmpty1 = kBars + 24;
@@ -68,7 +69,7 @@ struct WgmmaDecodeSmem {
 static_assert(WgmmaDecodeSmem::kBytes <= 227 * 1024, "decode CTA must fit Hopper's 227 KiB per block");
 
 // Named barriers (0 is __syncthreads).
-enum : int { kBarPA = 1, kBarPB = 2, kBarRowSum = 3, kBarLocal0 = 4 };
+enum : int { kBarMax = 1, kBarP = 2, kBarRowSum = 3 };
 
 // One request's share of this CTA's metadata row.
 struct Segment {
@@ -104,33 +105,54 @@ __device__ __forceinline__ uint64_t v_desc(uint32_t stage, int half, int kk) {
 
 template <typename T>
 struct Consumer {
+#ifdef FLASHMLA_EXPERIMENT_SINGLE_P
+  static constexpr bool kSplitP = false;   // experiment only: misses SPEC's tolerance for bf16
+#else
   static constexpr bool kSplitP = HalfOps<T>::kSplitP;
+#endif
 
-  // s = Q K^T for this warpgroup's 64 rows x the 64 keys of a stage.
-  static __device__ __forceinline__ void scores(float (&s)[32], uint32_t sQ, uint32_t sK) {
-#pragma unroll
-    for (int c = 0; c < kHeadDim / 16 / kScoreStepsPerChunk; ++c) {
-      float part[32];
+  // s = Q K^T for the 64 rows x 32 keys starting at sK (a stage plus a 32-row offset). Each
+  // chunk of k-steps goes into a fresh accumulator that is then added with round-to-nearest
+  // FADDs; two chunk accumulators alternate so the tensor core always has the next chunk queued.
+  // on_prior_done() runs once every wgmma group issued before this call has completed.
+  template <typename F>
+  static __device__ __forceinline__ void scores(float (&s)[16], uint32_t sQ, uint32_t sK, F&& on_prior_done) {
+    constexpr int kChunks = kHeadDim / 16 / kScoreStepsPerChunk;
+    float part[2][16];
+    auto issue = [&](int c) {
       wgmma_fence();
 #pragma unroll
       for (int k = 0; k < kScoreStepsPerChunk; ++k) {
-        const uint32_t off = (c * kScoreStepsPerChunk + k) / 4 * kChunkBytes + (c * kScoreStepsPerChunk + k) % 4 * 32;
-        WgmmaOps<T>::scores(part, kmajor_desc(sQ + off), kmajor_desc(sK + off), k != 0);
+        const int step = c * kScoreStepsPerChunk + k;
+        const uint32_t off = step / 4 * kChunkBytes + step % 4 * 32;
+        WgmmaOps<T>::scores(part[c & 1], kmajor_desc(sQ + off), kmajor_desc(sK + off), k != 0);
       }
       wgmma_commit();
-      wgmma_wait<0>();
-      fence_registers(part);
+    };
+    auto accumulate = [&](int c) {
+      fence_registers(part[c & 1]);
 #pragma unroll
-      for (int i = 0; i < 32; ++i) s[i] = c == 0 ? part[i] : s[i] + part[i];
+      for (int i = 0; i < 16; ++i) s[i] = c == 0 ? part[c & 1][i] : s[i] + part[c & 1][i];
+    };
+    issue(0);
+#pragma unroll
+    for (int c = 1; c < kChunks; ++c) {
+      issue(c);
+      wgmma_wait<1>();   // chunk c - 1 (and everything before it) has completed
+      if (c == 1) on_prior_done();
+      accumulate(c - 1);
     }
+    wgmma_wait<0>();
+    if (kChunks == 1) on_prior_done();
+    accumulate(kChunks - 1);
   }
 
   // Invisible keys (past seqlen, or in the future of a causal row) get -inf; returns the row maxima.
-  static __device__ __forceinline__ void mask_and_max(float (&s)[32], int key_base, const int (&lim)[2],
+  static __device__ __forceinline__ void mask_and_max(float (&s)[16], int key_base, const int (&lim)[2],
                                                       float (&tile_max)[2]) {
     tile_max[0] = tile_max[1] = -INFINITY;
 #pragma unroll
-    for (int jn = 0; jn < 8; ++jn) {
+    for (int jn = 0; jn < 4; ++jn) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int key = key_base + 8 * jn + (e & 1);
@@ -146,14 +168,14 @@ struct Consumer {
   }
 
   // P = 2^(s*scale_log2 - m*scale_log2) in place; returns this thread's share of the row sums.
-  static __device__ __forceinline__ void exponentiate(float (&s)[32], const float (&m)[2], float scale_log2,
+  static __device__ __forceinline__ void exponentiate(float (&s)[16], const float (&m)[2], float scale_log2,
                                                       float (&sum)[2]) {
     float base[2];
 #pragma unroll
     for (int e = 0; e < 2; ++e) base[e] = m[e] == -INFINITY ? 0.f : m[e] * scale_log2;
     sum[0] = sum[1] = 0.f;
 #pragma unroll
-    for (int i = 0; i < 32; ++i) {
+    for (int i = 0; i < 16; ++i) {
       s[i] = exp2f(fmaf(s[i], scale_log2, -base[(i >> 1) & 1]));
       sum[(i >> 1) & 1] += s[i];
     }
@@ -164,11 +186,10 @@ struct Consumer {
     return to == -INFINITY ? 1.f : exp2f((from - to) * scale_log2);
   }
 
-  // P as 16-bit words in the accumulator order: word 2*jn + (row half). Also the A fragments:
-  // k-step kk uses words 4kk..4kk+3.
-  static __device__ __forceinline__ void pack(const float (&pv)[32], uint32_t (&hi)[16], uint32_t (&lo)[16]) {
+  // P as 16-bit words in the accumulator order: word 2*jn + (row half).
+  static __device__ __forceinline__ void pack(const float (&pv)[16], uint32_t (&hi)[8], uint32_t (&lo)[8]) {
 #pragma unroll
-    for (int jn = 0; jn < 8; ++jn) {
+    for (int jn = 0; jn < 4; ++jn) {
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const float a = pv[4 * jn + 2 * h], b = pv[4 * jn + 2 * h + 1];
@@ -178,32 +199,18 @@ struct Consumer {
     }
   }
 
-  static __device__ __forceinline__ void store_p(uint32_t base, const uint32_t (&w)[16], int row0, int tq) {
+  // This consumer's 32 key columns (from col0) of the 64 x 64 P tile.
+  static __device__ __forceinline__ void store_p(uint32_t base, const uint32_t (&w)[8], int row0, int col0, int tq) {
 #pragma unroll
-    for (int jn = 0; jn < 8; ++jn) {
-      st_shared_b32(base + swizzled_offset(row0, 8 * jn + 2 * tq), w[2 * jn]);
-      st_shared_b32(base + swizzled_offset(row0 + 8, 8 * jn + 2 * tq), w[2 * jn + 1]);
+    for (int jn = 0; jn < 4; ++jn) {
+      st_shared_b32(base + swizzled_offset(row0, col0 + 8 * jn + 2 * tq), w[2 * jn]);
+      st_shared_b32(base + swizzled_offset(row0 + 8, col0 + 8 * jn + 2 * tq), w[2 * jn + 1]);
     }
   }
 
   static __device__ __forceinline__ void scale_o(float (&o)[128], const float (&f)[2]) {
 #pragma unroll
     for (int i = 0; i < 128; ++i) o[i] *= f[(i >> 1) & 1];
-  }
-
-  static __device__ __forceinline__ void pv_from_registers(float (&o)[128], const uint32_t (&hi)[16],
-                                                           const uint32_t (&lo)[16], uint32_t stage, int half) {
-    wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < 4; ++kk) {
-      const uint32_t a_hi[4] = {hi[4 * kk], hi[4 * kk + 1], hi[4 * kk + 2], hi[4 * kk + 3]};
-      WgmmaOps<T>::output_rs(o, a_hi, v_desc(stage, half, kk));
-      if constexpr (kSplitP) {
-        const uint32_t a_lo[4] = {lo[4 * kk], lo[4 * kk + 1], lo[4 * kk + 2], lo[4 * kk + 3]};
-        WgmmaOps<T>::output_rs(o, a_lo, v_desc(stage, half, kk));
-      }
-    }
-    wgmma_commit();
   }
 
   static __device__ __forceinline__ void pv_from_smem(float (&o)[128], uint32_t p_hi, uint32_t p_lo, uint32_t stage,
@@ -217,13 +224,13 @@ struct Consumer {
     wgmma_commit();
   }
 
-  // Cache rows at or past `valid` of a tail tile may hold NaN/Inf: zero them in the V channels so
-  // that P = 0 times garbage stays 0. Called by the tile's owner before it publishes P.
-  static __device__ __forceinline__ void zero_tail_rows(uint32_t stage, int valid, int t) {
-    const int units = (plan::kBlockN - valid) * 64;   // 16-byte units: rows x 8 chunks x 8
+  // Cache rows at or past `valid` of a tail tile may hold NaN/Inf: zero them in this consumer's
+  // V channels (chunks 4*half..4*half+3) so that P = 0 times garbage stays 0.
+  static __device__ __forceinline__ void zero_tail_rows(uint32_t stage, int half, int valid, int t) {
+    const int units = (plan::kBlockN - valid) * 32;   // 16-byte units: rows x 4 chunks x 8
     for (int u = t; u < units; u += kWarpgroupThreads) {
-      const int row = valid + u / 64;
-      const int chunk = (u / 8) % 8;
+      const int row = valid + u / 32;
+      const int chunk = 4 * half + (u / 8) % 4;
       const uint32_t addr = stage + chunk * kChunkBytes + row * 128 + (u % 8) * 16;
       asm volatile("st.shared.v4.b32 [%0], {%1, %1, %1, %1};\n" ::"r"(addr), "r"(0) : "memory");
     }
@@ -359,123 +366,55 @@ __global__ void __launch_bounds__(kWgmmaDecodeThreads, 1)
 
     if (nblk > 0) {
       mbar_wait(q_full, nq & 1);
-      for (int ja = 0; ja < nblk; ja += 2) {
-        const bool has_b = ja + 1 < nblk;
-        const int it_a = it + ja, it_b = it + ja + 1;
-        const uint32_t st_a = stage_base(it_a), st_b = stage_base(it_b);
-        const uint32_t rope_a = st_a + 8 * kChunkBytes, rope_b = st_b + 8 * kChunkBytes;
-        const int blk_a = sg.blk_begin + ja, blk_b = blk_a + 1;
-        float s[32];
-        uint32_t hi[16], lo[16];
-        float sum[2];
-        if (wg == 0) {
-          // ---- owner of tile A
-          mbar_wait(full_bar(it_a), (it_a >> 1) & 1);
-          C::scores(s, sQ, st_a);
-          float tile_max[2], ma[2], alpha[2];
-          C::mask_and_max(s, blk_a * plan::kBlockN + 2 * tq, lim, tile_max);
+      // Scores of tile j+1 are issued right behind tile j's P @ V, so the tensor core has the
+      // next tile queued while this warpgroup waits; tile j's stage is released as soon as its
+      // P @ V has completed.
+      float s[16];
+      mbar_wait(full_bar(it), (it >> 1) & 1);
+      C::scores(s, sQ, stage_base(it) + 32 * wg * 128, [] {});
+      for (int j = 0; j < nblk; ++j) {
+        const int it_j = it + j;
+        const uint32_t st = stage_base(it_j);
+        const uint32_t rope = st + 8 * kChunkBytes;
+        const int blk = sg.blk_begin + j;
+        uint32_t hi[8], lo[8];
+        float tile_max[2], m_new[2], alpha[2], sum[2];
+        C::mask_and_max(s, blk * plan::kBlockN + 32 * wg + 2 * tq, lim, tile_max);
+        if (tq == 0) {
+          s_row_max[wg * 64 + row0] = tile_max[0];
+          s_row_max[wg * 64 + row0 + 8] = tile_max[1];
+        }
+        // Both consumers' scores are done (the RoPE chunk is free for P) and their maxima visible.
+        named_barrier_sync(kBarMax, 2 * kWarpgroupThreads);
 #pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            ma[e] = fmaxf(m[e], tile_max[e]);
-            alpha[e] = C::rescale(m[e], ma[e], sl2);
-          }
-          if (tq == 0) {
-            s_row_max[row0] = ma[0];
-            s_row_max[row0 + 8] = ma[1];
-          }
-          C::exponentiate(s, ma, sl2, sum);
-          C::pack(s, hi, lo);
-          C::store_p(rope_a, hi, row0, tq);
-          if constexpr (C::kSplitP) C::store_p(sPlo, lo, row0, tq);
-          const int valid = sg.seqlen - blk_a * plan::kBlockN;
-          if (valid < plan::kBlockN) C::zero_tail_rows(st_a, valid, t);
-          fence_proxy_async_smem();
-          if (valid < plan::kBlockN) named_barrier_sync(kBarLocal0, kWarpgroupThreads);
-          named_barrier_arrive(kBarPA, 2 * kWarpgroupThreads);
+        for (int e = 0; e < 2; ++e) {
+          // max is exact and order-free: both consumers get the same bits.
+          m_new[e] = fmaxf(m[e], fmaxf(s_row_max[row0 + 8 * e], s_row_max[64 + row0 + 8 * e]));
+          alpha[e] = C::rescale(m[e], m_new[e], sl2);
+          m[e] = m_new[e];
+        }
+        C::exponentiate(s, m_new, sl2, sum);
 #pragma unroll
-          for (int e = 0; e < 2; ++e) l_part[e] = l_part[e] * alpha[e] + sum[e];
-          C::scale_o(o, alpha);
-          C::pv_from_registers(o, hi, lo, st_a, 0);
-          if (has_b) {
-            named_barrier_sync(kBarPB, 2 * kWarpgroupThreads);
-            float beta[2];
-#pragma unroll
-            for (int e = 0; e < 2; ++e) {
-              const float mb = s_row_max[64 + row0 + 8 * e];
-              beta[e] = C::rescale(ma[e], mb, sl2);
-              m[e] = mb;
-              l_part[e] *= beta[e];
-            }
-            wgmma_wait<0>();
-            fence_registers(o);
-            if (lane == 0) mbar_arrive(empty_bar(it_a));
-            C::scale_o(o, beta);
-            mbar_wait(full_bar(it_b), (it_b >> 1) & 1);
-            C::pv_from_smem(o, rope_b, sPlo, st_b, 0);
-            wgmma_wait<0>();
-            fence_registers(o);
-            if (lane == 0) mbar_arrive(empty_bar(it_b));
-          } else {
-            m[0] = ma[0];
-            m[1] = ma[1];
-            wgmma_wait<0>();
-            fence_registers(o);
-            if (lane == 0) mbar_arrive(empty_bar(it_a));
-          }
-        } else {
-          // ---- owner of tile B
-          if (has_b) {
-            mbar_wait(full_bar(it_b), (it_b >> 1) & 1);
-            C::scores(s, sQ, st_b);
-          }
-          named_barrier_sync(kBarPA, 2 * kWarpgroupThreads);
-          float ma[2], mb[2], alpha[2], beta[2];
-#pragma unroll
-          for (int e = 0; e < 2; ++e) ma[e] = s_row_max[row0 + 8 * e];
-          if (has_b) {
-            float tile_max[2];
-            C::mask_and_max(s, blk_b * plan::kBlockN + 2 * tq, lim, tile_max);
-#pragma unroll
-            for (int e = 0; e < 2; ++e) mb[e] = fmaxf(ma[e], tile_max[e]);
-            if (tq == 0) {
-              s_row_max[64 + row0] = mb[0];
-              s_row_max[64 + row0 + 8] = mb[1];
-            }
-            C::exponentiate(s, mb, sl2, sum);
-          } else {
-            mb[0] = ma[0];
-            mb[1] = ma[1];
-          }
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            alpha[e] = C::rescale(m[e], ma[e], sl2);
-            beta[e] = C::rescale(ma[e], mb[e], sl2);
-            l_part[e] *= alpha[e];
-            m[e] = mb[e];
-          }
-          C::scale_o(o, alpha);
-          mbar_wait(full_bar(it_a), (it_a >> 1) & 1);
-          C::pv_from_smem(o, rope_a, sPlo, st_a, 1);
-          wgmma_wait<0>();   // P_A's lo half must be read before P_B's overwrites it
+        for (int e = 0; e < 2; ++e) l_part[e] = l_part[e] * alpha[e] + sum[e];
+        C::pack(s, hi, lo);
+        C::store_p(rope, hi, row0, 32 * wg, tq);
+        if constexpr (C::kSplitP) C::store_p(sPlo, lo, row0, 32 * wg, tq);
+        const int valid = sg.seqlen - blk * plan::kBlockN;
+        if (valid < plan::kBlockN) C::zero_tail_rows(st, wg, valid, t);
+        fence_proxy_async_smem();
+        named_barrier_sync(kBarP, 2 * kWarpgroupThreads);   // all of P (and zeroed V rows) visible
+        C::scale_o(o, alpha);
+        C::pv_from_smem(o, rope, sPlo, st, wg);
+        auto release = [&] {
           fence_registers(o);
-          if (lane == 0) mbar_arrive(empty_bar(it_a));
-          if (has_b) {
-            C::pack(s, hi, lo);
-            C::store_p(rope_b, hi, row0, tq);
-            if constexpr (C::kSplitP) C::store_p(sPlo, lo, row0, tq);
-            const int valid = sg.seqlen - blk_b * plan::kBlockN;
-            if (valid < plan::kBlockN) C::zero_tail_rows(st_b, valid, t);
-            fence_proxy_async_smem();
-            if (valid < plan::kBlockN) named_barrier_sync(kBarLocal0 + 1, kWarpgroupThreads);
-            named_barrier_arrive(kBarPB, 2 * kWarpgroupThreads);
-#pragma unroll
-            for (int e = 0; e < 2; ++e) l_part[e] = l_part[e] * beta[e] + sum[e];
-            C::scale_o(o, beta);
-            C::pv_from_registers(o, hi, lo, st_b, 1);
-            wgmma_wait<0>();
-            fence_registers(o);
-            if (lane == 0) mbar_arrive(empty_bar(it_b));
-          }
+          if (lane == 0) mbar_arrive(empty_bar(it_j));
+        };
+        if (j + 1 < nblk) {
+          mbar_wait(full_bar(it_j + 1), ((it_j + 1) >> 1) & 1);
+          C::scores(s, sQ, stage_base(it_j + 1) + 32 * wg * 128, release);
+        } else {
+          wgmma_wait<0>();
+          release();
         }
       }
       it += nblk;
