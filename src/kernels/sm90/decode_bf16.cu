@@ -1,17 +1,10 @@
-// The bf16 instantiations of the decode kernels (own translation unit: compiles in parallel).
-// The TMA + wgmma kernel runs whenever the cache's TMA descriptor can be encoded; the mma.sync
-// kernel is the fallback (validated layouts always encode, so it is not expected to run).
+// The bf16 instantiation of the decode kernel (its own translation unit: compiles in parallel).
 #include "kernels/sm90/decode_wgmma_kernel.cuh"
 
 namespace flashmla::sm90 {
 
 void launch_decode_bf16(const DecodeParams& params, cudaStream_t stream) {
-  CUtensorMap kv_map;
-  if (make_kv_tensor_map(params, &kv_map)) {
-    launch_decode_wgmma_typed<__nv_bfloat16>(params, kv_map, stream);
-  } else {
-    launch_decode_typed<__nv_bfloat16>(params, stream);
-  }
+  launch_decode_wgmma_typed<__nv_bfloat16>(params, stream);
 }
 
 }  // namespace flashmla::sm90

@@ -1,7 +1,7 @@
 // Split-KV MLA decode kernel, Hopper warpgroup version (TMA + wgmma, warp-specialised).
 //
 // Grid (num_sm_parts, num_row_tiles, num_heads_kv), 384 threads, one CTA per SM; the work of a
-// CTA is the same metadata-driven walk as the mma.sync kernel (common/split_plan.h).
+// CTA walks the requests of its metadata row (common/split_plan.h), the plan the CPU reference uses.
 //
 //   WG0, WG1 (consumers, 232 registers): both hold the same 64 query rows and work on the same
 //     64-key KV tile at the same time. WG c computes the scores of keys 32c..32c+31 over all 576
@@ -32,7 +32,6 @@
 #include "common/split_plan.h"
 #include "host/cuda_check.h"
 #include "kernels/sm90/async_ptx.cuh"
-#include "kernels/sm90/decode_kernel.cuh"
 #include "kernels/sm90/kernels.h"
 #include "kernels/sm90/ptx.cuh"
 #include "kernels/sm90/smem_layout.cuh"
@@ -45,6 +44,7 @@ inline constexpr int kWgmmaDecodeThreads = 3 * kWarpgroupThreads;
 inline constexpr int kConsumerRegs = 232;
 inline constexpr int kProducerRegs = 40;
 inline constexpr int kQLoaderThreads = 96;   // producer warps 1-3
+inline constexpr int kMaxDevices = 64;       // devices whose smem opt-in is remembered
 // Score k-steps accumulated inside one tensor-core accumulator before a round-to-nearest add:
 // the tensor core's own accumulation truncates, and over all 36 steps that bias reaches 3e-6
 // in the lse of one-key rows (SPEC allows 1e-6).
@@ -473,13 +473,12 @@ __global__ void __launch_bounds__(kWgmmaDecodeThreads, 1)
   }
 }
 
-}  // namespace flashmla::sm90
-
-namespace flashmla::sm90 {
-
 template <typename T>
-void launch_decode_wgmma_typed(const DecodeParams& params, const CUtensorMap& kv_map, cudaStream_t stream) {
+void launch_decode_wgmma_typed(const DecodeParams& params, cudaStream_t stream) {
+  const CUtensorMap kv_map = make_kv_tensor_map(params);
   const dim3 grid(params.num_sm_parts, params.num_row_tiles, params.num_heads_kv);
+  // Opting in to > 48 KiB of dynamic shared memory is per kernel and per device. Done once per
+  // device, so the calls a serving engine captures into a CUDA graph are launches only.
   static std::atomic<bool> configured[kMaxDevices] = {};
   int device = 0;
   cuda_check(cudaGetDevice(&device), "cudaGetDevice");

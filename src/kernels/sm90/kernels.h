@@ -12,8 +12,8 @@ namespace flashmla::sm90 {
 void launch_decode_bf16(const DecodeParams& params, cudaStream_t stream);
 void launch_decode_fp16(const DecodeParams& params, cudaStream_t stream);
 
-// TMA descriptor of k_cache for the wgmma kernel; false if the driver cannot encode it.
-bool make_kv_tensor_map(const DecodeParams& params, CUtensorMap* map);
+// TMA descriptor of k_cache for the decode kernel; throws flashmla::Error if it cannot be encoded.
+CUtensorMap make_kv_tensor_map(const DecodeParams& params);
 
 // Merges split partials into out/lse for every request with more than one split.
 void launch_combine(const DecodeParams& params, cudaStream_t stream);

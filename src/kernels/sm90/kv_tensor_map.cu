@@ -3,6 +3,9 @@
 #include <cudaTypedefs.h>
 
 #include <mutex>
+#include <string>
+
+#include "flashmla/error.h"
 
 #include "kernels/sm90/kernels.h"
 #include "kernels/sm90/smem_layout.cuh"
@@ -30,9 +33,12 @@ PFN_cuTensorMapEncodeTiled_v12000 encode_fn() {
 // 4-D view (channel, token in page, kv head, page) of k_cache; one box = 64 channels x 64 tokens
 // of one head and page, stored with the 128-byte swizzle the kernel's tile layout expects.
 // Pages outside [0, num_blocks) read as zeros.
-bool make_kv_tensor_map(const DecodeParams& p, CUtensorMap* map) {
+CUtensorMap make_kv_tensor_map(const DecodeParams& p) {
   const auto encode = encode_fn();
-  if (encode == nullptr) return false;
+  if (encode == nullptr) {
+    throw Error("k_cache: the CUDA driver does not provide cuTensorMapEncodeTiled (driver for CUDA >= 12.0 needed)");
+  }
+  CUtensorMap map;
   const cuuint64_t dims[4] = {static_cast<cuuint64_t>(kHeadDim), 64, static_cast<cuuint64_t>(p.num_heads_kv),
                               static_cast<cuuint64_t>(p.num_blocks)};
   const cuuint64_t strides[3] = {static_cast<cuuint64_t>(p.k_stride_token) * 2,
@@ -42,10 +48,14 @@ bool make_kv_tensor_map(const DecodeParams& p, CUtensorMap* map) {
   const cuuint32_t elem_strides[4] = {1, 1, 1, 1};
   const CUtensorMapDataType type =
       p.dtype == DType::bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
-  const CUresult rc = encode(map, type, 4, const_cast<void*>(p.k_cache), dims, strides, box, elem_strides,
+  const CUresult rc = encode(&map, type, 4, const_cast<void*>(p.k_cache), dims, strides, box, elem_strides,
                              CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
                              CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  return rc == CUDA_SUCCESS;
+  if (rc != CUDA_SUCCESS) {
+    throw Error("k_cache: expected a layout TMA can describe (cuTensorMapEncodeTiled succeeds), got CUresult " +
+                std::to_string(static_cast<int>(rc)));
+  }
+  return map;
 }
 
 }  // namespace flashmla::sm90
