@@ -55,6 +55,16 @@ FLASHMLA_HOST_DEVICE int num_row_tiles(int num_q_tokens_per_head_k) {
   return (num_q_tokens_per_head_k + kRowsPerTile - 1) / kRowsPerTile;
 }
 
+// Warps of the combine kernel that share one query row's slots: a power of two in
+// [1, max_warps], about the number of splits per request the plan makes (num_parts / batch).
+// Depends on the shapes only, so the merge order, and hence the result, is fixed for them.
+FLASHMLA_HOST_DEVICE int combine_warps_per_row(int num_parts, int batch, int max_warps) {
+  const int per_request = batch > 0 ? num_parts / batch : 1;
+  int w = 1;
+  while (w * 2 <= max_warps && w * 2 <= per_request) w *= 2;
+  return w;
+}
+
 // Units of cost per part. At least 1 so that parts always advance.
 FLASHMLA_HOST_DEVICE int64_t part_span(int64_t total_cost, int num_parts) {
   const int64_t t = (total_cost + num_parts - 1) / num_parts;

@@ -224,3 +224,20 @@ TEST(Scheduler, SmPartsNeverExceedTheSmCount) {
 
 }  // namespace
 }  // namespace flashmla
+
+TEST(Scheduler, CombineWarpsPerRowFollowSplitsPerRequest) {
+  using flashmla::plan::combine_warps_per_row;
+  EXPECT_EQ(combine_warps_per_row(132, 1, 8), 8);    // one request over every part
+  EXPECT_EQ(combine_warps_per_row(66, 16, 8), 4);    // about 4 parts per request
+  EXPECT_EQ(combine_warps_per_row(66, 128, 8), 1);   // a few slots per request
+  EXPECT_EQ(combine_warps_per_row(3, 1, 8), 2);      // a power of two not above the splits
+  EXPECT_EQ(combine_warps_per_row(132, 0, 8), 1);    // empty batch: any valid width
+  for (int parts = 1; parts <= 300; ++parts) {
+    for (int batch : {1, 2, 3, 7, 64, 1000}) {
+      const int w = combine_warps_per_row(parts, batch, 8);
+      EXPECT_GE(w, 1);
+      EXPECT_LE(w, 8);
+      EXPECT_EQ(w & (w - 1), 0) << "power of two, dividing the 8 warps of a CTA";
+    }
+  }
+}

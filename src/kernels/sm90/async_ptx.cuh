@@ -83,6 +83,10 @@ __device__ __forceinline__ void regs_increase() {
 
 // --- warpgroup MMA ordering --------------------------------------------------------------------
 
+// Lets the next kernel of the stream, launched with programmatic stream serialization (the
+// combine), be scheduled now; it still waits in griddepcontrol.wait for this grid's results.
+__device__ __forceinline__ void allow_dependent_launch() { asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory"); }
+
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }

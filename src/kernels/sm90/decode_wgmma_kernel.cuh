@@ -148,18 +148,22 @@ struct Consumer {
   }
 
   // Invisible keys (past seqlen, or in the future of a causal row) get -inf; returns the row maxima.
+  // Only the last tiles of a row have such keys, so the per-key test runs there alone.
   static __device__ __forceinline__ void mask_and_max(float (&s)[16], int key_base, const int (&lim)[2],
                                                       float (&tile_max)[2]) {
     tile_max[0] = tile_max[1] = -INFINITY;
+    if (key_base + 32 > min(lim[0], lim[1])) {
 #pragma unroll
-    for (int jn = 0; jn < 4; ++jn) {
+      for (int jn = 0; jn < 4; ++jn) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int key = key_base + 8 * jn + (e & 1);
-        if (key >= lim[e >> 1]) s[4 * jn + e] = -INFINITY;
-        tile_max[e >> 1] = fmaxf(tile_max[e >> 1], s[4 * jn + e]);
+        for (int e = 0; e < 4; ++e) {
+          const int key = key_base + 8 * jn + (e & 1);
+          if (key >= lim[e >> 1]) s[4 * jn + e] = -INFINITY;
+        }
       }
     }
+#pragma unroll
+    for (int i = 0; i < 16; ++i) tile_max[(i >> 1) & 1] = fmaxf(tile_max[(i >> 1) & 1], s[i]);
 #pragma unroll
     for (int e = 0; e < 2; ++e) {
       tile_max[e] = fmaxf(tile_max[e], __shfl_xor_sync(0xffffffffu, tile_max[e], 1));
@@ -176,14 +180,14 @@ struct Consumer {
     sum[0] = sum[1] = 0.f;
 #pragma unroll
     for (int i = 0; i < 16; ++i) {
-      s[i] = exp2f(fmaf(s[i], scale_log2, -base[(i >> 1) & 1]));
+      s[i] = exp2_ftz(fmaf(s[i], scale_log2, -base[(i >> 1) & 1]));
       sum[(i >> 1) & 1] += s[i];
     }
   }
 
   // 2^((from - to) * scale_log2); 1 while the row has seen no key (to = -inf).
   static __device__ __forceinline__ float rescale(float from, float to, float scale_log2) {
-    return to == -INFINITY ? 1.f : exp2f((from - to) * scale_log2);
+    return to == -INFINITY ? 1.f : exp2_ftz((from - to) * scale_log2);
   }
 
   // P as 16-bit words in the accumulator order: word 2*jn + (row half).
@@ -194,17 +198,27 @@ struct Consumer {
       for (int h = 0; h < 2; ++h) {
         const float a = pv[4 * jn + 2 * h], b = pv[4 * jn + 2 * h + 1];
         hi[2 * jn + h] = HalfOps<T>::pack(a, b);
-        if constexpr (kSplitP) lo[2 * jn + h] = HalfOps<T>::pack(a - HalfOps<T>::round_trip(a), b - HalfOps<T>::round_trip(b));
+        if constexpr (kSplitP) {
+          const float2 r = HalfOps<T>::unpack(hi[2 * jn + h]);
+          lo[2 * jn + h] = HalfOps<T>::pack(a - r.x, b - r.y);
+        }
       }
     }
   }
 
-  // This consumer's 32 key columns (from col0) of the 64 x 64 P tile.
-  static __device__ __forceinline__ void store_p(uint32_t base, const uint32_t (&w)[8], int row0, int col0, int tq) {
+  // Byte offsets in the 64 x 64 P tile of this thread's words of one consumer's 32 key columns
+  // (from col0): word 2*jn of row0 at offset[jn], of row0 + 8 at offset[jn] + 8 * 128. Rows
+  // row0 and row0 + 8 share the swizzle phase (row % 8), so four offsets cover all sixteen words.
+  static __device__ __forceinline__ void p_offsets(uint32_t (&offset)[4], int row0, int col0, int tq) {
+#pragma unroll
+    for (int jn = 0; jn < 4; ++jn) offset[jn] = swizzled_offset(row0, col0 + 8 * jn + 2 * tq);
+  }
+
+  static __device__ __forceinline__ void store_p(uint32_t base, const uint32_t (&w)[8], const uint32_t (&offset)[4]) {
 #pragma unroll
     for (int jn = 0; jn < 4; ++jn) {
-      st_shared_b32(base + swizzled_offset(row0, col0 + 8 * jn + 2 * tq), w[2 * jn]);
-      st_shared_b32(base + swizzled_offset(row0 + 8, col0 + 8 * jn + 2 * tq), w[2 * jn + 1]);
+      st_shared_b32(base + offset[jn], w[2 * jn]);
+      st_shared_b32(base + offset[jn] + 8 * 128, w[2 * jn + 1]);
     }
   }
 
@@ -264,6 +278,9 @@ __global__ void __launch_bounds__(kWgmmaDecodeThreads, 1)
   const int req_begin = fields[plan::kReqBegin];
   const int req_end = fields[plan::kReqEnd];
 
+  // The combine may be scheduled once every CTA of this grid has started; it waits for this
+  // grid's results itself, and its CTAs only fit on SMs that this kernel has left.
+  allow_dependent_launch();
   if (tid == 0) {
     mbar_init(sbase + L::kFull0, 1);
     mbar_init(sbase + L::kFull1, 1);
@@ -338,6 +355,8 @@ __global__ void __launch_bounds__(kWgmmaDecodeThreads, 1)
   const int row0 = 16 * w + g;   // and row0 + 8
   const float sl2 = p.scale_log2;
   const uint32_t sPlo = sbase + L::kPlo;
+  uint32_t p_offset[4];
+  C::p_offsets(p_offset, row0, 32 * wg, tq);
   int it = 0;   // KV tiles consumed so far (same sequence as the producer)
   int nq = 0;   // Q tiles consumed so far
 
@@ -393,17 +412,19 @@ __global__ void __launch_bounds__(kWgmmaDecodeThreads, 1)
           alpha[e] = C::rescale(m[e], m_new[e], sl2);
           m[e] = m_new[e];
         }
+        // P @ V of the previous tile has completed (its scores' waits drained the group queue).
+        // Once the maxima settle, most tiles leave them unchanged: alpha = 1 exactly, no rescale.
+        if (alpha[0] != 1.f || alpha[1] != 1.f) C::scale_o(o, alpha);
         C::exponentiate(s, m_new, sl2, sum);
 #pragma unroll
         for (int e = 0; e < 2; ++e) l_part[e] = l_part[e] * alpha[e] + sum[e];
         C::pack(s, hi, lo);
-        C::store_p(rope, hi, row0, 32 * wg, tq);
-        if constexpr (C::kSplitP) C::store_p(sPlo, lo, row0, 32 * wg, tq);
+        C::store_p(rope, hi, p_offset);
+        if constexpr (C::kSplitP) C::store_p(sPlo, lo, p_offset);
         const int valid = sg.seqlen - blk * plan::kBlockN;
         if (valid < plan::kBlockN) C::zero_tail_rows(st, wg, valid, t);
         fence_proxy_async_smem();
         named_barrier_sync(kBarP, 2 * kWarpgroupThreads);   // all of P (and zeroed V rows) visible
-        C::scale_o(o, alpha);
         C::pv_from_smem(o, rope, sPlo, st, wg);
         auto release = [&] {
           fence_registers(o);
