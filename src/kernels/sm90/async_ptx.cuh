@@ -43,6 +43,20 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
       : "memory");
 }
 
+// mbar_wait for waits that last a whole request (the Q loaders): the suspend-time hint lets the
+// warp sleep in try_wait instead of re-issuing it, leaving issue slots to the consumer warps.
+__device__ __forceinline__ void mbar_wait_idle(uint32_t bar, uint32_t parity) {
+  asm volatile(
+      "{\n"
+      ".reg .pred done;\n"
+      "WAIT_%=:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1, %2;\n"
+      "@!done bra WAIT_%=;\n"
+      "}\n" ::"r"(bar),
+      "r"(parity), "r"(1000000)
+      : "memory");
+}
+
 // --- TMA --------------------------------------------------------------------------------------
 
 // One box of a 4-D tensor map into shared memory; completion is counted in bytes on `bar`.

@@ -322,7 +322,7 @@ __global__ void __launch_bounds__(kWgmmaDecodeThreads, 1)
       for (int r = req_begin; r <= req_end; ++r) {
         const Segment sg = segment_of(p, fields, r);
         if (!sg.active || sg.blk_begin >= sg.blk_end) continue;
-        mbar_wait(q_empty, (n & 1) ^ 1);
+        mbar_wait_idle(q_empty, (n & 1) ^ 1);   // the consumers hold Q for a whole request
         for (int u = qt; u < kTileRows * kUnitsPerRow; u += kQLoaderThreads) {
           const int row = u / kUnitsPerRow;
           const int col = (u % kUnitsPerRow) * 8;
