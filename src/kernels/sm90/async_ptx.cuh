@@ -95,11 +95,16 @@ __device__ __forceinline__ void regs_increase() {
   asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kRegs));
 }
 
-// --- warpgroup MMA ordering --------------------------------------------------------------------
+// --- programmatic dependent launch (decode -> combine) -----------------------------------------
 
 // Lets the next kernel of the stream, launched with programmatic stream serialization (the
 // combine), be scheduled now; it still waits in griddepcontrol.wait for this grid's results.
 __device__ __forceinline__ void allow_dependent_launch() { asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory"); }
+
+// In the dependent kernel: blocks until the preceding grid has completed and its writes are visible.
+__device__ __forceinline__ void wait_for_primary_grid() { asm volatile("griddepcontrol.wait;\n" ::: "memory"); }
+
+// --- warpgroup MMA ordering --------------------------------------------------------------------
 
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 

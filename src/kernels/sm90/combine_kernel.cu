@@ -20,6 +20,7 @@
 
 #include "common/split_plan.h"
 #include "host/cuda_check.h"
+#include "kernels/sm90/async_ptx.cuh"
 #include "kernels/sm90/kernels.h"
 #include "kernels/sm90/ptx.cuh"
 
@@ -28,8 +29,6 @@ namespace {
 
 constexpr int kCombineWarps = 8;
 constexpr int kUnroll = 4;
-
-__device__ __forceinline__ void wait_for_primary_grid() { asm volatile("griddepcontrol.wait;\n" ::: "memory"); }
 
 template <typename T>
 __global__ void __launch_bounds__(kCombineWarps * 32)
