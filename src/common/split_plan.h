@@ -55,6 +55,14 @@ FLASHMLA_HOST_DEVICE int num_row_tiles(int num_q_tokens_per_head_k) {
   return (num_q_tokens_per_head_k + kRowsPerTile - 1) / kRowsPerTile;
 }
 
+// Query rows per consumer tile of the decode kernel for rows_per_kv = s_q * h_q / h_kv rows:
+// 16 or 32 (the narrow kernel: transposed products, keys on the MMA's 64-row side) when they
+// fit, else 64 (the wide kernel). A narrow tile computes 16 or 32 rows instead of 64 per page,
+// which keeps the memory-bound shapes streaming (docs/design.md).
+FLASHMLA_HOST_DEVICE int decode_tile_rows(int rows_per_kv) {
+  return rows_per_kv <= 16 ? 16 : (rows_per_kv <= 32 ? 32 : kRowsPerTile);
+}
+
 // Warps of the combine kernel that share one query row's slots: a power of two in
 // [1, max_warps], about the number of splits per request the plan makes (num_parts / batch).
 // Depends on the shapes only, so the merge order, and hence the result, is fixed for them.

@@ -241,3 +241,19 @@ TEST(Scheduler, CombineWarpsPerRowFollowSplitsPerRequest) {
     }
   }
 }
+
+TEST(Scheduler, DecodeTileRowsCoverTheRowsOfAKvGroup) {
+  using flashmla::plan::decode_tile_rows;
+  EXPECT_EQ(decode_tile_rows(1), 16);
+  EXPECT_EQ(decode_tile_rows(16), 16);    // h_q = 16, s_q = 1
+  EXPECT_EQ(decode_tile_rows(17), 32);
+  EXPECT_EQ(decode_tile_rows(32), 32);    // h_q = 32, s_q = 1; h_q = 16, s_q = 2
+  EXPECT_EQ(decode_tile_rows(33), 64);
+  EXPECT_EQ(decode_tile_rows(128), 64);   // wide tiles, ceil(rows / 64) of them
+  for (int rows = 1; rows <= 300; ++rows) {
+    const int t = decode_tile_rows(rows);
+    // A narrow tile holds every row of the group (the grid has one row tile then).
+    if (t < 64) EXPECT_LE(rows, t);
+    EXPECT_EQ(flashmla::plan::num_row_tiles(rows), (rows + 63) / 64);
+  }
+}

@@ -130,4 +130,8 @@ __device__ __forceinline__ uint64_t smem_desc_sw128(uint32_t addr, uint32_t lbo,
          (static_cast<uint64_t>(sbo >> 4) << 32) | (1ull << 62);
 }
 
+// The descriptor of addr + bytes given that of addr: the start address field is addr / 16 and
+// shared-memory addresses stay below 2^18, so the sum never carries out of the field.
+__device__ __forceinline__ uint64_t desc_add(uint64_t desc, uint32_t bytes) { return desc + (bytes >> 4); }
+
 }  // namespace flashmla::sm90

@@ -21,30 +21,14 @@
 // dead once both consumers have their scores; P_lo (bf16 only) has its own buffer.
 #pragma once
 
-#include <atomic>
 #include <cmath>
 #include <cstdint>
 
-#include <cuda.h>
-#include <cuda_runtime_api.h>
-
-#include "common/decode_params.h"
-#include "common/split_plan.h"
-#include "host/cuda_check.h"
-#include "kernels/sm90/async_ptx.cuh"
-#include "kernels/sm90/kernels.h"
-#include "kernels/sm90/ptx.cuh"
-#include "kernels/sm90/smem_layout.cuh"
+#include "kernels/sm90/decode_pipeline.cuh"
 #include "kernels/sm90/wgmma_ops.cuh"
 
 namespace flashmla::sm90 {
 
-inline constexpr int kWarpgroupThreads = 128;
-inline constexpr int kWgmmaDecodeThreads = 3 * kWarpgroupThreads;
-inline constexpr int kConsumerRegs = 232;
-inline constexpr int kProducerRegs = 40;
-inline constexpr int kQLoaderThreads = 96;   // producer warps 1-3
-inline constexpr int kMaxDevices = 64;       // devices whose smem opt-in is remembered
 // Score k-steps accumulated inside one tensor-core accumulator before a round-to-nearest add:
 // the tensor core's own accumulation truncates, and over all 36 steps that bias reaches 3e-6
 // in the lse of one-key rows (SPEC allows 1e-6).
@@ -70,33 +54,6 @@ static_assert(WgmmaDecodeSmem::kBytes <= 227 * 1024, "decode CTA must fit Hopper
 
 // Named barriers (0 is __syncthreads).
 enum : int { kBarMax = 1, kBarP = 2, kBarRowSum = 3 };
-
-// One request's share of this CTA's metadata row.
-struct Segment {
-  int seqlen;
-  int blk_begin, blk_end;
-  int split_idx;
-  bool active;
-};
-
-__device__ __forceinline__ Segment segment_of(const DecodeParams& p, const int32_t* fields, int r) {
-  const long long max_keys = static_cast<long long>(p.max_blocks_per_seq) * plan::kBlockN;
-  int seqlen = p.cache_seqlens[r];
-  if (seqlen < 0) seqlen = 0;
-  if (seqlen > max_keys) seqlen = static_cast<int>(max_keys);
-  const int nblk = plan::num_kv_blocks(seqlen);
-  const plan::PartWork w = plan::part_work(fields, r, nblk);
-  Segment s;
-  s.seqlen = seqlen;
-  s.blk_begin = w.blk_begin;
-  s.blk_end = w.blk_end < nblk ? w.blk_end : nblk;
-  if (s.blk_end < s.blk_begin) s.blk_end = s.blk_begin;
-  s.split_idx = w.split_idx;
-  s.active = w.active;
-  return s;
-}
-
-__device__ __forceinline__ uint64_t kmajor_desc(uint32_t addr) { return smem_desc_sw128(addr, 16, 1024); }
 
 // B operand of P @ V: keys 16*kk..+16 x channels 256*half..+256 of a KV stage (N-major).
 __device__ __forceinline__ uint64_t v_desc(uint32_t stage, int half, int kk) {
@@ -125,7 +82,7 @@ struct Consumer {
       for (int k = 0; k < kScoreStepsPerChunk; ++k) {
         const int step = c * kScoreStepsPerChunk + k;
         const uint32_t off = step / 4 * kChunkBytes + step % 4 * 32;
-        WgmmaOps<T>::scores(part[c & 1], kmajor_desc(sQ + off), kmajor_desc(sK + off), k != 0);
+        Wgmma<T, 32, 0, 0>::mma(part[c & 1], kmajor_desc(sQ + off), kmajor_desc(sK + off), k != 0);
       }
       wgmma_commit();
     };
@@ -232,27 +189,15 @@ struct Consumer {
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk) {
-      WgmmaOps<T>::output_ss(o, kmajor_desc(p_hi + kk * 32), v_desc(stage, half, kk));
-      if constexpr (kSplitP) WgmmaOps<T>::output_ss(o, kmajor_desc(p_lo + kk * 32), v_desc(stage, half, kk));
+      Wgmma<T, 256, 0, 1>::mma(o, kmajor_desc(p_hi + kk * 32), v_desc(stage, half, kk), 1);
+      if constexpr (kSplitP) Wgmma<T, 256, 0, 1>::mma(o, kmajor_desc(p_lo + kk * 32), v_desc(stage, half, kk), 1);
     }
     wgmma_commit();
-  }
-
-  // Cache rows at or past `valid` of a tail tile may hold NaN/Inf: zero them in this consumer's
-  // V channels (chunks 4*half..4*half+3) so that P = 0 times garbage stays 0.
-  static __device__ __forceinline__ void zero_tail_rows(uint32_t stage, int half, int valid, int t) {
-    const int units = (plan::kBlockN - valid) * 32;   // 16-byte units: rows x 4 chunks x 8
-    for (int u = t; u < units; u += kWarpgroupThreads) {
-      const int row = valid + u / 32;
-      const int chunk = 4 * half + (u / 8) % 4;
-      const uint32_t addr = stage + chunk * kChunkBytes + row * 128 + (u % 8) * 16;
-      asm volatile("st.shared.v4.b32 [%0], {%1, %1, %1, %1};\n" ::"r"(addr), "r"(0) : "memory");
-    }
   }
 };
 
 template <typename T>
-__global__ void __launch_bounds__(kWgmmaDecodeThreads, 1)
+__global__ void __launch_bounds__(kDecodeThreads, 1)
     mla_decode_wgmma_kernel(const __grid_constant__ DecodeParams p, const __grid_constant__ CUtensorMap kv_map) {
   using C = Consumer<T>;
   using L = WgmmaDecodeSmem;
@@ -261,9 +206,8 @@ __global__ void __launch_bounds__(kWgmmaDecodeThreads, 1)
   const uint32_t sQ = sbase + L::kQ;
   float* s_row_max = reinterpret_cast<float*>(smem + L::kRowMax);
   float* s_row_sum = reinterpret_cast<float*>(smem + L::kRowSum);
-  auto stage_base = [&](int it) { return sbase + ((it & 1) ? L::kStage1 : L::kStage0); };
-  auto full_bar = [&](int it) { return sbase + ((it & 1) ? L::kFull1 : L::kFull0); };
-  auto empty_bar = [&](int it) { return sbase + ((it & 1) ? L::kEmpty1 : L::kEmpty0); };
+  const KvRing ring{sbase + L::kStage0, sbase + L::kStage1, sbase + L::kFull0,
+                    sbase + L::kFull1,  sbase + L::kEmpty0, sbase + L::kEmpty1};
   const uint32_t q_full = sbase + L::kQFull, q_empty = sbase + L::kQEmpty;
 
   const int part = blockIdx.x;
@@ -296,52 +240,10 @@ __global__ void __launch_bounds__(kWgmmaDecodeThreads, 1)
     // ---------------------------------------------------------------- producer
     regs_decrease<kProducerRegs>();
     const int pt = tid - 2 * kWarpgroupThreads;
-    if (pt < 32) {
-      if (pt == 0) {
-        prefetch_tensor_map(&kv_map);
-        int it = 0;
-        for (int r = req_begin; r <= req_end; ++r) {
-          const Segment sg = segment_of(p, fields, r);
-          if (!sg.active) continue;
-          const int32_t* table = p.block_table + static_cast<int64_t>(r) * p.block_table_stride;
-          for (int blk = sg.blk_begin; blk < sg.blk_end; ++blk, ++it) {
-            mbar_wait(empty_bar(it), ((it >> 1) & 1) ^ 1);
-            mbar_arrive_expect_tx(full_bar(it), kTileBytes);
-            const int page = table[blk];   // out of range: TMA fills zeros
-#pragma unroll
-            for (int c = 0; c < kHeadDim / kChunkCols; ++c) {
-              tma_load_4d(stage_base(it) + c * kChunkBytes, &kv_map, full_bar(it), c * kChunkCols, 0, kv_head, page);
-            }
-          }
-        }
-      }
-    } else {
-      const int qt = pt - 32;
-      const char* q_base = static_cast<const char*>(p.q);
-      int n = 0;
-      for (int r = req_begin; r <= req_end; ++r) {
-        const Segment sg = segment_of(p, fields, r);
-        if (!sg.active || sg.blk_begin >= sg.blk_end) continue;
-        mbar_wait_idle(q_empty, (n & 1) ^ 1);   // the consumers hold Q for a whole request
-        for (int u = qt; u < kTileRows * kUnitsPerRow; u += kQLoaderThreads) {
-          const int row = u / kUnitsPerRow;
-          const int col = (u % kUnitsPerRow) * 8;
-          const int m = m_base + row;
-          const uint32_t dst = sQ + swizzled_offset(row, col);
-          if (m < p.rows_per_kv) {
-            const int i = m / p.q_heads_per_kv;
-            const int h = kv_head * p.q_heads_per_kv + (m - i * p.q_heads_per_kv);
-            cp_async_16(dst, q_base + 2 * (r * p.q_stride_b + i * p.q_stride_s + h * p.q_stride_h + col), 16);
-          } else {
-            cp_async_16(dst, q_base, 0);
-          }
-        }
-        cp_async_commit();
-        cp_async_wait_all();
-        fence_proxy_async_smem();
-        mbar_arrive(q_full);
-        ++n;
-      }
+    if (pt == 0) {
+      produce_kv_pages(p, &kv_map, fields, req_begin, req_end, kv_head, ring);
+    } else if (pt >= 32) {
+      load_q_tiles<kTileRows>(p, fields, req_begin, req_end, kv_head, m_base, sQ, q_full, q_empty, pt - 32);
     }
     return;
   }
@@ -367,15 +269,7 @@ __global__ void __launch_bounds__(kWgmmaDecodeThreads, 1)
 
     int lim[2];
 #pragma unroll
-    for (int e = 0; e < 2; ++e) {
-      const int i = (m_base + row0 + 8 * e) / p.q_heads_per_kv;
-      int l = sg.seqlen;
-      if (p.causal) {
-        const int c = sg.seqlen - p.seqlen_q + i + 1;
-        l = c < l ? c : l;
-      }
-      lim[e] = l;
-    }
+    for (int e = 0; e < 2; ++e) lim[e] = visible_keys(p, sg.seqlen, m_base + row0 + 8 * e);
 
     float m[2] = {-INFINITY, -INFINITY};   // running max of raw scores
     float l_part[2] = {0.f, 0.f};          // this thread's share of its consumer's running sums
@@ -389,11 +283,11 @@ __global__ void __launch_bounds__(kWgmmaDecodeThreads, 1)
       // next tile queued while this warpgroup waits; tile j's stage is released as soon as its
       // P @ V has completed.
       float s[16];
-      mbar_wait(full_bar(it), (it >> 1) & 1);
-      C::scores(s, sQ, stage_base(it) + 32 * wg * 128, [] {});
+      mbar_wait(ring.full(it), ring.full_parity(it));
+      C::scores(s, sQ, ring.stage(it) + 32 * wg * 128, [] {});
       for (int j = 0; j < nblk; ++j) {
         const int it_j = it + j;
-        const uint32_t st = stage_base(it_j);
+        const uint32_t st = ring.stage(it_j);
         const uint32_t rope = st + 8 * kChunkBytes;
         const int blk = sg.blk_begin + j;
         uint32_t hi[8], lo[8];
@@ -422,17 +316,17 @@ __global__ void __launch_bounds__(kWgmmaDecodeThreads, 1)
         C::store_p(rope, hi, p_offset);
         if constexpr (C::kSplitP) C::store_p(sPlo, lo, p_offset);
         const int valid = sg.seqlen - blk * plan::kBlockN;
-        if (valid < plan::kBlockN) C::zero_tail_rows(st, wg, valid, t);
+        if (valid < plan::kBlockN) zero_tail_rows(st, wg, valid, t);
         fence_proxy_async_smem();
         named_barrier_sync(kBarP, 2 * kWarpgroupThreads);   // all of P (and zeroed V rows) visible
         C::pv_from_smem(o, rope, sPlo, st, wg);
         auto release = [&] {
           fence_registers(o);
-          if (lane == 0) mbar_arrive(empty_bar(it_j));
+          if (lane == 0) mbar_arrive(ring.empty(it_j));
         };
         if (j + 1 < nblk) {
-          mbar_wait(full_bar(it_j + 1), ((it_j + 1) >> 1) & 1);
-          C::scores(s, sQ, stage_base(it_j + 1) + 32 * wg * 128, release);
+          mbar_wait(ring.full(it_j + 1), ring.full_parity(it_j + 1));
+          C::scores(s, sQ, ring.stage(it_j + 1) + 32 * wg * 128, release);
         } else {
           wgmma_wait<0>();
           release();
@@ -495,23 +389,8 @@ __global__ void __launch_bounds__(kWgmmaDecodeThreads, 1)
 }
 
 template <typename T>
-void launch_decode_wgmma_typed(const DecodeParams& params, cudaStream_t stream) {
-  const CUtensorMap kv_map = make_kv_tensor_map(params);
-  const dim3 grid(params.num_sm_parts, params.num_row_tiles, params.num_heads_kv);
-  // Opting in to > 48 KiB of dynamic shared memory is per kernel and per device. Done once per
-  // device, so the calls a serving engine captures into a CUDA graph are launches only.
-  static std::atomic<bool> configured[kMaxDevices] = {};
-  int device = 0;
-  cuda_check(cudaGetDevice(&device), "cudaGetDevice");
-  if (device >= kMaxDevices || !configured[device].load(std::memory_order_acquire)) {
-    cuda_check(cudaFuncSetAttribute(mla_decode_wgmma_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    static_cast<int>(WgmmaDecodeSmem::kBytes)),
-               "cudaFuncSetAttribute(mla_decode_wgmma_kernel)");
-    if (device < kMaxDevices) configured[device].store(true, std::memory_order_release);
-  }
-  mla_decode_wgmma_kernel<T><<<grid, kWgmmaDecodeThreads, WgmmaDecodeSmem::kBytes, stream>>>(params, kv_map);
-  cuda_check(cudaGetLastError(), "mla_decode_wgmma_kernel launch");
-  if (params.num_sm_parts > 1) launch_combine(params, stream);
+void launch_decode_wide(const DecodeParams& params, cudaStream_t stream) {
+  launch_decode_kernel<mla_decode_wgmma_kernel<T>, WgmmaDecodeSmem::kBytes>(params, stream, "mla_decode_wgmma_kernel");
 }
 
 }  // namespace flashmla::sm90

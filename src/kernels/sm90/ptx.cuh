@@ -36,6 +36,15 @@ __device__ __forceinline__ void st_shared_b32(uint32_t addr, uint32_t value) {
   asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(addr), "r"(value) : "memory");
 }
 
+// Four 8 x 8 matrices of 16-bit pairs stored transposed. Register i of lane l holds row l / 4,
+// columns 2 * (l % 4) and +1 (low half first) of matrix i; lane l gives the address of memory
+// row l % 8 of matrix l / 8, which receives column l % 8 of that matrix (8 elements, 16 bytes).
+__device__ __forceinline__ void stmatrix_x4_trans(uint32_t addr, uint32_t r0, uint32_t r1, uint32_t r2, uint32_t r3) {
+  asm volatile("stmatrix.sync.aligned.m8n8.x4.trans.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(r0),
+               "r"(r1), "r"(r2), "r"(r3)
+               : "memory");
+}
+
 // Per-dtype pieces: packing two floats into the 16-bit pair layout P and the output stores use
 // (low half = first), and whether P needs a hi + lo split to meet SPEC's tolerance.
 template <typename T>

@@ -18,10 +18,16 @@ inline constexpr int kChunkBytes = kTileRows * kChunkCols * 2;        // 8 KiB
 inline constexpr int kTileBytes = kChunkBytes * (kHeadDim / kChunkCols); // 72 KiB
 inline constexpr int kUnitsPerRow = kHeadDim / 8;                        // 16-byte units
 
-// Byte offset of element (row, col) in a swizzled tile; col % 8 == 0 for 16-byte accesses.
-__device__ __forceinline__ uint32_t swizzled_offset(int row, int col) {
-  return static_cast<uint32_t>((col >> 6) * kChunkBytes + row * 128 +
+// Byte offset of element (row, col) in a swizzled tile whose column chunks are chunk_bytes
+// apart (rows x 128 B); col % 8 == 0 for 16-byte accesses.
+__device__ __forceinline__ uint32_t swizzled_offset(int row, int col, int chunk_bytes) {
+  return static_cast<uint32_t>((col >> 6) * chunk_bytes + row * 128 +
                                ((((col >> 3) & 7) ^ (row & 7)) << 4) + (col & 7) * 2);
+}
+
+// The same in a 64-row tile.
+__device__ __forceinline__ uint32_t swizzled_offset(int row, int col) {
+  return swizzled_offset(row, col, kChunkBytes);
 }
 
 }  // namespace flashmla::sm90

@@ -1,0 +1,440 @@
+// Split-KV MLA decode kernel for narrow query groups (rows_per_kv = s_q * h_q / h_kv <= 32), Hopper.
+//
+// With 16 or 32 query rows per kv group, a 64-row tile (the wide kernel) computes 2-4x the rows
+// it needs on every page, and the memory-bound shapes become compute-bound. This kernel puts
+// the 64 keys of a page on the MMA's M side and the query rows on N (transposed products):
+//
+//   S^T [64 keys x R]     = K [64 x 576] . Q^T [576 x R]     wgmma m64nRk16, A = K, B = Q (K-major)
+//   O^T [512 x R] += V^T [512 x 64 keys] . P^T [64 x R]      wgmma m64nRk16, A = V^T (M-major), B = P^T
+//
+// Grid (num_sm_parts, 1, num_heads_kv), 384 threads, one CTA per SM; the producer warpgroup
+// (TMA stream of pages into a 2-stage ring, cp.async Q loads) is the wide kernel's
+// (decode_pipeline.cuh). The two consumer warpgroups work on the same page:
+//   - scores: WG c takes 288 of the 576 channels (18 k-steps) of S^T; the two partial sums meet
+//     through shared memory (one 256-thread barrier) and both then hold the whole S^T with the
+//     same bits (a + b = b + a), so both run the same softmax and never exchange maxima or sums;
+//   - softmax over keys, i.e. down the M side: per query column, a max over the thread's two
+//     keys, the 8 lanes of a column (shuffles) and the 4 warps (shared memory, a 128-thread
+//     barrier per warpgroup);
+//   - P^T is written with stmatrix.trans as a K-major B tile of R query rows x 64 keys; for bf16
+//     the hi and lo terms of P (docs/design.md, precision) are stacked as 2R rows, so one
+//     m64n(2R) MMA reads V once for both and the two halves of its accumulator are added at the
+//     end: hi + lo costs no second pass over V;
+//   - output: WG c accumulates channels 256c..256c+255, four m64 channel tiles of O^T (R = 32,
+//     bf16: 4 x 32 registers per thread).
+//
+// Shared memory: Q (R x 576) | KV stage 0 | KV stage 1 | P^T | score exchange | column maxima |
+// column sums | mbarriers.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/sm90/decode_pipeline.cuh"
+#include "kernels/sm90/wgmma_ops.cuh"
+
+namespace flashmla::sm90 {
+
+template <typename T, int kRows>
+struct NarrowLayout {
+  static_assert(kRows == 16 || kRows == 32, "narrow tiles hold 16 or 32 query rows");
+  static constexpr bool kSplitP = HalfOps<T>::kSplitP;
+  static constexpr int kPRows = kSplitP ? 2 * kRows : kRows;   // N of the output MMA
+  static constexpr uint32_t kQChunkBytes = kRows * 128;
+  static constexpr uint32_t kQ = 0;
+  static constexpr uint32_t kStage0 = 9 * kQChunkBytes;        // multiple of 1 KiB
+  static constexpr uint32_t kStage1 = kStage0 + kTileBytes;
+  static constexpr uint32_t kP = kStage1 + kTileBytes;
+  static constexpr uint32_t kXchg = kP + kPRows * 128;           // float4 [2 wg][kRows / 8][128 threads]
+  static constexpr uint32_t kColMax = kXchg + 2 * 128 * (kRows / 2) * 4;   // float [2 wg][4 warps][kRows]
+  static constexpr uint32_t kColSum = kColMax + 2 * 4 * kRows * 4;         // float [2 wg][4 warps][kRows]
+  static constexpr uint32_t kBars = kColSum + 2 * 4 * kRows * 4;
+  static constexpr uint32_t kFull0 = kBars, kFull1 = kBars + 8, kEmpty0 = kBars + 16, kEmpty1 = kBars + 24;
+  static constexpr uint32_t kQFull = kBars + 32, kQEmpty = kBars + 40;
+  static constexpr uint32_t kBytes = kBars + 64;
+  static_assert(kStage0 % 1024 == 0 && kP % 1024 == 0, "swizzled tiles need 1 KiB alignment");
+  static_assert(kBytes <= 227 * 1024, "decode CTA must fit Hopper's 227 KiB per block");
+};
+
+// Named barriers (0 is __syncthreads): the two consumer warpgroups, and each one alone.
+enum : int { kBarScores = 1, kBarPReady = 2, kBarGroup0 = 3 };
+
+template <typename T, int kRows>
+struct NarrowConsumer {
+  using L = NarrowLayout<T, kRows>;
+  static constexpr bool kSplitP = L::kSplitP;
+  static constexpr int kS = kRows / 2;        // S^T accumulators per thread
+  static constexpr int kCols = kRows / 4;     // query columns per thread: 8 * (c / 2) + 2 * tq + c % 2
+  static constexpr int kO = L::kPRows / 2;    // accumulators per thread of one 64-channel tile of O^T
+  static constexpr int kStepsPerGroup = 18;   // of the 36 score k-steps
+  // k-steps per tensor-core accumulation before a round-to-nearest add (see the wide kernel).
+  static constexpr int kStepsPerChunk = 3;
+
+  // Accumulator element i of a thread (warp w, lane 4g + tq): key row 16w + g + 8 * ((i >> 1) & 1)
+  // of the page, query column 8 * (i >> 2) + 2 * tq + (i & 1).
+  static __device__ __forceinline__ int col_of(int i) { return 2 * (i >> 2) + (i & 1); }   // index < kCols
+
+  // This warpgroup's half of S^T: channels 256wg..256wg+255 (chunks 4wg..4wg+3, k-steps 0-15)
+  // and RoPE channels 512 + 32wg..+31 (k-steps 16, 17), chunked like the wide kernel's scores.
+  // The descriptors are a per-warpgroup base plus compile-time offsets, which keeps them in a
+  // few registers. on_prior_done() runs once every wgmma group issued before this call has
+  // completed.
+  template <typename F>
+  static __device__ __forceinline__ void scores(float (&s)[kS], uint32_t sQ, uint32_t sK, int wg, F&& on_prior_done) {
+    constexpr int kChunks = kStepsPerGroup / kStepsPerChunk;
+    const uint64_t k_nope = kmajor_desc(sK + wg * 4 * kChunkBytes);
+    const uint64_t q_nope = kmajor_desc(sQ + wg * 4 * L::kQChunkBytes);
+    const uint64_t k_rope = kmajor_desc(sK + 8 * kChunkBytes + wg * 64);
+    const uint64_t q_rope = kmajor_desc(sQ + 8 * L::kQChunkBytes + wg * 64);
+    float part[2][kS];
+    auto issue = [&](int c) {
+      wgmma_fence();
+#pragma unroll
+      for (int k = 0; k < kStepsPerChunk; ++k) {
+        const int step = c * kStepsPerChunk + k;
+        const uint64_t a = step < 16 ? desc_add(k_nope, (step >> 2) * kChunkBytes + (step & 3) * 32)
+                                     : desc_add(k_rope, (step - 16) * 32);
+        const uint64_t b = step < 16 ? desc_add(q_nope, (step >> 2) * L::kQChunkBytes + (step & 3) * 32)
+                                     : desc_add(q_rope, (step - 16) * 32);
+        Wgmma<T, kRows, 0, 0>::mma(part[c & 1], a, b, k != 0);
+      }
+      wgmma_commit();
+    };
+    auto accumulate = [&](int c) {
+      fence_registers(part[c & 1]);
+#pragma unroll
+      for (int i = 0; i < kS; ++i) s[i] = c == 0 ? part[c & 1][i] : s[i] + part[c & 1][i];
+    };
+    issue(0);
+#pragma unroll
+    for (int c = 1; c < kChunks; ++c) {
+      issue(c);
+      wgmma_wait<1>();
+      if (c == 1) on_prior_done();
+      accumulate(c - 1);
+    }
+    wgmma_wait<0>();
+    accumulate(kChunks - 1);
+  }
+
+  // Adds the other warpgroup's half of S^T: the same element in both, a + b = b + a bit for bit.
+  static __device__ __forceinline__ void exchange(float (&s)[kS], uint8_t* xchg, int wg, int t) {
+    float4* mine = reinterpret_cast<float4*>(xchg) + wg * (kS / 4) * kWarpgroupThreads + t;
+    const float4* other = reinterpret_cast<const float4*>(xchg) + (1 - wg) * (kS / 4) * kWarpgroupThreads + t;
+#pragma unroll
+    for (int i = 0; i < kS / 4; ++i) mine[i * kWarpgroupThreads] = make_float4(s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3]);
+    named_barrier_sync(kBarScores, 2 * kWarpgroupThreads);
+#pragma unroll
+    for (int i = 0; i < kS / 4; ++i) {
+      const float4 v = other[i * kWarpgroupThreads];
+      s[4 * i] += v.x;
+      s[4 * i + 1] += v.y;
+      s[4 * i + 2] += v.z;
+      s[4 * i + 3] += v.w;
+    }
+  }
+
+  // Invisible keys get -inf (tail pages only); returns this warp's maxima of its query columns.
+  // key0: the thread's first key (page start + 16w + g).
+  static __device__ __forceinline__ void mask_and_warp_max(float (&s)[kS], int page_key0, int key0,
+                                                           const int (&lim)[kCols], int lim_min, float (&cmax)[kCols]) {
+    if (page_key0 + plan::kBlockN > lim_min) {
+#pragma unroll
+      for (int i = 0; i < kS; ++i) {
+        if (key0 + 8 * ((i >> 1) & 1) >= lim[col_of(i)]) s[i] = -INFINITY;
+      }
+    }
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) {
+      const int i = 4 * (c >> 1) + (c & 1);
+      float v = fmaxf(s[i], s[i + 2]);
+      v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 4));
+      v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 8));
+      v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 16));
+      cmax[c] = v;
+    }
+  }
+
+  static __device__ __forceinline__ float rescale(float from, float to, float scale_log2) {
+    return to == -INFINITY ? 1.f : exp2_ftz((from - to) * scale_log2);
+  }
+
+  // Writes P^T (hi rows 0..kRows-1, lo rows kRows..2*kRows-1) with stmatrix.trans: matrix
+  // 2 * jn + e of a thread is keys 16w + 8e.. x columns 8jn.., stored as memory rows (query
+  // 8jn + r) of 8 keys. bf16: warpgroup 0 writes hi, warpgroup 1 lo; fp16: warpgroup 0 writes P.
+  static __device__ __forceinline__ void store_p(const float (&pv)[kS], uint32_t sP, int wg, int w, int lane) {
+    constexpr int kMatrices = kRows / 4;
+    if (!kSplitP && wg != 0) return;
+    uint32_t word[kMatrices];
+#pragma unroll
+    for (int mi = 0; mi < kMatrices; ++mi) {
+      const float a = pv[2 * mi], b = pv[2 * mi + 1];   // (jn, e) = (mi / 2, mi % 2)
+      const uint32_t hi = HalfOps<T>::pack(a, b);
+      if (kSplitP && wg == 1) {
+        const float2 r = HalfOps<T>::unpack(hi);
+        word[mi] = HalfOps<T>::pack(a - r.x, b - r.y);
+      } else {
+        word[mi] = hi;
+      }
+    }
+    const uint32_t rows = (kSplitP && wg == 1) ? kRows : 0;
+#pragma unroll
+    for (int x = 0; x < kMatrices / 4; ++x) {
+      const int mi = 4 * x + (lane >> 3), r = lane & 7;
+      const int q = 8 * (mi >> 1) + r;
+      const uint32_t addr = sP + (rows + q) * 128 + ((((2 * w + (mi & 1)) ^ r) & 7) << 4);
+      stmatrix_x4_trans(addr, word[4 * x], word[4 * x + 1], word[4 * x + 2], word[4 * x + 3]);
+    }
+  }
+
+  // O^T of this warpgroup's channels (tiles 4wg..4wg+3) += V^T P^T over the page's 64 keys.
+  static __device__ __forceinline__ void pv(float (&o)[4][kO], uint32_t sP, uint32_t stage, int wg) {
+    const uint64_t vt = smem_desc_sw128(stage + 4 * wg * kChunkBytes, kChunkBytes, 1024);
+    const uint64_t pt = kmajor_desc(sP);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {
+#pragma unroll
+      for (int tt = 0; tt < 4; ++tt) {
+        Wgmma<T, L::kPRows, 1, 0>::mma(o[tt], desc_add(vt, tt * kChunkBytes + kk * 16 * 128), desc_add(pt, kk * 32), 1);
+      }
+    }
+    wgmma_commit();
+  }
+
+  static __device__ __forceinline__ void fence_all(float (&o)[4][kO]) {
+#pragma unroll
+    for (int tt = 0; tt < 4; ++tt) fence_registers(o[tt]);
+  }
+};
+
+template <typename T, int kRows>
+__global__ void __launch_bounds__(kDecodeThreads, 1)
+    mla_decode_narrow_kernel(const __grid_constant__ DecodeParams p, const __grid_constant__ CUtensorMap kv_map) {
+  using C = NarrowConsumer<T, kRows>;
+  using L = NarrowLayout<T, kRows>;
+  constexpr int kS = C::kS, kCols = C::kCols, kO = C::kO;
+  extern __shared__ __align__(1024) uint8_t smem[];
+  const uint32_t sbase = smem_u32(smem);
+  const uint32_t sQ = sbase + L::kQ;
+  const uint32_t sP = sbase + L::kP;
+  const KvRing ring{sbase + L::kStage0, sbase + L::kStage1, sbase + L::kFull0,
+                    sbase + L::kFull1,  sbase + L::kEmpty0, sbase + L::kEmpty1};
+  const uint32_t q_full = sbase + L::kQFull, q_empty = sbase + L::kQEmpty;
+
+  const int part = blockIdx.x;
+  const int m_base = blockIdx.y * kRows;
+  const int kv_head = blockIdx.z;
+  const int tid = threadIdx.x;
+  const int wg = tid / kWarpgroupThreads;
+  const int lane = tid & 31;
+
+  const int32_t* fields = p.tile_metadata + static_cast<int64_t>(part) * kMetadataFields;
+  const int req_begin = fields[plan::kReqBegin];
+  const int req_end = fields[plan::kReqEnd];
+
+  allow_dependent_launch();   // see the wide kernel
+  if (tid == 0) {
+    mbar_init(ring.full0, 1);
+    mbar_init(ring.full1, 1);
+    mbar_init(ring.empty0, 8);   // lane 0 of each consumer warp
+    mbar_init(ring.empty1, 8);
+    mbar_init(q_full, kQLoaderThreads);
+    mbar_init(q_empty, 8);
+    fence_barrier_init();
+  }
+  __syncthreads();
+
+  if (wg == 2) {
+    regs_decrease<kProducerRegs>();
+    const int pt = tid - 2 * kWarpgroupThreads;
+    if (pt == 0) {
+      produce_kv_pages(p, &kv_map, fields, req_begin, req_end, kv_head, ring);
+    } else if (pt >= 32) {
+      load_q_tiles<kRows>(p, fields, req_begin, req_end, kv_head, m_base, sQ, q_full, q_empty, pt - 32);
+    }
+    return;
+  }
+
+  // ------------------------------------------------------------------ consumers
+  regs_increase<kConsumerRegs>();
+  const int t = tid % kWarpgroupThreads;
+  const int w = t / 32;
+  const int g = lane >> 2;
+  const int tq = lane & 3;
+  const float sl2 = p.scale_log2;
+  float* col_max = reinterpret_cast<float*>(smem + L::kColMax) + wg * 4 * kRows;   // [4 warps][kRows]
+  float* col_sum = reinterpret_cast<float*>(smem + L::kColSum) + wg * 4 * kRows;
+  const int bar_group = kBarGroup0 + wg;
+  auto query_of = [&](int c) { return 8 * (c >> 1) + 2 * tq + (c & 1); };
+  int it = 0;
+  int nq = 0;
+
+  for (int r = req_begin; r <= req_end; ++r) {
+    const Segment sg = segment_of(p, fields, r);
+    if (!sg.active) continue;
+    const int nblk = sg.blk_end - sg.blk_begin;
+
+    int lim[kCols];
+    int lim_min = sg.seqlen;
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) {
+      lim[c] = visible_keys(p, sg.seqlen, m_base + query_of(c));
+      lim_min = min(lim_min, lim[c]);
+    }
+
+    float m[kCols], l_part[kCols];
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) {
+      m[c] = -INFINITY;
+      l_part[c] = 0.f;
+    }
+    float o[4][kO];
+#pragma unroll
+    for (int tt = 0; tt < 4; ++tt) {
+#pragma unroll
+      for (int i = 0; i < kO; ++i) o[tt][i] = 0.f;
+    }
+
+    if (nblk > 0) {
+      mbar_wait(q_full, nq & 1);
+      float s[kS];
+      mbar_wait(ring.full(it), ring.full_parity(it));
+      C::scores(s, sQ, ring.stage(it), wg, [] {});
+      for (int j = 0; j < nblk; ++j) {
+        const int it_j = it + j;
+        const uint32_t st = ring.stage(it_j);
+        const int blk = sg.blk_begin + j;
+        C::exchange(s, smem + L::kXchg, wg, t);   // both warpgroups' scores of this page are done
+
+        float cmax[kCols];
+        C::mask_and_warp_max(s, blk * plan::kBlockN, blk * plan::kBlockN + 16 * w + g, lim, lim_min, cmax);
+        if (g == 0) {
+#pragma unroll
+          for (int c = 0; c < kCols; ++c) col_max[w * kRows + query_of(c)] = cmax[c];
+        }
+        named_barrier_sync(bar_group, kWarpgroupThreads);
+        float alpha[kCols], base[kCols];
+        bool moved = false;
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) {
+          const int q = query_of(c);
+          const float tile_max = fmaxf(fmaxf(col_max[q], col_max[kRows + q]), fmaxf(col_max[2 * kRows + q], col_max[3 * kRows + q]));
+          const float m_new = fmaxf(m[c], tile_max);
+          alpha[c] = C::rescale(m[c], m_new, sl2);
+          moved |= alpha[c] != 1.f;
+          m[c] = m_new;
+          base[c] = m_new == -INFINITY ? 0.f : m_new * sl2;
+        }
+        // P @ V of the previous page has completed (the scores' waits drained the group queue).
+        if (moved) {
+#pragma unroll
+          for (int tt = 0; tt < 4; ++tt) {
+#pragma unroll
+            for (int i = 0; i < kO; ++i) o[tt][i] *= alpha[C::col_of(i) % kCols];
+          }
+        }
+        float sum[kCols];
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) sum[c] = 0.f;
+#pragma unroll
+        for (int i = 0; i < kS; ++i) {
+          const int c = C::col_of(i);
+          s[i] = exp2_ftz(fmaf(s[i], sl2, -base[c]));
+          sum[c] += s[i];
+        }
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) l_part[c] = l_part[c] * alpha[c] + sum[c];
+        C::store_p(s, sP, wg, w, lane);
+        const int valid = sg.seqlen - blk * plan::kBlockN;
+        if (valid < plan::kBlockN) zero_tail_rows(st, wg, valid, t);
+        fence_proxy_async_smem();
+        named_barrier_sync(kBarPReady, 2 * kWarpgroupThreads);   // P^T (and zeroed V rows) visible
+        C::pv(o, sP, st, wg);
+        auto release = [&] {
+          C::fence_all(o);
+          if (lane == 0) mbar_arrive(ring.empty(it_j));
+        };
+        if (j + 1 < nblk) {
+          mbar_wait(ring.full(it_j + 1), ring.full_parity(it_j + 1));
+          C::scores(s, sQ, ring.stage(it_j + 1), wg, release);
+        } else {
+          wgmma_wait<0>();
+          release();
+        }
+      }
+      it += nblk;
+      ++nq;
+      if (lane == 0) mbar_arrive(q_empty);
+    }
+
+    // ---- epilogue: column sums over the 8 lanes and 4 warps of a column, in a fixed order
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) {
+      l_part[c] += __shfl_xor_sync(0xffffffffu, l_part[c], 4);
+      l_part[c] += __shfl_xor_sync(0xffffffffu, l_part[c], 8);
+      l_part[c] += __shfl_xor_sync(0xffffffffu, l_part[c], 16);
+    }
+    if (g == 0) {
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) col_sum[w * kRows + query_of(c)] = l_part[c];
+    }
+    named_barrier_sync(bar_group, kWarpgroupThreads);
+
+    const int n_slots = p.num_splits[r + 1] - p.num_splits[r];
+    const bool split = n_slots > 0;
+    const int slot = p.num_splits[r] + sg.split_idx;
+    const bool slot_ok = sg.split_idx < n_slots && slot >= 0 && slot < p.max_partial_slots;
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) {
+      const int q = query_of(c);
+      const int mrow = m_base + q;
+      if (mrow >= p.rows_per_kv) continue;
+      const float l = ((col_sum[q] + col_sum[kRows + q]) + col_sum[2 * kRows + q]) + col_sum[3 * kRows + q];
+      const bool empty = !(l > 0.f);
+      const float inv = empty ? 0.f : 1.f / l;
+      const float lse = empty ? (split ? -INFINITY : INFINITY) : m[c] * p.softmax_scale + logf(l);
+      const int i = mrow / p.q_heads_per_kv;
+      const int h = kv_head * p.q_heads_per_kv + (mrow - i * p.q_heads_per_kv);
+      const int jn = c >> 1, b = c & 1;
+      if (!split) {
+        T* out = static_cast<T*>(p.out) + r * p.out_stride_b + i * p.out_stride_s + h * p.out_stride_h;
+#pragma unroll
+        for (int tt = 0; tt < 4; ++tt) {
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const int idx = 4 * jn + 2 * e + b;
+            float v = o[tt][idx];
+            if constexpr (C::kSplitP) v += o[tt][idx + kRows / 2];
+            out[256 * wg + 64 * tt + 16 * w + g + 8 * e] = static_cast<T>(v * inv);
+          }
+        }
+        if (wg == 0 && w == 0 && g == 0) p.lse[r * p.lse_stride_b + h * p.lse_stride_h + i * p.lse_stride_s] = lse;
+      } else if (slot_ok) {
+        const int64_t prow = (static_cast<int64_t>(slot) * p.num_heads_kv + kv_head) * p.rows_per_kv + mrow;
+        float* po = p.partial_o + prow * kDimV;
+#pragma unroll
+        for (int tt = 0; tt < 4; ++tt) {
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const int idx = 4 * jn + 2 * e + b;
+            float v = o[tt][idx];
+            if constexpr (C::kSplitP) v += o[tt][idx + kRows / 2];
+            po[256 * wg + 64 * tt + 16 * w + g + 8 * e] = v * inv;
+          }
+        }
+        if (wg == 0 && w == 0 && g == 0) p.partial_lse[prow] = lse;
+      }
+    }
+    // The next request's epilogue rewrites col_sum; every warp of the group must have read it.
+    named_barrier_sync(bar_group, kWarpgroupThreads);
+  }
+}
+
+template <typename T, int kRows>
+void launch_decode_narrow(const DecodeParams& params, cudaStream_t stream) {
+  launch_decode_kernel<mla_decode_narrow_kernel<T, kRows>, NarrowLayout<T, kRows>::kBytes>(
+      params, stream, "mla_decode_narrow_kernel");
+}
+
+}  // namespace flashmla::sm90

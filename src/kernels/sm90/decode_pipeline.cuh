@@ -1,0 +1,195 @@
+// The parts the two SM90 decode kernels share: the walk over a CTA's metadata row, the producer
+// warpgroup (TMA stream of KV pages, cp.async loads of each request's Q tile), the zeroing of
+// a tail page's garbage V rows, the visible-key limits, and the launch with its shared-memory
+// opt-in. The kernels differ only in their consumers (decode_wgmma_kernel.cuh: 64 query rows
+// per tile; decode_narrow_kernel.cuh: 16 or 32 rows, transposed products).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include <cuda.h>
+#include <cuda_runtime_api.h>
+
+#include "common/decode_params.h"
+#include "common/split_plan.h"
+#include "host/cuda_check.h"
+#include "kernels/sm90/async_ptx.cuh"
+#include "kernels/sm90/kernels.h"
+#include "kernels/sm90/ptx.cuh"
+#include "kernels/sm90/smem_layout.cuh"
+
+namespace flashmla::sm90 {
+
+inline constexpr int kWarpgroupThreads = 128;
+inline constexpr int kDecodeThreads = 3 * kWarpgroupThreads;   // 2 consumer warpgroups + producer
+inline constexpr int kConsumerRegs = 232;
+inline constexpr int kProducerRegs = 40;
+inline constexpr int kQLoaderThreads = 96;   // producer warps 1-3
+inline constexpr int kMaxDevices = 64;       // devices whose smem opt-in is remembered
+
+// One request's share of this CTA's metadata row.
+struct Segment {
+  int seqlen;
+  int blk_begin, blk_end;
+  int split_idx;
+  bool active;
+};
+
+__device__ __forceinline__ Segment segment_of(const DecodeParams& p, const int32_t* fields, int r) {
+  const long long max_keys = static_cast<long long>(p.max_blocks_per_seq) * plan::kBlockN;
+  int seqlen = p.cache_seqlens[r];
+  if (seqlen < 0) seqlen = 0;
+  if (seqlen > max_keys) seqlen = static_cast<int>(max_keys);
+  const int nblk = plan::num_kv_blocks(seqlen);
+  const plan::PartWork w = plan::part_work(fields, r, nblk);
+  Segment s;
+  s.seqlen = seqlen;
+  s.blk_begin = w.blk_begin;
+  s.blk_end = w.blk_end < nblk ? w.blk_end : nblk;
+  if (s.blk_end < s.blk_begin) s.blk_end = s.blk_begin;
+  s.split_idx = w.split_idx;
+  s.active = w.active;
+  return s;
+}
+
+// Keys of the request visible to query row m (token m / q_heads_per_kv): all of them, or for a
+// causal s_q > 1 call those up to len - s_q + token.
+__device__ __forceinline__ int visible_keys(const DecodeParams& p, int seqlen, int m) {
+  int l = seqlen;
+  if (p.causal) {
+    const int c = seqlen - p.seqlen_q + m / p.q_heads_per_kv + 1;
+    l = c < l ? c : l;
+  }
+  return l;
+}
+
+__device__ __forceinline__ uint64_t kmajor_desc(uint32_t addr) { return smem_desc_sw128(addr, 16, 1024); }
+
+// KV ring of two 72 KiB stages, shared by the producer and the consumers.
+struct KvRing {
+  uint32_t stage0, stage1, full0, full1, empty0, empty1;
+  __device__ __forceinline__ uint32_t stage(int it) const { return (it & 1) ? stage1 : stage0; }
+  __device__ __forceinline__ uint32_t full(int it) const { return (it & 1) ? full1 : full0; }
+  __device__ __forceinline__ uint32_t empty(int it) const { return (it & 1) ? empty1 : empty0; }
+  __device__ __forceinline__ uint32_t full_parity(int it) const { return (it >> 1) & 1; }
+};
+
+// Walks the pages (request, block) of the active segments of a metadata row in consumer order.
+struct PageCursor {
+  const DecodeParams* p;
+  const int32_t* fields;
+  int r, req_end, blk, blk_end;
+  bool valid;
+
+  __device__ __forceinline__ PageCursor(const DecodeParams& params, const int32_t* f, int req_begin, int last)
+      : p(&params), fields(f), r(req_begin - 1), req_end(last), blk(0), blk_end(0), valid(true) {
+    next_request();
+  }
+  __device__ __forceinline__ void next_request() {
+    for (++r; r <= req_end; ++r) {
+      const Segment sg = segment_of(*p, fields, r);
+      if (sg.active && sg.blk_begin < sg.blk_end) {
+        blk = sg.blk_begin;
+        blk_end = sg.blk_end;
+        return;
+      }
+    }
+    valid = false;
+  }
+  __device__ __forceinline__ void advance() {
+    if (++blk >= blk_end) next_request();
+  }
+  __device__ __forceinline__ int page() const {
+    return p->block_table[static_cast<int64_t>(r) * p->block_table_stride + blk];   // blk < seqlen's blocks
+  }
+};
+
+// Producer warp 0, one lane: every page of every active segment of the metadata row, in the
+// order the consumers walk them, as nine 64-channel x 64-token TMA boxes (128-byte swizzle).
+// Each stage is released by one arrival per consumer warp (8).
+__device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CUtensorMap* kv_map,
+                                                 const int32_t* fields, int req_begin, int req_end, int kv_head,
+                                                 const KvRing& ring) {
+  prefetch_tensor_map(kv_map);
+  PageCursor load(p, fields, req_begin, req_end);
+  for (int it = 0; load.valid; ++it, load.advance()) {
+    mbar_wait(ring.empty(it), ring.full_parity(it) ^ 1);
+    mbar_arrive_expect_tx(ring.full(it), kTileBytes);
+    const int page = load.page();   // out of range: TMA fills zeros
+#pragma unroll
+    for (int c = 0; c < kHeadDim / kChunkCols; ++c) {
+      tma_load_4d(ring.stage(it) + c * kChunkBytes, kv_map, ring.full(it), c * kChunkCols, 0, kv_head, page);
+    }
+  }
+}
+
+// Producer warps 1-3: the Q tile (kRows query rows from m_base, all 576 channels, chunks of
+// kRows x 128 B) of every segment that has pages; rows past rows_per_kv are zero-filled. The
+// consumers hold a Q tile for a whole request (q_empty: one arrival per consumer warp).
+template <int kRows>
+__device__ __forceinline__ void load_q_tiles(const DecodeParams& p, const int32_t* fields, int req_begin,
+                                             int req_end, int kv_head, int m_base, uint32_t sQ, uint32_t q_full,
+                                             uint32_t q_empty, int qt) {
+  const char* q_base = static_cast<const char*>(p.q);
+  int n = 0;
+  for (int r = req_begin; r <= req_end; ++r) {
+    const Segment sg = segment_of(p, fields, r);
+    if (!sg.active || sg.blk_begin >= sg.blk_end) continue;
+    mbar_wait_idle(q_empty, (n & 1) ^ 1);
+    for (int u = qt; u < kRows * kUnitsPerRow; u += kQLoaderThreads) {
+      const int row = u / kUnitsPerRow;
+      const int col = (u % kUnitsPerRow) * 8;
+      const int m = m_base + row;
+      const uint32_t dst = sQ + swizzled_offset(row, col, kRows * 128);
+      if (m < p.rows_per_kv) {
+        const int i = m / p.q_heads_per_kv;
+        const int h = kv_head * p.q_heads_per_kv + (m - i * p.q_heads_per_kv);
+        cp_async_16(dst, q_base + 2 * (r * p.q_stride_b + i * p.q_stride_s + h * p.q_stride_h + col), 16);
+      } else {
+        cp_async_16(dst, q_base, 0);
+      }
+    }
+    cp_async_commit();
+    cp_async_wait_all();
+    fence_proxy_async_smem();
+    mbar_arrive(q_full);
+    ++n;
+  }
+}
+
+// Cache rows at or past `valid` of a tail page may hold NaN/Inf: zero them in V channel chunks
+// 4*half..4*half+3 so that P = 0 times garbage stays 0. t: thread index in the warpgroup.
+__device__ __forceinline__ void zero_tail_rows(uint32_t stage, int half, int valid, int t) {
+  const int units = (plan::kBlockN - valid) * 32;   // 16-byte units: rows x 4 chunks x 8
+  for (int u = t; u < units; u += kWarpgroupThreads) {
+    const int row = valid + u / 32;
+    const int chunk = 4 * half + (u / 8) % 4;
+    const uint32_t addr = stage + chunk * kChunkBytes + row * 128 + (u % 8) * 16;
+    asm volatile("st.shared.v4.b32 [%0], {%1, %1, %1, %1};\n" ::"r"(addr), "r"(0) : "memory");
+  }
+}
+
+// Launches a decode kernel of signature (DecodeParams, CUtensorMap) over the plan's grid, then
+// the combine when the plan has splits. Opting in to > 48 KiB of dynamic shared memory is per
+// kernel and per device; it is done once per device, so the calls a serving engine captures into
+// a CUDA graph are launches only. Each instantiation of this template (one per kernel) keeps its
+// own record.
+template <auto kKernel, uint32_t kSmemBytes>
+void launch_decode_kernel(const DecodeParams& params, cudaStream_t stream, const char* name) {
+  const CUtensorMap kv_map = make_kv_tensor_map(params);
+  const dim3 grid(params.num_sm_parts, params.num_row_tiles, params.num_heads_kv);
+  static std::atomic<bool> configured[kMaxDevices] = {};
+  int device = 0;
+  cuda_check(cudaGetDevice(&device), "cudaGetDevice");
+  if (device >= kMaxDevices || !configured[device].load(std::memory_order_acquire)) {
+    cuda_check(cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)),
+               name);
+    if (device < kMaxDevices) configured[device].store(true, std::memory_order_release);
+  }
+  kKernel<<<grid, kDecodeThreads, kSmemBytes, stream>>>(params, kv_map);
+  cuda_check(cudaGetLastError(), name);
+  if (params.num_sm_parts > 1) launch_combine(params, stream);
+}
+
+}  // namespace flashmla::sm90
