@@ -10,7 +10,8 @@
 namespace flashmla {
 
 // Query rows of one kv group are (token i, head j) pairs numbered m = i * q_heads_per_kv + j,
-// where query head h = kv_head * q_heads_per_kv + j. A CTA works on 64 consecutive rows.
+// where query head h = kv_head * q_heads_per_kv + j. A CTA works on 64 consecutive rows (wide
+// kernel) or on all of them, up to 32 (narrow kernel; plan::decode_tile_rows).
 struct DecodeParams {
   DType dtype;
   int batch;
