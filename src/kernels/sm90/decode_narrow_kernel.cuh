@@ -29,6 +29,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/sm90/decode_pipeline.cuh"
 #include "kernels/sm90/wgmma_ops.cuh"
@@ -234,25 +235,12 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   const int req_end = fields[plan::kReqEnd];
 
   allow_dependent_launch();   // see the wide kernel
-  if (tid == 0) {
-    mbar_init(ring.full0, 1);
-    mbar_init(ring.full1, 1);
-    mbar_init(ring.empty0, 8);   // lane 0 of each consumer warp
-    mbar_init(ring.empty1, 8);
-    mbar_init(q_full, kQLoaderThreads);
-    mbar_init(q_empty, 8);
-    fence_barrier_init();
-  }
+  if (tid == 0) init_pipeline_barriers(ring, q_full, q_empty);
   __syncthreads();
 
   if (wg == 2) {
-    regs_decrease<kProducerRegs>();
-    const int pt = tid - 2 * kWarpgroupThreads;
-    if (pt == 0) {
-      produce_kv_pages(p, &kv_map, fields, req_begin, req_end, kv_head, ring);
-    } else if (pt >= 32) {
-      load_q_tiles<kRows>(p, fields, req_begin, req_end, kv_head, m_base, sQ, q_full, q_empty, pt - 32);
-    }
+    run_producer<kRows>(p, &kv_map, fields, req_begin, req_end, kv_head, m_base, ring, sQ, q_full, q_empty,
+                         tid - 2 * kWarpgroupThreads);
     return;
   }
 
@@ -397,8 +385,9 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       const int i = mrow / p.q_heads_per_kv;
       const int h = kv_head * p.q_heads_per_kv + (mrow - i * p.q_heads_per_kv);
       const int jn = c >> 1, b = c & 1;
-      if (!split) {
-        T* out = static_cast<T*>(p.out) + r * p.out_stride_b + i * p.out_stride_s + h * p.out_stride_h;
+      // This thread's 8 channels of the row (two keys' rows of four O^T tiles), hi + lo added.
+      auto write_row = [&](auto* dst) {
+        using D = std::remove_reference_t<decltype(*dst)>;
 #pragma unroll
         for (int tt = 0; tt < 4; ++tt) {
 #pragma unroll
@@ -406,23 +395,16 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
             const int idx = 4 * jn + 2 * e + b;
             float v = o[tt][idx];
             if constexpr (C::kSplitP) v += o[tt][idx + kRows / 2];
-            out[256 * wg + 64 * tt + 16 * w + g + 8 * e] = static_cast<T>(v * inv);
+            dst[256 * wg + 64 * tt + 16 * w + g + 8 * e] = static_cast<D>(v * inv);
           }
         }
+      };
+      if (!split) {
+        write_row(static_cast<T*>(p.out) + r * p.out_stride_b + i * p.out_stride_s + h * p.out_stride_h);
         if (wg == 0 && w == 0 && g == 0) p.lse[r * p.lse_stride_b + h * p.lse_stride_h + i * p.lse_stride_s] = lse;
       } else if (slot_ok) {
         const int64_t prow = (static_cast<int64_t>(slot) * p.num_heads_kv + kv_head) * p.rows_per_kv + mrow;
-        float* po = p.partial_o + prow * kDimV;
-#pragma unroll
-        for (int tt = 0; tt < 4; ++tt) {
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const int idx = 4 * jn + 2 * e + b;
-            float v = o[tt][idx];
-            if constexpr (C::kSplitP) v += o[tt][idx + kRows / 2];
-            po[256 * wg + 64 * tt + 16 * w + g + 8 * e] = v * inv;
-          }
-        }
+        write_row(p.partial_o + prow * kDimV);
         if (wg == 0 && w == 0 && g == 0) p.partial_lse[prow] = lse;
       }
     }

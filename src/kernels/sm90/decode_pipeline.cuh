@@ -158,6 +158,32 @@ __device__ __forceinline__ void load_q_tiles(const DecodeParams& p, const int32_
   }
 }
 
+// Both kernels' barriers: each KV stage fills with one TMA transaction count and is released by
+// one arrival per consumer warp (8); the Q tile fills with the 96 loader threads' arrivals and is
+// released by the 8 consumer warps. One thread, before the CTA's first __syncthreads.
+__device__ __forceinline__ void init_pipeline_barriers(const KvRing& ring, uint32_t q_full, uint32_t q_empty) {
+  mbar_init(ring.full0, 1);
+  mbar_init(ring.full1, 1);
+  mbar_init(ring.empty0, 8);
+  mbar_init(ring.empty1, 8);
+  mbar_init(q_full, kQLoaderThreads);
+  mbar_init(q_empty, 8);
+  fence_barrier_init();
+}
+
+// The producer warpgroup (thread pt of 128): warp 0 streams pages, warps 1-3 load Q tiles of kRows rows.
+template <int kRows>
+__device__ __forceinline__ void run_producer(const DecodeParams& p, const CUtensorMap* kv_map, const int32_t* fields,
+                                             int req_begin, int req_end, int kv_head, int m_base, const KvRing& ring,
+                                             uint32_t sQ, uint32_t q_full, uint32_t q_empty, int pt) {
+  regs_decrease<kProducerRegs>();
+  if (pt == 0) {
+    produce_kv_pages(p, kv_map, fields, req_begin, req_end, kv_head, ring);
+  } else if (pt >= 32) {
+    load_q_tiles<kRows>(p, fields, req_begin, req_end, kv_head, m_base, sQ, q_full, q_empty, pt - 32);
+  }
+}
+
 // Cache rows at or past `valid` of a tail page may hold NaN/Inf: zero them in V channel chunks
 // 4*half..4*half+3 so that P = 0 times garbage stays 0. t: thread index in the warpgroup.
 __device__ __forceinline__ void zero_tail_rows(uint32_t stage, int half, int valid, int t) {

@@ -225,26 +225,12 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   // The combine may be scheduled once every CTA of this grid has started; it waits for this
   // grid's results itself, and its CTAs only fit on SMs that this kernel has left.
   allow_dependent_launch();
-  if (tid == 0) {
-    mbar_init(sbase + L::kFull0, 1);
-    mbar_init(sbase + L::kFull1, 1);
-    mbar_init(sbase + L::kEmpty0, 8);   // lane 0 of each consumer warp
-    mbar_init(sbase + L::kEmpty1, 8);
-    mbar_init(q_full, kQLoaderThreads);
-    mbar_init(q_empty, 8);
-    fence_barrier_init();
-  }
+  if (tid == 0) init_pipeline_barriers(ring, q_full, q_empty);
   __syncthreads();
 
   if (wg == 2) {
-    // ---------------------------------------------------------------- producer
-    regs_decrease<kProducerRegs>();
-    const int pt = tid - 2 * kWarpgroupThreads;
-    if (pt == 0) {
-      produce_kv_pages(p, &kv_map, fields, req_begin, req_end, kv_head, ring);
-    } else if (pt >= 32) {
-      load_q_tiles<kTileRows>(p, fields, req_begin, req_end, kv_head, m_base, sQ, q_full, q_empty, pt - 32);
-    }
+    run_producer<kTileRows>(p, &kv_map, fields, req_begin, req_end, kv_head, m_base, ring, sQ, q_full, q_empty,
+                         tid - 2 * kWarpgroupThreads);
     return;
   }
 
