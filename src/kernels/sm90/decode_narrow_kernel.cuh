@@ -44,15 +44,12 @@ struct NarrowLayout {
   static constexpr uint32_t kQChunkBytes = kRows * 128;
   static constexpr uint32_t kQ = 0;
   static constexpr uint32_t kStage0 = 9 * kQChunkBytes;        // multiple of 1 KiB
-  static constexpr uint32_t kStage1 = kStage0 + kTileBytes;
-  static constexpr uint32_t kP = kStage1 + kTileBytes;
+  static constexpr uint32_t kP = kStage0 + 2 * kTileBytes;   // after the two KV stages
   static constexpr uint32_t kXchg = kP + kPRows * 128;           // float4 [2 wg][kRows / 8][128 threads]
   static constexpr uint32_t kColMax = kXchg + 2 * 128 * (kRows / 2) * 4;   // float [2 wg][4 warps][kRows]
   static constexpr uint32_t kColSum = kColMax + 2 * 4 * kRows * 4;         // float [2 wg][4 warps][kRows]
   static constexpr uint32_t kBars = kColSum + 2 * 4 * kRows * 4;
-  static constexpr uint32_t kFull0 = kBars, kFull1 = kBars + 8, kEmpty0 = kBars + 16, kEmpty1 = kBars + 24;
-  static constexpr uint32_t kQFull = kBars + 32, kQEmpty = kBars + 40;
-  static constexpr uint32_t kBytes = kBars + 64;
+  static constexpr uint32_t kBytes = kBars + kPipelineBarrierBytes;
   static_assert(kStage0 % 1024 == 0 && kP % 1024 == 0, "swizzled tiles need 1 KiB alignment");
   static_assert(kBytes <= 227 * 1024, "decode CTA must fit Hopper's 227 KiB per block");
 };
@@ -156,10 +153,6 @@ struct NarrowConsumer {
     }
   }
 
-  static __device__ __forceinline__ float rescale(float from, float to, float scale_log2) {
-    return to == -INFINITY ? 1.f : exp2_ftz((from - to) * scale_log2);
-  }
-
   // Writes P^T (hi rows 0..kRows-1, lo rows kRows..2*kRows-1) with stmatrix.trans: matrix
   // 2 * jn + e of a thread is keys 16w + 8e.. x columns 8jn.., stored as memory rows (query
   // 8jn + r) of 8 keys. bf16: warpgroup 0 writes hi, warpgroup 1 lo; fp16: warpgroup 0 writes P.
@@ -219,9 +212,9 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   const uint32_t sbase = smem_u32(smem);
   const uint32_t sQ = sbase + L::kQ;
   const uint32_t sP = sbase + L::kP;
-  const KvRing ring{sbase + L::kStage0, sbase + L::kStage1, sbase + L::kFull0,
-                    sbase + L::kFull1,  sbase + L::kEmpty0, sbase + L::kEmpty1};
-  const uint32_t q_full = sbase + L::kQFull, q_empty = sbase + L::kQEmpty;
+  const Pipeline pl = pipeline_at(sbase + L::kStage0, sbase + L::kBars);
+  const KvRing& ring = pl.ring;
+  const uint32_t q_full = pl.q_full, q_empty = pl.q_empty;
 
   const int part = blockIdx.x;
   const int m_base = blockIdx.y * kRows;
@@ -235,7 +228,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   const int req_end = fields[plan::kReqEnd];
 
   allow_dependent_launch();   // see the wide kernel
-  if (tid == 0) init_pipeline_barriers(ring, q_full, q_empty);
+  if (tid == 0) init_pipeline_barriers(pl);
   __syncthreads();
 
   if (wg == 2) {
@@ -309,7 +302,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
           const int q = query_of(c);
           const float tile_max = fmaxf(fmaxf(col_max[q], col_max[kRows + q]), fmaxf(col_max[2 * kRows + q], col_max[3 * kRows + q]));
           const float m_new = fmaxf(m[c], tile_max);
-          alpha[c] = C::rescale(m[c], m_new, sl2);
+          alpha[c] = softmax_rescale(m[c], m_new, sl2);
           moved |= alpha[c] != 1.f;
           m[c] = m_new;
           base[c] = m_new == -INFINITY ? 0.f : m_new * sl2;
@@ -369,25 +362,21 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     }
     named_barrier_sync(bar_group, kWarpgroupThreads);
 
-    const int n_slots = p.num_splits[r + 1] - p.num_splits[r];
-    const bool split = n_slots > 0;
-    const int slot = p.num_splits[r] + sg.split_idx;
-    const bool slot_ok = sg.split_idx < n_slots && slot >= 0 && slot < p.max_partial_slots;
+    const RequestOutput dst = request_output(p, r, sg.split_idx);
 #pragma unroll
     for (int c = 0; c < kCols; ++c) {
       const int q = query_of(c);
       const int mrow = m_base + q;
       if (mrow >= p.rows_per_kv) continue;
       const float l = ((col_sum[q] + col_sum[kRows + q]) + col_sum[2 * kRows + q]) + col_sum[3 * kRows + q];
-      const bool empty = !(l > 0.f);
-      const float inv = empty ? 0.f : 1.f / l;
-      const float lse = empty ? (split ? -INFINITY : INFINITY) : m[c] * p.softmax_scale + logf(l);
-      const int i = mrow / p.q_heads_per_kv;
-      const int h = kv_head * p.q_heads_per_kv + (mrow - i * p.q_heads_per_kv);
+      const float inv = l > 0.f ? 1.f / l : 0.f;
+      const float lse = row_lse(m[c], l, p.softmax_scale, dst.split);
+      int i, h;
+      token_and_head(p, kv_head, mrow, i, h);
       const int jn = c >> 1, b = c & 1;
       // This thread's 8 channels of the row (two keys' rows of four O^T tiles), hi + lo added.
-      auto write_row = [&](auto* dst) {
-        using D = std::remove_reference_t<decltype(*dst)>;
+      auto write_row = [&](auto* row) {
+        using D = std::remove_reference_t<decltype(*row)>;
 #pragma unroll
         for (int tt = 0; tt < 4; ++tt) {
 #pragma unroll
@@ -395,15 +384,15 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
             const int idx = 4 * jn + 2 * e + b;
             float v = o[tt][idx];
             if constexpr (C::kSplitP) v += o[tt][idx + kRows / 2];
-            dst[256 * wg + 64 * tt + 16 * w + g + 8 * e] = static_cast<D>(v * inv);
+            row[256 * wg + 64 * tt + 16 * w + g + 8 * e] = static_cast<D>(v * inv);
           }
         }
       };
-      if (!split) {
+      if (!dst.split) {
         write_row(static_cast<T*>(p.out) + r * p.out_stride_b + i * p.out_stride_s + h * p.out_stride_h);
         if (wg == 0 && w == 0 && g == 0) p.lse[r * p.lse_stride_b + h * p.lse_stride_h + i * p.lse_stride_s] = lse;
-      } else if (slot_ok) {
-        const int64_t prow = (static_cast<int64_t>(slot) * p.num_heads_kv + kv_head) * p.rows_per_kv + mrow;
+      } else if (dst.slot_ok) {
+        const int64_t prow = (static_cast<int64_t>(dst.slot) * p.num_heads_kv + kv_head) * p.rows_per_kv + mrow;
         write_row(p.partial_o + prow * kDimV);
         if (wg == 0 && w == 0 && g == 0) p.partial_lse[prow] = lse;
       }

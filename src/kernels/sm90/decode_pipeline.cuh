@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 
 #include <cuda.h>
@@ -75,6 +76,56 @@ struct KvRing {
   __device__ __forceinline__ uint32_t full_parity(int it) const { return (it >> 1) & 1; }
 };
 
+// The pipeline's mbarriers, 8 B each from a kernel layout's barrier offset: the ring's full0, full1,
+// empty0, empty1, then the Q tile's full and empty (init_pipeline_barriers gives their counts).
+inline constexpr uint32_t kPipelineBarrierBytes = 48;
+
+struct Pipeline {
+  KvRing ring;
+  uint32_t q_full, q_empty;
+};
+
+// stage0: the first KV stage (the second follows it); bars: kPipelineBarrierBytes of mbarriers.
+__device__ __forceinline__ Pipeline pipeline_at(uint32_t stage0, uint32_t bars) {
+  return Pipeline{KvRing{stage0, stage0 + kTileBytes, bars, bars + 8, bars + 16, bars + 24}, bars + 32, bars + 40};
+}
+
+// 2^((from - to) * scale_log2), the factor that moves a running sum from row maximum `from` to
+// `to`; 1 while the row has seen no key (to = -inf).
+__device__ __forceinline__ float softmax_rescale(float from, float to, float scale_log2) {
+  return to == -INFINITY ? 1.f : exp2_ftz((from - to) * scale_log2);
+}
+
+// Where a request's rows go: `out`/`lse` when it is not split, else partial slot `slot` (skipped
+// when the slot lies outside the workspace).
+struct RequestOutput {
+  bool split;
+  bool slot_ok;
+  int slot;
+};
+
+__device__ __forceinline__ RequestOutput request_output(const DecodeParams& p, int r, int split_idx) {
+  const int n_slots = p.num_splits[r + 1] - p.num_splits[r];
+  RequestOutput o;
+  o.split = n_slots > 0;
+  o.slot = p.num_splits[r] + split_idx;
+  o.slot_ok = split_idx < n_slots && o.slot >= 0 && o.slot < p.max_partial_slots;
+  return o;
+}
+
+// Natural-log lse of a row from its raw-score maximum m and its sum l of 2^((s - m) * scale_log2).
+// A row that saw no key: +inf in the output (SPEC), -inf in a partial (it weighs nothing in the
+// combine).
+__device__ __forceinline__ float row_lse(float m, float l, float softmax_scale, bool split) {
+  return l > 0.f ? m * softmax_scale + logf(l) : (split ? -INFINITY : INFINITY);
+}
+
+// Query token i and head h of row m of kv head kv_head.
+__device__ __forceinline__ void token_and_head(const DecodeParams& p, int kv_head, int m, int& i, int& h) {
+  i = m / p.q_heads_per_kv;
+  h = kv_head * p.q_heads_per_kv + (m - i * p.q_heads_per_kv);
+}
+
 // Walks the pages (request, block) of the active segments of a metadata row in consumer order.
 struct PageCursor {
   const DecodeParams* p;
@@ -143,8 +194,8 @@ __device__ __forceinline__ void load_q_tiles(const DecodeParams& p, const int32_
       const int m = m_base + row;
       const uint32_t dst = sQ + swizzled_offset(row, col, kRows * 128);
       if (m < p.rows_per_kv) {
-        const int i = m / p.q_heads_per_kv;
-        const int h = kv_head * p.q_heads_per_kv + (m - i * p.q_heads_per_kv);
+        int i, h;
+        token_and_head(p, kv_head, m, i, h);
         cp_async_16(dst, q_base + 2 * (r * p.q_stride_b + i * p.q_stride_s + h * p.q_stride_h + col), 16);
       } else {
         cp_async_16(dst, q_base, 0);
@@ -161,13 +212,13 @@ __device__ __forceinline__ void load_q_tiles(const DecodeParams& p, const int32_
 // Both kernels' barriers: each KV stage fills with one TMA transaction count and is released by
 // one arrival per consumer warp (8); the Q tile fills with the 96 loader threads' arrivals and is
 // released by the 8 consumer warps. One thread, before the CTA's first __syncthreads.
-__device__ __forceinline__ void init_pipeline_barriers(const KvRing& ring, uint32_t q_full, uint32_t q_empty) {
-  mbar_init(ring.full0, 1);
-  mbar_init(ring.full1, 1);
-  mbar_init(ring.empty0, 8);
-  mbar_init(ring.empty1, 8);
-  mbar_init(q_full, kQLoaderThreads);
-  mbar_init(q_empty, 8);
+__device__ __forceinline__ void init_pipeline_barriers(const Pipeline& pl) {
+  mbar_init(pl.ring.full0, 1);
+  mbar_init(pl.ring.full1, 1);
+  mbar_init(pl.ring.empty0, 8);
+  mbar_init(pl.ring.empty1, 8);
+  mbar_init(pl.q_full, kQLoaderThreads);
+  mbar_init(pl.q_empty, 8);
   fence_barrier_init();
 }
 

@@ -16,7 +16,7 @@
 // residence (scores + softmax + P @ V) is shorter than its load at the per-SM share of HBM
 // bandwidth, which keeps the memory-bound rows streaming (docs/perf-log.md, entry 5).
 //
-// Shared memory (230,464 B): Q (72 KiB) | KV stage 0 (72 KiB) | KV stage 1 (72 KiB) | P_lo (8 KiB)
+// Shared memory (230,448 B): Q (72 KiB) | KV stage 0 (72 KiB) | KV stage 1 (72 KiB) | P_lo (8 KiB)
 // | row maxima | row sums | mbarriers. P_hi lives in the tile's RoPE chunk (channels 512-575),
 // dead once both consumers have their scores; P_lo (bf16 only) has its own buffer.
 #pragma once
@@ -41,14 +41,11 @@ static_assert(36 % kScoreStepsPerChunk == 0, "score chunks must tile the 36 k-st
 struct WgmmaDecodeSmem {
   static constexpr uint32_t kQ = 0;
   static constexpr uint32_t kStage0 = kTileBytes;
-  static constexpr uint32_t kStage1 = 2 * kTileBytes;
   static constexpr uint32_t kPlo = 3 * kTileBytes;
   static constexpr uint32_t kRowMax = kPlo + kChunkBytes;   // float[2][64]: per consumer
   static constexpr uint32_t kRowSum = kRowMax + 2 * 64 * 4;  // float[2][64]: per consumer
   static constexpr uint32_t kBars = kRowSum + 2 * 64 * 4;
-  static constexpr uint32_t kFull0 = kBars, kFull1 = kBars + 8, kEmpty0 = kBars + 16, kEmpty1 = kBars + 24;
-  static constexpr uint32_t kQFull = kBars + 32, kQEmpty = kBars + 40;
-  static constexpr uint32_t kBytes = kBars + 64;
+  static constexpr uint32_t kBytes = kBars + kPipelineBarrierBytes;
 };
 static_assert(WgmmaDecodeSmem::kBytes <= 227 * 1024, "decode CTA must fit Hopper's 227 KiB per block");
 
@@ -142,11 +139,6 @@ struct Consumer {
     }
   }
 
-  // 2^((from - to) * scale_log2); 1 while the row has seen no key (to = -inf).
-  static __device__ __forceinline__ float rescale(float from, float to, float scale_log2) {
-    return to == -INFINITY ? 1.f : exp2_ftz((from - to) * scale_log2);
-  }
-
   // P as 16-bit words in the accumulator order: word 2*jn + (row half).
   static __device__ __forceinline__ void pack(const float (&pv)[16], uint32_t (&hi)[8], uint32_t (&lo)[8]) {
 #pragma unroll
@@ -206,9 +198,9 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   const uint32_t sQ = sbase + L::kQ;
   float* s_row_max = reinterpret_cast<float*>(smem + L::kRowMax);
   float* s_row_sum = reinterpret_cast<float*>(smem + L::kRowSum);
-  const KvRing ring{sbase + L::kStage0, sbase + L::kStage1, sbase + L::kFull0,
-                    sbase + L::kFull1,  sbase + L::kEmpty0, sbase + L::kEmpty1};
-  const uint32_t q_full = sbase + L::kQFull, q_empty = sbase + L::kQEmpty;
+  const Pipeline pl = pipeline_at(sbase + L::kStage0, sbase + L::kBars);
+  const KvRing& ring = pl.ring;
+  const uint32_t q_full = pl.q_full, q_empty = pl.q_empty;
 
   const int part = blockIdx.x;
   const int row_tile = blockIdx.y;
@@ -225,7 +217,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   // The combine may be scheduled once every CTA of this grid has started; it waits for this
   // grid's results itself, and its CTAs only fit on SMs that this kernel has left.
   allow_dependent_launch();
-  if (tid == 0) init_pipeline_barriers(ring, q_full, q_empty);
+  if (tid == 0) init_pipeline_barriers(pl);
   __syncthreads();
 
   if (wg == 2) {
@@ -289,7 +281,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         for (int e = 0; e < 2; ++e) {
           // max is exact and order-free: both consumers get the same bits.
           m_new[e] = fmaxf(m[e], fmaxf(s_row_max[row0 + 8 * e], s_row_max[64 + row0 + 8 * e]));
-          alpha[e] = C::rescale(m[e], m_new[e], sl2);
+          alpha[e] = softmax_rescale(m[e], m_new[e], sl2);
           m[e] = m_new[e];
         }
         // P @ V of the previous tile has completed (its scores' waits drained the group queue).
@@ -335,22 +327,18 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     }
     named_barrier_sync(kBarRowSum, 2 * kWarpgroupThreads);
 
-    const int n_slots = p.num_splits[r + 1] - p.num_splits[r];
-    const bool split = n_slots > 0;
-    const int slot = p.num_splits[r] + sg.split_idx;
-    const bool slot_ok = sg.split_idx < n_slots && slot >= 0 && slot < p.max_partial_slots;
+    const RequestOutput dst = request_output(p, r, sg.split_idx);
 #pragma unroll
     for (int e = 0; e < 2; ++e) {
       const int rl = row0 + 8 * e;
       const int mrow = m_base + rl;
       const float l = s_row_sum[rl] + s_row_sum[64 + rl];
       if (mrow >= p.rows_per_kv) continue;
-      const bool empty = !(l > 0.f);
-      const float inv = empty ? 0.f : 1.f / l;
-      const float lse = empty ? (split ? -INFINITY : INFINITY) : m[e] * p.softmax_scale + logf(l);
-      const int i = mrow / p.q_heads_per_kv;
-      const int h = kv_head * p.q_heads_per_kv + (mrow - i * p.q_heads_per_kv);
-      if (!split) {
+      const float inv = l > 0.f ? 1.f / l : 0.f;
+      const float lse = row_lse(m[e], l, p.softmax_scale, dst.split);
+      int i, h;
+      token_and_head(p, kv_head, mrow, i, h);
+      if (!dst.split) {
         T* out = static_cast<T*>(p.out) + r * p.out_stride_b + i * p.out_stride_s + h * p.out_stride_h;
 #pragma unroll
         for (int jn = 0; jn < 32; ++jn) {
@@ -358,8 +346,8 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
           *reinterpret_cast<uint32_t*>(out + c) = HalfOps<T>::pack(o[4 * jn + 2 * e] * inv, o[4 * jn + 2 * e + 1] * inv);
         }
         if (wg == 0 && tq == 0) p.lse[r * p.lse_stride_b + h * p.lse_stride_h + i * p.lse_stride_s] = lse;
-      } else if (slot_ok) {
-        const int64_t prow = (static_cast<int64_t>(slot) * p.num_heads_kv + kv_head) * p.rows_per_kv + mrow;
+      } else if (dst.slot_ok) {
+        const int64_t prow = (static_cast<int64_t>(dst.slot) * p.num_heads_kv + kv_head) * p.rows_per_kv + mrow;
         float* po = p.partial_o + prow * kDimV;
 #pragma unroll
         for (int jn = 0; jn < 32; ++jn) {
