@@ -163,6 +163,15 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
                                                  const int32_t* fields, int req_begin, int req_end, int kv_head,
                                                  const KvRing& ring) {
   prefetch_tensor_map(kv_map);
+  // A page read by one CTA only (one row tile per kv head) is dead in L2 once it has landed, so
+  // it is loaded evict-first; with two row tiles the second CTA's read should hit L2
+  // (docs/perf-log.md, entry 15).
+#ifdef FLASHMLA_EXPERIMENT_NO_EVICT_FIRST
+  const bool evict_first = false;
+#else
+  const bool evict_first = p.num_row_tiles == 1;
+#endif
+  const uint64_t policy = l2_policy_evict_first();
   PageCursor load(p, fields, req_begin, req_end);
   for (int it = 0; load.valid; ++it, load.advance()) {
     mbar_wait(ring.empty(it), ring.full_parity(it) ^ 1);
@@ -170,7 +179,12 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
     const int page = load.page();   // out of range: TMA fills zeros
 #pragma unroll
     for (int c = 0; c < kHeadDim / kChunkCols; ++c) {
-      tma_load_4d(ring.stage(it) + c * kChunkBytes, kv_map, ring.full(it), c * kChunkCols, 0, kv_head, page);
+      const uint32_t dst = ring.stage(it) + c * kChunkBytes;
+      if (evict_first) {
+        tma_load_4d_hint(dst, kv_map, ring.full(it), c * kChunkCols, 0, kv_head, page, policy);
+      } else {
+        tma_load_4d(dst, kv_map, ring.full(it), c * kChunkCols, 0, kv_head, page);
+      }
     }
   }
 }
