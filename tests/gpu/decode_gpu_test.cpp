@@ -37,11 +37,11 @@ void expect_matches(const DeviceOutput& got, const DeviceOutput& want, const Cas
                       << ", mismatches " << lse.mismatches << ")";
 }
 
-void run_and_check(const CaseSpec& spec) {
+void run_and_check(const CaseSpec& spec, int num_sm_parts = 0) {
   SCOPED_TRACE(describe(spec));
   const HostCase c = make_case(spec);
   DeviceCase d(c);
-  const Plan plan = d.make_plan();
+  const Plan plan = d.make_plan(num_sm_parts);
   expect_plan_matches_cpu(plan, c);
   const DeviceOutput got = d.decode();
   expect_matches(got, reference_output(c), spec);
@@ -116,6 +116,24 @@ TEST(GpuDecode, VarlenBatch64) {
 TEST(GpuDecode, LongSingleRequestManySplits) {
   run_and_check(spec_of(DType::bf16, 1, 1, 16, 1, false, {32768}, 500));
   run_and_check(spec_of(DType::fp16, 1, 2, 16, 2, true, {32768}, 501));
+}
+
+// Long ranges per CTA (two parts) with softmaxes from flat to sharp: the wide bf16 kernel drops
+// P's lo term on tiles that carry little of a row's weight (docs/design.md, precision), so most
+// tiles of the flat rows go without it and the sharp rows keep it where their weight sits.
+TEST(GpuDecode, LongRangesSoftmaxSharpness) {
+  uint64_t seed = 550;
+  for (float sharpness : {0.5f, 1.0f, 2.0f, 4.0f, 8.0f}) {
+    CaseSpec wide = spec_of(DType::bf16, 3, 1, 128, 1, false, {8192, 5000, 300}, seed++);
+    wide.softmax_scale = sharpness / 24.0f;   // 576^-0.5 = 1/24
+    run_and_check(wide, 2);
+    CaseSpec causal = spec_of(DType::bf16, 2, 2, 32, 1, true, {6000, 2100}, seed++);
+    causal.softmax_scale = sharpness / 24.0f;
+    run_and_check(causal, 2);
+    CaseSpec narrow = spec_of(DType::bf16, 2, 1, 16, 1, false, {9000, 700}, seed++);
+    narrow.softmax_scale = sharpness / 24.0f;
+    run_and_check(narrow, 1);
+  }
 }
 
 TEST(GpuDecode, PaddedQueryStride) {

@@ -101,9 +101,11 @@ class DeviceCase {
   }
 
   // GPU metadata from this case's device seqlens; returns the host copy for inspection.
-  Plan make_plan() {
+  // num_sm_parts > 0 overrides the library's choice (fewer parts: longer ranges per CTA).
+  Plan make_plan(int num_sm_parts = 0) {
     Plan plan;
-    plan.num_sm_parts = num_sm_parts_for(test_sm_count(), rows_, case_.spec.num_heads_kv);
+    plan.num_sm_parts =
+        num_sm_parts > 0 ? num_sm_parts : num_sm_parts_for(test_sm_count(), rows_, case_.spec.num_heads_kv);
     meta_.resize(static_cast<size_t>(plan.num_sm_parts) * kMetadataFields * sizeof(int32_t));
     splits_.resize(static_cast<size_t>(case_.spec.batch + 1) * sizeof(int32_t));
     meta_.poison();

@@ -216,29 +216,17 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   const KvRing& ring = pl.ring;
   const uint32_t q_full = pl.q_full, q_empty = pl.q_empty;
 
-  const int part = blockIdx.x;
   const int m_base = blockIdx.y * kRows;
   const int kv_head = blockIdx.z;
   const int tid = threadIdx.x;
   const int wg = tid / kWarpgroupThreads;
   const int lane = tid & 31;
 
-  const int32_t* fields = p.tile_metadata + static_cast<int64_t>(part) * kMetadataFields;
-  const int req_begin = fields[plan::kReqBegin];
-  const int req_end = fields[plan::kReqEnd];
-
-  allow_dependent_launch();   // see the wide kernel
-  if (tid == 0) init_pipeline_barriers(pl);
-  __syncthreads();
-
-  if (wg == 2) {
-    run_producer<kRows>(p, &kv_map, fields, req_begin, req_end, kv_head, m_base, ring, sQ, q_full, q_empty,
-                         tid - 2 * kWarpgroupThreads);
-    return;
-  }
+  CtaRequests work;
+  if (!start_decode_cta<kRows>(p, &kv_map, pl, sQ, m_base, work)) return;
+  const int32_t* fields = work.fields;
 
   // ------------------------------------------------------------------ consumers
-  regs_increase<kConsumerRegs>();
   const int t = tid % kWarpgroupThreads;
   const int w = t / 32;
   const int g = lane >> 2;
@@ -251,7 +239,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   int it = 0;
   int nq = 0;
 
-  for (int r = req_begin; r <= req_end; ++r) {
+  for (int r = work.begin; r <= work.end; ++r) {
     const Segment sg = segment_of(p, fields, r);
     if (!sg.active) continue;
     const int nblk = sg.blk_end - sg.blk_begin;

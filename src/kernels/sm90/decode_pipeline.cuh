@@ -249,6 +249,38 @@ __device__ __forceinline__ void run_producer(const DecodeParams& p, const CUtens
   }
 }
 
+// A CTA's range of requests: its row of the split plan (common/split_plan.h).
+struct CtaRequests {
+  const int32_t* fields;
+  int begin, end;   // inclusive
+};
+
+// The start both decode kernels share: the CTA's metadata row, the early launch of the combine
+// (PDL), the pipeline barriers, and the producer warpgroup's whole run. Returns false in the
+// producer's threads, which are done by then; the consumers return with their registers raised.
+template <int kRows>
+__device__ __forceinline__ bool start_decode_cta(const DecodeParams& p, const CUtensorMap* kv_map, const Pipeline& pl,
+                                                 uint32_t sQ, int m_base, CtaRequests& work) {
+  const int tid = threadIdx.x;
+  work.fields = p.tile_metadata + static_cast<int64_t>(blockIdx.x) * kMetadataFields;
+  work.begin = work.fields[plan::kReqBegin];
+  work.end = work.fields[plan::kReqEnd];
+
+  // The combine may be scheduled once every CTA of this grid has started; it waits for this
+  // grid's results itself, and its CTAs only fit on SMs that this kernel has left.
+  allow_dependent_launch();
+  if (tid == 0) init_pipeline_barriers(pl);
+  __syncthreads();
+
+  if (tid >= 2 * kWarpgroupThreads) {
+    run_producer<kRows>(p, kv_map, work.fields, work.begin, work.end, blockIdx.z, m_base, pl.ring, sQ, pl.q_full,
+                        pl.q_empty, tid - 2 * kWarpgroupThreads);
+    return false;
+  }
+  regs_increase<kConsumerRegs>();
+  return true;
+}
+
 // Cache rows at or past `valid` of a tail page may hold NaN/Inf: zero them in V channel chunks
 // 4*half..4*half+3 so that P = 0 times garbage stays 0. t: thread index in the warpgroup.
 __device__ __forceinline__ void zero_tail_rows(uint32_t stage, int half, int valid, int t) {

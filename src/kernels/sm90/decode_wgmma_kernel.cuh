@@ -18,7 +18,8 @@
 //
 // Shared memory (230,448 B): Q (72 KiB) | KV stage 0 (72 KiB) | KV stage 1 (72 KiB) | P_lo (8 KiB)
 // | row maxima | row sums | mbarriers. P_hi lives in the tile's RoPE chunk (channels 512-575),
-// dead once both consumers have their scores; P_lo (bf16 only) has its own buffer.
+// dead once both consumers have their scores; P_lo (bf16 only) has its own buffer, and its MMA
+// runs only on tiles that carry enough of a row's weight (kPLoTau2 below).
 #pragma once
 
 #include <cmath>
@@ -37,6 +38,26 @@ namespace flashmla::sm90 {
 #endif
 inline constexpr int kScoreStepsPerChunk = FLASHMLA_SCORE_STEPS_PER_CHUNK;
 static_assert(36 % kScoreStepsPerChunk == 0, "score chunks must tile the 36 k-steps");
+
+// bf16 P enters P @ V as hi + lo bf16 terms. A page's lo MMA is dropped when, in every thread,
+// the squared weights of the pages that went without lo stay below tau^2 times the square of
+// the thread's share of the running row sum. Summed over the threads of a row that bounds the
+// dropped squared weights by tau^2 * (row sum)^2, so the dropped rounding errors (each under
+// 2^-8 of its weight) have an RMS of about 2^-9 * tau * rms(V) or less in an output element,
+// while the pages that carry a row's weight keep lo (docs/design.md, precision). tau = 0 keeps
+// lo on every page. The narrow kernel has no such rule: it stacks hi and lo in N of one MMA,
+// which reads V once for both.
+#ifndef FLASHMLA_P_LO_TAU
+#define FLASHMLA_P_LO_TAU 0.25f
+#endif
+inline constexpr float kPLoTau2 = float(FLASHMLA_P_LO_TAU) * float(FLASHMLA_P_LO_TAU);
+
+// Whether this thread wants the lo term for the current page: sq = its squared weights of the
+// page, sum = its share of the row sum including the page, dropped = squared weights so far
+// without lo (all three in the current row-maximum scale).
+__device__ __forceinline__ bool wants_p_lo(float dropped, float sq, float sum) {
+  return dropped + sq > kPLoTau2 * sum * sum;
+}
 
 struct WgmmaDecodeSmem {
   static constexpr uint32_t kQ = 0;
@@ -171,20 +192,35 @@ struct Consumer {
     }
   }
 
+  // This thread's sums of squared weights of one tile, per row (row0, row0 + 8).
+  static __device__ __forceinline__ void sum_squares(const float (&pv)[16], float (&sq)[2]) {
+    sq[0] = sq[1] = 0.f;
+#pragma unroll
+    for (int i = 0; i < 16; ++i) sq[(i >> 1) & 1] = fmaf(pv[i], pv[i], sq[(i >> 1) & 1]);
+  }
+
   static __device__ __forceinline__ void scale_o(float (&o)[128], const float (&f)[2]) {
 #pragma unroll
     for (int i = 0; i < 128; ++i) o[i] *= f[(i >> 1) & 1];
   }
 
+  // with_lo must be the same in the whole warpgroup.
   static __device__ __forceinline__ void pv_from_smem(float (&o)[128], uint32_t p_hi, uint32_t p_lo, uint32_t stage,
-                                                      int half) {
-    wgmma_fence();
+                                                      int half, bool with_lo) {
+    if (kSplitP && with_lo) {
+      wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < 4; ++kk) {
-      Wgmma<T, 256, 0, 1>::mma(o, kmajor_desc(p_hi + kk * 32), v_desc(stage, half, kk), 1);
-      if constexpr (kSplitP) Wgmma<T, 256, 0, 1>::mma(o, kmajor_desc(p_lo + kk * 32), v_desc(stage, half, kk), 1);
+      for (int kk = 0; kk < 4; ++kk) {
+        Wgmma<T, 256, 0, 1>::mma(o, kmajor_desc(p_hi + kk * 32), v_desc(stage, half, kk), 1);
+        Wgmma<T, 256, 0, 1>::mma(o, kmajor_desc(p_lo + kk * 32), v_desc(stage, half, kk), 1);
+      }
+      wgmma_commit();
+    } else {
+      wgmma_fence();
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk) Wgmma<T, 256, 0, 1>::mma(o, kmajor_desc(p_hi + kk * 32), v_desc(stage, half, kk), 1);
+      wgmma_commit();
     }
-    wgmma_commit();
   }
 };
 
@@ -202,32 +238,17 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   const KvRing& ring = pl.ring;
   const uint32_t q_full = pl.q_full, q_empty = pl.q_empty;
 
-  const int part = blockIdx.x;
-  const int row_tile = blockIdx.y;
   const int kv_head = blockIdx.z;
   const int tid = threadIdx.x;
   const int wg = tid / kWarpgroupThreads;
   const int lane = tid & 31;
-  const int m_base = row_tile * kTileRows;
+  const int m_base = blockIdx.y * kTileRows;
 
-  const int32_t* fields = p.tile_metadata + static_cast<int64_t>(part) * kMetadataFields;
-  const int req_begin = fields[plan::kReqBegin];
-  const int req_end = fields[plan::kReqEnd];
-
-  // The combine may be scheduled once every CTA of this grid has started; it waits for this
-  // grid's results itself, and its CTAs only fit on SMs that this kernel has left.
-  allow_dependent_launch();
-  if (tid == 0) init_pipeline_barriers(pl);
-  __syncthreads();
-
-  if (wg == 2) {
-    run_producer<kTileRows>(p, &kv_map, fields, req_begin, req_end, kv_head, m_base, ring, sQ, q_full, q_empty,
-                         tid - 2 * kWarpgroupThreads);
-    return;
-  }
+  CtaRequests work;
+  if (!start_decode_cta<kTileRows>(p, &kv_map, pl, sQ, m_base, work)) return;
+  const int32_t* fields = work.fields;
 
   // ------------------------------------------------------------------ consumers
-  regs_increase<kConsumerRegs>();
   const int t = tid % kWarpgroupThreads;
   const int w = t / 32;
   const int g = lane >> 2;
@@ -240,7 +261,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   int it = 0;   // KV tiles consumed so far (same sequence as the producer)
   int nq = 0;   // Q tiles consumed so far
 
-  for (int r = req_begin; r <= req_end; ++r) {
+  for (int r = work.begin; r <= work.end; ++r) {
     const Segment sg = segment_of(p, fields, r);
     if (!sg.active) continue;
     const int nblk = sg.blk_end - sg.blk_begin;
@@ -251,6 +272,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
 
     float m[2] = {-INFINITY, -INFINITY};   // running max of raw scores
     float l_part[2] = {0.f, 0.f};          // this thread's share of its consumer's running sums
+    float lo_dropped[2] = {0.f, 0.f};      // its sums of squared weights of tiles without P_lo
     float o[128];
 #pragma unroll
     for (int i = 0; i < 128; ++i) o[i] = 0.f;
@@ -286,18 +308,38 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         }
         // P @ V of the previous tile has completed (its scores' waits drained the group queue).
         // Once the maxima settle, most tiles leave them unchanged: alpha = 1 exactly, no rescale.
-        if (alpha[0] != 1.f || alpha[1] != 1.f) C::scale_o(o, alpha);
+        if (alpha[0] != 1.f || alpha[1] != 1.f) {
+          C::scale_o(o, alpha);
+#pragma unroll
+          for (int e = 0; e < 2; ++e) lo_dropped[e] *= alpha[e] * alpha[e];
+        }
         C::exponentiate(s, m_new, sl2, sum);
+        bool need_lo = false;
+        float sq[2] = {0.f, 0.f};
 #pragma unroll
         for (int e = 0; e < 2; ++e) l_part[e] = l_part[e] * alpha[e] + sum[e];
+        if constexpr (C::kSplitP) {
+          C::sum_squares(s, sq);
+#pragma unroll
+          for (int e = 0; e < 2; ++e) need_lo |= wants_p_lo(lo_dropped[e], sq[e], l_part[e]);
+        }
         C::pack(s, hi, lo);
         C::store_p(rope, hi, p_offset);
         if constexpr (C::kSplitP) C::store_p(sPlo, lo, p_offset);
         const int valid = sg.seqlen - blk * plan::kBlockN;
         if (valid < plan::kBlockN) zero_tail_rows(st, wg, valid, t);
         fence_proxy_async_smem();
-        named_barrier_sync(kBarP, 2 * kWarpgroupThreads);   // all of P (and zeroed V rows) visible
-        C::pv_from_smem(o, rope, sPlo, st, wg);
+        // All of P (and zeroed V rows) visible; both consumers agree on whether P_lo is needed.
+        if constexpr (C::kSplitP) {
+          need_lo = named_barrier_sync_or(kBarP, 2 * kWarpgroupThreads, need_lo);
+          if (!need_lo) {
+#pragma unroll
+            for (int e = 0; e < 2; ++e) lo_dropped[e] += sq[e];
+          }
+        } else {
+          named_barrier_sync(kBarP, 2 * kWarpgroupThreads);
+        }
+        C::pv_from_smem(o, rope, sPlo, st, wg, need_lo);
         auto release = [&] {
           fence_registers(o);
           if (lane == 0) mbar_arrive(ring.empty(it_j));

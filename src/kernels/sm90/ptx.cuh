@@ -54,7 +54,8 @@ template <>
 struct HalfOps<__nv_bfloat16> {
   // bf16 keeps 8 significant bits: rounding the softmax weights P once to bf16 gives errors of
   // several output ulps on short rows (measured on H200: up to 4% of an element), outside SPEC
-  // section 1's tolerance. P is therefore fed to the MMA as hi + lo, two bf16 terms.
+  // section 1's tolerance. P is therefore fed to the MMA as hi + lo, two bf16 terms (the wide
+  // kernel drops lo on pages that carry little of a row's weight: decode_wgmma_kernel.cuh).
   static constexpr bool kSplitP = true;
   static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
     __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
