@@ -204,7 +204,10 @@ struct Consumer {
     for (int i = 0; i < 128; ++i) o[i] *= f[(i >> 1) & 1];
   }
 
-  // with_lo must be the same in the whole warpgroup.
+  // with_lo must be the same in the whole warpgroup. Each branch carries its own fence, MMAs and
+  // commit on purpose: an MMA sequence that spans a condition (an `if` or a guard predicate on
+  // the lo MMAs) makes ptxas inject warpgroup.arrive and serialize every wgmma of the kernel
+  // (C7520; docs/perf-log.md, entry 20).
   static __device__ __forceinline__ void pv_from_smem(float (&o)[128], uint32_t p_hi, uint32_t p_lo, uint32_t stage,
                                                       int half, bool with_lo) {
     if (kSplitP && with_lo) {
