@@ -17,6 +17,7 @@
 #include "host/cuda_check.h"
 #include "kernels/sm90/async_ptx.cuh"
 #include "kernels/sm90/kernels.h"
+#include "kernels/sm90/phase_clocks.cuh"
 #include "kernels/sm90/ptx.cuh"
 #include "kernels/sm90/smem_layout.cuh"
 
@@ -173,8 +174,12 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
 #endif
   const uint64_t policy = l2_policy_evict_first();
   PageCursor load(p, fields, req_begin, req_end);
+  PhaseClocks clk;   // producer: p0 = wait for a free stage, p1 = TMA issue to landed
   for (int it = 0; load.valid; ++it, load.advance()) {
+    clk.start();
     mbar_wait(ring.empty(it), ring.full_parity(it) ^ 1);
+    clk.mark(0);
+    clk.page();
     mbar_arrive_expect_tx(ring.full(it), kTileBytes);
     const int page = load.page();   // out of range: TMA fills zeros
 #pragma unroll
@@ -186,7 +191,12 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
         tma_load_4d(dst, kv_map, ring.full(it), c * kChunkCols, 0, kv_head, page);
       }
     }
+#ifdef FLASHMLA_EXPERIMENT_PHASE_CLOCKS
+    mbar_wait(ring.full(it), ring.full_parity(it));
+    clk.mark(1);
+#endif
   }
+  clk.flush(2, true);
 }
 
 // Producer warps 1-3: the Q tile (kRows query rows from m_base, all 576 channels, chunks of

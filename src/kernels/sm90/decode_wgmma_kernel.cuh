@@ -26,6 +26,7 @@
 #include <cstdint>
 
 #include "kernels/sm90/decode_pipeline.cuh"
+#include "kernels/sm90/phase_clocks.cuh"
 #include "kernels/sm90/wgmma_ops.cuh"
 
 namespace flashmla::sm90 {
@@ -261,6 +262,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   const uint32_t sPlo = sbase + L::kPlo;
   uint32_t p_offset[4];
   C::p_offsets(p_offset, row0, 32 * wg, tq);
+  PhaseClocks clk;
   int it = 0;   // KV tiles consumed so far (same sequence as the producer)
   int nq = 0;   // Q tiles consumed so far
 
@@ -288,7 +290,9 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       float s[16];
       mbar_wait(ring.full(it), ring.full_parity(it));
       C::scores(s, sQ, ring.stage(it) + 32 * wg * 128, [] {});
+      clk.start();
       for (int j = 0; j < nblk; ++j) {
+        clk.page();
         const int it_j = it + j;
         const uint32_t st = ring.stage(it_j);
         const uint32_t rope = st + 8 * kChunkBytes;
@@ -302,6 +306,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         }
         // Both consumers' scores are done (the RoPE chunk is free for P) and their maxima visible.
         named_barrier_sync(kBarMax, 2 * kWarpgroupThreads);
+        clk.mark(0);
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
           // max is exact and order-free: both consumers get the same bits.
@@ -332,6 +337,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         const int valid = sg.seqlen - blk * plan::kBlockN;
         if (valid < plan::kBlockN) zero_tail_rows(st, wg, valid, t);
         fence_proxy_async_smem();
+        clk.mark(1);
         // All of P (and zeroed V rows) visible; both consumers agree on whether P_lo is needed.
         if constexpr (C::kSplitP) {
           need_lo = named_barrier_sync_or(kBarP, 2 * kWarpgroupThreads, need_lo);
@@ -342,17 +348,23 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         } else {
           named_barrier_sync(kBarP, 2 * kWarpgroupThreads);
         }
+        clk.mark(2);
         C::pv_from_smem(o, rope, sPlo, st, wg, need_lo);
+        clk.mark(3);
         auto release = [&] {
           fence_registers(o);
+          clk.mark(5);
           if (lane == 0) mbar_arrive(ring.empty(it_j));
         };
         if (j + 1 < nblk) {
           mbar_wait(ring.full(it_j + 1), ring.full_parity(it_j + 1));
+          clk.mark(4);
           C::scores(s, sQ, ring.stage(it_j + 1) + 32 * wg * 128, release);
+          clk.mark(6);
         } else {
           wgmma_wait<0>();
           release();
+          clk.mark(7);
         }
       }
       it += nblk;
@@ -405,10 +417,12 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     // The next request's epilogue rewrites s_row_sum; both consumers must have read it.
     named_barrier_sync(kBarRowSum, 2 * kWarpgroupThreads);
   }
+  clk.flush(wg, t == 0);
 }
 
 template <typename T>
 void launch_decode_wide(const DecodeParams& params, cudaStream_t stream) {
+  register_phase_clock_report();
   launch_decode_kernel<mla_decode_wgmma_kernel<T>, WgmmaDecodeSmem::kBytes>(params, stream, "mla_decode_wgmma_kernel");
 }
 
