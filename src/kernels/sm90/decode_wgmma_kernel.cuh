@@ -5,8 +5,9 @@
 //
 //   WG0, WG1 (consumers, 232 registers): both hold the same 64 query rows and work on the same
 //     64-key KV tile at the same time. WG c computes the scores of keys 32c..32c+31 over all 576
-//     channels (m64n32 wgmma, no score computed twice), the two agree on the new row maxima
-//     through shared memory, each writes its half of P (64 x 64) to shared memory, and WG c
+//     channels (m64n32 wgmma, no score computed twice), exponentiates against reference row
+//     maxima both hold (kLazyMaxLog2: they move only on a page that raises a row's maximum by
+//     more than a slack, through shared memory), writes its half of P (64 x 64), and WG c
 //     accumulates output channels 256c..256c+255 (64 x 256 fp32, 128 registers per thread) from
 //     the whole P and its half of V.
 //   WG2 (producer, 40 registers): warp 0 streams KV tiles with TMA into a 2-stage ring
@@ -16,9 +17,11 @@
 // residence (scores + softmax + P @ V) is shorter than its load at the per-SM share of HBM
 // bandwidth, which keeps the memory-bound rows streaming (docs/perf-log.md, entry 5).
 //
-// Shared memory (230,448 B): Q (72 KiB) | KV stage 0 (72 KiB) | KV stage 1 (72 KiB) | P_lo (8 KiB)
-// | row maxima | row sums | mbarriers. P_hi lives in the tile's RoPE chunk (channels 512-575),
-// dead once both consumers have their scores; P_lo (bf16 only) has its own buffer, and its MMA
+// Shared memory (230,456 B): Q (72 KiB) | KV stage 0 (72 KiB) | KV stage 1 (72 KiB) | P_lo (8 KiB)
+// | row maxima | row sums | mbarriers | slow-path flags. P_hi lives in the tile's RoPE chunk
+// (channels 512-575), which the scores read first: each consumer signals (kBarFree) once it is done
+// with that chunk and with its previous P @ V, and the other waits for that signal before storing
+// its half of P. P_lo (bf16 only) has its own buffer, and its MMA
 // runs only on tiles that carry enough of a row's weight (kPLoTau2 below).
 #pragma once
 
@@ -53,6 +56,14 @@ static_assert(36 % kScoreStepsPerChunk == 0, "score chunks must tile the 36 k-st
 #endif
 inline constexpr float kPLoTau2 = float(FLASHMLA_P_LO_TAU) * float(FLASHMLA_P_LO_TAU);
 
+// The row maxima P is taken against are allowed to lag behind the true ones: a page whose scores
+// stay below the reference + kLazyMaxLog2 / scale_log2 is exponentiated against the reference as
+// it is (P <= 2^kLazyMaxLog2, exact in fp32 sums and in the hi + lo split, whose error is relative),
+// so the two consumers need not agree on a new maximum on every page. Only a page that raises a
+// row's maximum by more than that (every row's first page, or a jump of 2^8 in weight) takes the
+// slow path: the consumers exchange their maxima and rescale P, O and the sums.
+inline constexpr float kLazyMaxLog2 = 8.f;
+
 // Whether this thread wants the lo term for the current page: sq = its squared weights of the
 // page, sum = its share of the row sum including the page, dropped = squared weights so far
 // without lo (all three in the current row-maximum scale).
@@ -67,12 +78,15 @@ struct WgmmaDecodeSmem {
   static constexpr uint32_t kRowMax = kPlo + kChunkBytes;   // float[2][64]: per consumer
   static constexpr uint32_t kRowSum = kRowMax + 2 * 64 * 4;  // float[2][64]: per consumer
   static constexpr uint32_t kBars = kRowSum + 2 * 64 * 4;
-  static constexpr uint32_t kBytes = kBars + kPipelineBarrierBytes;
+  static constexpr uint32_t kSlowFlag = kBars + kPipelineBarrierBytes;   // int[2]: by page parity
+  static constexpr uint32_t kBytes = kSlowFlag + 2 * 4;
 };
 static_assert(WgmmaDecodeSmem::kBytes <= 227 * 1024, "decode CTA must fit Hopper's 227 KiB per block");
 
-// Named barriers (0 is __syncthreads).
-enum : int { kBarMax = 1, kBarP = 2, kBarRowSum = 3 };
+// Named barriers (0 is __syncthreads). kBarFree + c: consumer c has finished reading the current
+// page's RoPE chunk (where P_hi goes) and its previous P @ V (which read P_lo); it arrives, the
+// other consumer waits before storing its half of P.
+enum : int { kBarMax = 1, kBarP = 2, kBarRowSum = 3, kBarFree = 4 };
 
 // B operand of P @ V: keys 16*kk..+16 x channels 256*half..+256 of a KV stage (N-major).
 __device__ __forceinline__ uint64_t v_desc(uint32_t stage, int half, int kk) {
@@ -95,11 +109,13 @@ struct Consumer {
   static __device__ __forceinline__ void scores(float (&s)[16], uint32_t sQ, uint32_t sK, F&& on_prior_done) {
     constexpr int kChunks = kHeadDim / 16 / kScoreStepsPerChunk;
     float part[2][16];
+    // The RoPE steps (32..35, the chunk that P_hi overwrites) go first, so that on_prior_done,
+    // which runs once they and the previous P @ V have completed, can free that chunk.
     auto issue = [&](int c) {
       wgmma_fence();
 #pragma unroll
       for (int k = 0; k < kScoreStepsPerChunk; ++k) {
-        const int step = c * kScoreStepsPerChunk + k;
+        const int step = (c * kScoreStepsPerChunk + k + 32) % 36;
         const uint32_t off = step / 4 * kChunkBytes + step % 4 * 32;
         Wgmma<T, 32, 0, 0>::mma(part[c & 1], kmajor_desc(sQ + off), kmajor_desc(sK + off), k != 0);
       }
@@ -123,11 +139,11 @@ struct Consumer {
     accumulate(kChunks - 1);
   }
 
-  // Invisible keys (past seqlen, or in the future of a causal row) get -inf; returns the row maxima.
-  // Only the last tiles of a row have such keys, so the per-key test runs there alone.
-  static __device__ __forceinline__ void mask_and_max(float (&s)[16], int key_base, const int (&lim)[2],
-                                                      float (&tile_max)[2]) {
-    tile_max[0] = tile_max[1] = -INFINITY;
+  // Invisible keys (past seqlen, or in the future of a causal row) get -inf; own_max = this
+  // thread's maxima of its rows (row0, row0 + 8). Only the last tiles of a row have such keys, so
+  // the per-key test runs there alone.
+  static __device__ __forceinline__ void mask_and_own_max(float (&s)[16], int key_base, const int (&lim)[2],
+                                                          float (&own_max)[2]) {
     if (key_base + 32 > min(lim[0], lim[1])) {
 #pragma unroll
       for (int jn = 0; jn < 4; ++jn) {
@@ -138,13 +154,9 @@ struct Consumer {
         }
       }
     }
+    own_max[0] = own_max[1] = -INFINITY;
 #pragma unroll
-    for (int i = 0; i < 16; ++i) tile_max[(i >> 1) & 1] = fmaxf(tile_max[(i >> 1) & 1], s[i]);
-#pragma unroll
-    for (int e = 0; e < 2; ++e) {
-      tile_max[e] = fmaxf(tile_max[e], __shfl_xor_sync(0xffffffffu, tile_max[e], 1));
-      tile_max[e] = fmaxf(tile_max[e], __shfl_xor_sync(0xffffffffu, tile_max[e], 2));
-    }
+    for (int i = 0; i < 16; ++i) own_max[(i >> 1) & 1] = fmaxf(own_max[(i >> 1) & 1], s[i]);
   }
 
   // P = 2^(s*scale_log2 - m*scale_log2) in place; returns this thread's share of the row sums.
@@ -238,6 +250,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   const uint32_t sQ = sbase + L::kQ;
   float* s_row_max = reinterpret_cast<float*>(smem + L::kRowMax);
   float* s_row_sum = reinterpret_cast<float*>(smem + L::kRowSum);
+  int* s_slow_flag = reinterpret_cast<int*>(smem + L::kSlowFlag);
   const Pipeline pl = pipeline_at(sbase + L::kStage0, sbase + L::kBars);
   const KvRing& ring = pl.ring;
   const uint32_t q_full = pl.q_full, q_empty = pl.q_empty;
@@ -249,6 +262,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   const int m_base = blockIdx.y * kTileRows;
 
   CtaRequests work;
+  if (tid == 0) s_slow_flag[0] = s_slow_flag[1] = 0;   // ordered by start_decode_cta's __syncthreads
   if (!start_decode_cta<kTileRows>(p, &kv_map, pl, sQ, m_base, work)) return;
   const int32_t* fields = work.fields;
 
@@ -258,7 +272,8 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   const int g = lane >> 2;
   const int tq = lane & 3;
   const int row0 = 16 * w + g;   // and row0 + 8
-  const float sl2 = p.scale_log2;
+  const float sl2 = p.scale_log2;   // > 0 (params.cpp)
+  const float lazy_slack = kLazyMaxLog2 / sl2;
   const uint32_t sPlo = sbase + L::kPlo;
   uint32_t p_offset[4];
   C::p_offsets(p_offset, row0, 32 * wg, tq);
@@ -275,7 +290,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
 #pragma unroll
     for (int e = 0; e < 2; ++e) lim[e] = visible_keys(p, sg.seqlen, m_base + row0 + 8 * e);
 
-    float m[2] = {-INFINITY, -INFINITY};   // running max of raw scores
+    float m[2] = {-INFINITY, -INFINITY};   // reference maxima of raw scores (<= the true ones + slack)
     float l_part[2] = {0.f, 0.f};          // this thread's share of its consumer's running sums
     float lo_dropped[2] = {0.f, 0.f};      // its sums of squared weights of tiles without P_lo
     float o[128];
@@ -288,8 +303,10 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       // next tile queued while this warpgroup waits; tile j's stage is released as soon as its
       // P @ V has completed.
       float s[16];
+      // Each scores() call frees this consumer's hold on its page's RoPE chunk and on P_lo.
+      const int bar_mine = kBarFree + wg, bar_other = kBarFree + (1 - wg);
       mbar_wait(ring.full(it), ring.full_parity(it));
-      C::scores(s, sQ, ring.stage(it) + 32 * wg * 128, [] {});
+      C::scores(s, sQ, ring.stage(it) + 32 * wg * 128, [&] { named_barrier_arrive(bar_mine, 2 * kWarpgroupThreads); });
       clk.start();
       for (int j = 0; j < nblk; ++j) {
         clk.page();
@@ -298,55 +315,84 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         const uint32_t rope = st + 8 * kChunkBytes;
         const int blk = sg.blk_begin + j;
         uint32_t hi[8], lo[8];
-        float tile_max[2], m_new[2], alpha[2], sum[2];
-        C::mask_and_max(s, blk * plan::kBlockN + 32 * wg + 2 * tq, lim, tile_max);
-        if (tq == 0) {
-          s_row_max[wg * 64 + row0] = tile_max[0];
-          s_row_max[wg * 64 + row0 + 8] = tile_max[1];
-        }
-        // Both consumers' scores are done (the RoPE chunk is free for P) and their maxima visible.
-        named_barrier_sync(kBarMax, 2 * kWarpgroupThreads);
-        clk.mark(0);
+        float own_max[2], base[2], sum[2];
+        C::mask_and_own_max(s, blk * plan::kBlockN + 32 * wg + 2 * tq, lim, own_max);
+        // Fast path: P against the reference maxima m (the same in both consumers). A thread whose
+        // scores exceed it by more than the slack takes its own maxima instead (P <= 1) and flags
+        // the page for the slow path below.
+        const bool raise = own_max[0] > m[0] + lazy_slack || own_max[1] > m[1] + lazy_slack;
 #pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          // max is exact and order-free: both consumers get the same bits.
-          m_new[e] = fmaxf(m[e], fmaxf(s_row_max[row0 + 8 * e], s_row_max[64 + row0 + 8 * e]));
-          alpha[e] = softmax_rescale(m[e], m_new[e], sl2);
-          m[e] = m_new[e];
-        }
-        // P @ V of the previous tile has completed (its scores' waits drained the group queue).
-        // Once the maxima settle, most tiles leave them unchanged: alpha = 1 exactly, no rescale.
-        if (alpha[0] != 1.f || alpha[1] != 1.f) {
-          C::scale_o(o, alpha);
-#pragma unroll
-          for (int e = 0; e < 2; ++e) lo_dropped[e] *= alpha[e] * alpha[e];
-        }
-        C::exponentiate(s, m_new, sl2, sum);
+        for (int e = 0; e < 2; ++e) base[e] = raise ? fmaxf(m[e], own_max[e]) : m[e];
+        C::exponentiate(s, base, sl2, sum);
         bool need_lo = false;
         float sq[2] = {0.f, 0.f};
-#pragma unroll
-        for (int e = 0; e < 2; ++e) l_part[e] = l_part[e] * alpha[e] + sum[e];
         if constexpr (C::kSplitP) {
           C::sum_squares(s, sq);
 #pragma unroll
-          for (int e = 0; e < 2; ++e) need_lo |= wants_p_lo(lo_dropped[e], sq[e], l_part[e]);
+          for (int e = 0; e < 2; ++e) need_lo |= wants_p_lo(lo_dropped[e], sq[e], l_part[e] + sum[e]);
         }
         C::pack(s, hi, lo);
+        clk.mark(0);
+        // The other consumer has read this page's RoPE chunk and finished its previous P @ V.
+        named_barrier_sync(bar_other, 2 * kWarpgroupThreads);
         C::store_p(rope, hi, p_offset);
         if constexpr (C::kSplitP) C::store_p(sPlo, lo, p_offset);
+        // Keys past the length are masked, so zeroing their V rows while the other consumer may
+        // still score them changes nothing it uses.
         const int valid = sg.seqlen - blk * plan::kBlockN;
         if (valid < plan::kBlockN) zero_tail_rows(st, wg, valid, t);
+        if (raise) s_slow_flag[j & 1] = 1;
         fence_proxy_async_smem();
         clk.mark(1);
-        // All of P (and zeroed V rows) visible; both consumers agree on whether P_lo is needed.
-        if constexpr (C::kSplitP) {
-          need_lo = named_barrier_sync_or(kBarP, 2 * kWarpgroupThreads, need_lo);
-          if (!need_lo) {
+        // All of P (and zeroed V rows) visible; one answer for both consumers on lo and on the slow path.
+        const bool any = named_barrier_sync_or(kBarP, 2 * kWarpgroupThreads, need_lo || raise);
+        const bool slow = any && (!C::kSplitP || *reinterpret_cast<volatile int*>(&s_slow_flag[j & 1]) != 0);
+        if (!slow) {
 #pragma unroll
-            for (int e = 0; e < 2; ++e) lo_dropped[e] += sq[e];
+          for (int e = 0; e < 2; ++e) {
+            l_part[e] += sum[e];
+            if (!any) lo_dropped[e] += sq[e];
           }
+          need_lo = any;
         } else {
+          // Slow path (uniform): exchange the page's row maxima, move P, O and the sums to the new
+          // reference, store P again, with lo.
+          float tile_max[2];
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            tile_max[e] = fmaxf(own_max[e], __shfl_xor_sync(0xffffffffu, own_max[e], 1));
+            tile_max[e] = fmaxf(tile_max[e], __shfl_xor_sync(0xffffffffu, tile_max[e], 2));
+          }
+          if (tq == 0) {
+            s_row_max[wg * 64 + row0] = tile_max[0];
+            s_row_max[wg * 64 + row0 + 8] = tile_max[1];
+          }
+          named_barrier_sync(kBarMax, 2 * kWarpgroupThreads);
+          // Everyone has read the flag (before this barrier); the next writer of this slot is two pages on.
+          if (wg == 0 && t == 0) s_slow_flag[j & 1] = 0;
+          float alpha[2], f[2];
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            // max is exact and order-free: both consumers get the same bits.
+            const float m_new = fmaxf(m[e], fmaxf(s_row_max[row0 + 8 * e], s_row_max[64 + row0 + 8 * e]));
+            alpha[e] = softmax_rescale(m[e], m_new, sl2);
+            f[e] = softmax_rescale(base[e], m_new, sl2);
+            m[e] = m_new;
+          }
+#pragma unroll
+          for (int i = 0; i < 16; ++i) s[i] *= f[(i >> 1) & 1];
+          if (alpha[0] != 1.f || alpha[1] != 1.f) C::scale_o(o, alpha);
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            lo_dropped[e] *= alpha[e] * alpha[e];
+            l_part[e] = l_part[e] * alpha[e] + sum[e] * f[e];
+          }
+          C::pack(s, hi, lo);
+          C::store_p(rope, hi, p_offset);
+          if constexpr (C::kSplitP) C::store_p(sPlo, lo, p_offset);
+          fence_proxy_async_smem();
           named_barrier_sync(kBarP, 2 * kWarpgroupThreads);
+          need_lo = true;
         }
         clk.mark(2);
         C::pv_from_smem(o, rope, sPlo, st, wg, need_lo);
@@ -355,6 +401,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
           fence_registers(o);
           clk.mark(5);
           if (lane == 0) mbar_arrive(ring.empty(it_j));
+          named_barrier_arrive(bar_mine, 2 * kWarpgroupThreads);
         };
         if (j + 1 < nblk) {
           mbar_wait(ring.full(it_j + 1), ring.full_parity(it_j + 1));
@@ -363,7 +410,8 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
           clk.mark(6);
         } else {
           wgmma_wait<0>();
-          release();
+          fence_registers(o);
+          if (lane == 0) mbar_arrive(ring.empty(it_j));
           clk.mark(7);
         }
       }
