@@ -136,6 +136,23 @@ TEST(GpuDecode, LongRangesSoftmaxSharpness) {
   }
 }
 
+// Very sharp softmaxes: a row's maximum keeps jumping by far more than the wide kernel's lazy-maximum
+// slack (2^8 in weight) deep into a range, so its slow path (maxima exchange, rescale of P, O and the
+// sums) runs on many pages besides the first, for bf16 and fp16, causal s_q = 2 included.
+TEST(GpuDecode, WideRowMaximaJumpMidRange) {
+  uint64_t seed = 560;
+  for (float sharpness : {16.0f, 32.0f}) {
+    for (DType dt : {DType::bf16, DType::fp16}) {
+      CaseSpec wide = spec_of(dt, 3, 1, 128, 1, false, {8192, 3000, 130}, seed++);
+      wide.softmax_scale = sharpness / 24.0f;
+      run_and_check(wide, 2);
+      CaseSpec causal = spec_of(dt, 2, 2, 64, 1, true, {5000, 700}, seed++);
+      causal.softmax_scale = sharpness / 24.0f;
+      run_and_check(causal, 2);
+    }
+  }
+}
+
 TEST(GpuDecode, PaddedQueryStride) {
   CaseSpec s = spec_of(DType::bf16, 3, 2, 16, 1, true, {300, 0, 77}, 600);
   s.q_token_stride_pad = 64;
