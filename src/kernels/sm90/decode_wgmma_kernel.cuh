@@ -397,21 +397,22 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         clk.mark(2);
         C::pv_from_smem(o, rope, sPlo, st, wg, need_lo);
         clk.mark(3);
-        auto release = [&] {
+        auto release_stage = [&] {
           fence_registers(o);
-          clk.mark(5);
           if (lane == 0) mbar_arrive(ring.empty(it_j));
-          named_barrier_arrive(bar_mine, 2 * kWarpgroupThreads);
         };
         if (j + 1 < nblk) {
           mbar_wait(ring.full(it_j + 1), ring.full_parity(it_j + 1));
           clk.mark(4);
-          C::scores(s, sQ, ring.stage(it_j + 1) + 32 * wg * 128, release);
+          C::scores(s, sQ, ring.stage(it_j + 1) + 32 * wg * 128, [&] {
+            clk.mark(5);
+            release_stage();
+            named_barrier_arrive(bar_mine, 2 * kWarpgroupThreads);
+          });
           clk.mark(6);
         } else {
           wgmma_wait<0>();
-          fence_registers(o);
-          if (lane == 0) mbar_arrive(ring.empty(it_j));
+          release_stage();
           clk.mark(7);
         }
       }
