@@ -204,7 +204,7 @@ struct NarrowConsumer {
 
 template <typename T, int kRows>
 __global__ void __launch_bounds__(kDecodeThreads, 1)
-    mla_decode_narrow_kernel(const __grid_constant__ DecodeParams p, const __grid_constant__ CUtensorMap kv_map) {
+    mla_decode_narrow_kernel(const __grid_constant__ DecodeParams p, const __grid_constant__ DecodeMaps maps) {
   using C = NarrowConsumer<T, kRows>;
   using L = NarrowLayout<T, kRows>;
   constexpr int kS = C::kS, kCols = C::kCols, kO = C::kO;
@@ -223,7 +223,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   const int lane = tid & 31;
 
   CtaRequests work;
-  if (!start_decode_cta<kRows>(p, &kv_map, pl, sQ, m_base, work)) return;
+  if (!start_decode_cta<kRows>(p, maps, pl, sQ, m_base, work)) return;
   const int32_t* fields = work.fields;
 
   // ------------------------------------------------------------------ consumers
@@ -392,7 +392,8 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
 
 template <typename T, int kRows>
 void launch_decode_narrow(const DecodeParams& params, cudaStream_t stream) {
-  launch_decode_kernel<mla_decode_narrow_kernel<T, kRows>, NarrowLayout<T, kRows>::kBytes>(
+  register_phase_clock_report();
+  launch_decode_kernel<mla_decode_narrow_kernel<T, kRows>, NarrowLayout<T, kRows>::kBytes, kRows>(
       params, stream, "mla_decode_narrow_kernel");
 }
 

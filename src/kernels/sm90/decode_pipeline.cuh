@@ -201,17 +201,44 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
 
 // Producer warps 1-3: the Q tile (kRows query rows from m_base, all 576 channels, chunks of
 // kRows x 128 B) of every segment that has pages; rows past rows_per_kv are zero-filled. The
-// consumers hold a Q tile for a whole request (q_empty: one arrival per consumer warp).
+// consumers hold a Q tile for a whole request (q_empty: one arrival per consumer warp). With a Q
+// tensor map (maps.q_by_tma) one thread loads each tile with TMA; otherwise (a grouping of rows
+// no box describes, or a q layout TMA rejects) the 96 threads load it with cp.async.
 template <int kRows>
-__device__ __forceinline__ void load_q_tiles(const DecodeParams& p, const int32_t* fields, int req_begin,
-                                             int req_end, int kv_head, int m_base, uint32_t sQ, uint32_t q_full,
-                                             uint32_t q_empty, int qt) {
+__device__ __forceinline__ void load_q_tiles(const DecodeParams& p, const DecodeMaps& maps, const int32_t* fields,
+                                             int req_begin, int req_end, int kv_head, int m_base, uint32_t sQ,
+                                             uint32_t q_full, uint32_t q_empty, int qt) {
+  if (maps.q_by_tma) {
+    // One thread, nine boxes per tile (make_decode_maps). Issuing the tile as 4,608 16-byte
+    // cp.async took ~16,000 cycles a tile beside the consumers' MMAs (docs/perf-log.md, entry 26).
+    if (qt != 0) return;
+    prefetch_tensor_map(&maps.q);
+    const int token0 = m_base / p.q_heads_per_kv;
+    const int head0 = kv_head * p.q_heads_per_kv + m_base % p.q_heads_per_kv;
+    int n = 0;
+    for (int r = req_begin; r <= req_end; ++r) {
+      const Segment sg = segment_of(p, fields, r);
+      if (!sg.active || sg.blk_begin >= sg.blk_end) continue;
+      mbar_wait_idle(q_empty, (n & 1) ^ 1);
+      mbar_arrive_expect_tx(q_full, kRows * kHeadDim * 2);
+#pragma unroll
+      for (int c = 0; c < kHeadDim / kChunkCols; ++c) {
+        tma_load_4d(sQ + c * kRows * 128, &maps.q, q_full, c * kChunkCols, head0, token0, r);
+      }
+      ++n;
+    }
+    return;
+  }
   const char* q_base = static_cast<const char*>(p.q);
   int n = 0;
+  PhaseClocks clk;   // Q loader 0: p0 = wait for q_empty, p1 = cp.async issue, p2 = wait_all; pages = tiles
   for (int r = req_begin; r <= req_end; ++r) {
     const Segment sg = segment_of(p, fields, r);
     if (!sg.active || sg.blk_begin >= sg.blk_end) continue;
+    clk.start();
     mbar_wait_idle(q_empty, (n & 1) ^ 1);
+    clk.mark(0);
+    clk.page();
     for (int u = qt; u < kRows * kUnitsPerRow; u += kQLoaderThreads) {
       const int row = u / kUnitsPerRow;
       const int col = (u % kUnitsPerRow) * 8;
@@ -226,36 +253,40 @@ __device__ __forceinline__ void load_q_tiles(const DecodeParams& p, const int32_
       }
     }
     cp_async_commit();
+    clk.mark(1);
     cp_async_wait_all();
+    clk.mark(2);
     fence_proxy_async_smem();
     mbar_arrive(q_full);
     ++n;
   }
+  clk.flush(3, qt == 0);
 }
 
 // Both kernels' barriers: each KV stage fills with one TMA transaction count and is released by
-// one arrival per consumer warp (8); the Q tile fills with the 96 loader threads' arrivals and is
-// released by the 8 consumer warps. One thread, before the CTA's first __syncthreads.
-__device__ __forceinline__ void init_pipeline_barriers(const Pipeline& pl) {
+// one arrival per consumer warp (8); the Q tile fills with one TMA transaction count (or the 96
+// cp.async loader threads' arrivals) and is released by the 8 consumer warps. One thread, before
+// the CTA's first __syncthreads.
+__device__ __forceinline__ void init_pipeline_barriers(const Pipeline& pl, bool q_by_tma) {
   mbar_init(pl.ring.full0, 1);
   mbar_init(pl.ring.full1, 1);
   mbar_init(pl.ring.empty0, 8);
   mbar_init(pl.ring.empty1, 8);
-  mbar_init(pl.q_full, kQLoaderThreads);
+  mbar_init(pl.q_full, q_by_tma ? 1 : kQLoaderThreads);
   mbar_init(pl.q_empty, 8);
   fence_barrier_init();
 }
 
 // The producer warpgroup (thread pt of 128): warp 0 streams pages, warps 1-3 load Q tiles of kRows rows.
 template <int kRows>
-__device__ __forceinline__ void run_producer(const DecodeParams& p, const CUtensorMap* kv_map, const int32_t* fields,
+__device__ __forceinline__ void run_producer(const DecodeParams& p, const DecodeMaps& maps, const int32_t* fields,
                                              int req_begin, int req_end, int kv_head, int m_base, const KvRing& ring,
                                              uint32_t sQ, uint32_t q_full, uint32_t q_empty, int pt) {
   regs_decrease<kProducerRegs>();
   if (pt == 0) {
-    produce_kv_pages(p, kv_map, fields, req_begin, req_end, kv_head, ring);
+    produce_kv_pages(p, &maps.kv, fields, req_begin, req_end, kv_head, ring);
   } else if (pt >= 32) {
-    load_q_tiles<kRows>(p, fields, req_begin, req_end, kv_head, m_base, sQ, q_full, q_empty, pt - 32);
+    load_q_tiles<kRows>(p, maps, fields, req_begin, req_end, kv_head, m_base, sQ, q_full, q_empty, pt - 32);
   }
 }
 
@@ -269,7 +300,7 @@ struct CtaRequests {
 // (PDL), the pipeline barriers, and the producer warpgroup's whole run. Returns false in the
 // producer's threads, which are done by then; the consumers return with their registers raised.
 template <int kRows>
-__device__ __forceinline__ bool start_decode_cta(const DecodeParams& p, const CUtensorMap* kv_map, const Pipeline& pl,
+__device__ __forceinline__ bool start_decode_cta(const DecodeParams& p, const DecodeMaps& maps, const Pipeline& pl,
                                                  uint32_t sQ, int m_base, CtaRequests& work) {
   const int tid = threadIdx.x;
   work.fields = p.tile_metadata + static_cast<int64_t>(blockIdx.x) * kMetadataFields;
@@ -279,11 +310,11 @@ __device__ __forceinline__ bool start_decode_cta(const DecodeParams& p, const CU
   // The combine may be scheduled once every CTA of this grid has started; it waits for this
   // grid's results itself, and its CTAs only fit on SMs that this kernel has left.
   allow_dependent_launch();
-  if (tid == 0) init_pipeline_barriers(pl);
+  if (tid == 0) init_pipeline_barriers(pl, maps.q_by_tma != 0);
   __syncthreads();
 
   if (tid >= 2 * kWarpgroupThreads) {
-    run_producer<kRows>(p, kv_map, work.fields, work.begin, work.end, blockIdx.z, m_base, pl.ring, sQ, pl.q_full,
+    run_producer<kRows>(p, maps, work.fields, work.begin, work.end, blockIdx.z, m_base, pl.ring, sQ, pl.q_full,
                         pl.q_empty, tid - 2 * kWarpgroupThreads);
     return false;
   }
@@ -303,14 +334,14 @@ __device__ __forceinline__ void zero_tail_rows(uint32_t stage, int half, int val
   }
 }
 
-// Launches a decode kernel of signature (DecodeParams, CUtensorMap) over the plan's grid, then
+// Launches a decode kernel of signature (DecodeParams, DecodeMaps) over the plan's grid, then
 // the combine when the plan has splits. Opting in to > 48 KiB of dynamic shared memory is per
 // kernel and per device; it is done once per device, so the calls a serving engine captures into
 // a CUDA graph are launches only. Each instantiation of this template (one per kernel) keeps its
 // own record.
-template <auto kKernel, uint32_t kSmemBytes>
+template <auto kKernel, uint32_t kSmemBytes, int kQRows>
 void launch_decode_kernel(const DecodeParams& params, cudaStream_t stream, const char* name) {
-  const CUtensorMap kv_map = make_kv_tensor_map(params);
+  const DecodeMaps maps = make_decode_maps(params, kQRows);
   const dim3 grid(params.num_sm_parts, params.num_row_tiles, params.num_heads_kv);
   static std::atomic<bool> configured[kMaxDevices] = {};
   int device = 0;
@@ -320,7 +351,7 @@ void launch_decode_kernel(const DecodeParams& params, cudaStream_t stream, const
                name);
     if (device < kMaxDevices) configured[device].store(true, std::memory_order_release);
   }
-  kKernel<<<grid, kDecodeThreads, kSmemBytes, stream>>>(params, kv_map);
+  kKernel<<<grid, kDecodeThreads, kSmemBytes, stream>>>(params, maps);
   cuda_check(cudaGetLastError(), name);
   if (params.num_sm_parts > 1) launch_combine(params, stream);
 }

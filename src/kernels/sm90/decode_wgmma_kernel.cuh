@@ -242,7 +242,7 @@ struct Consumer {
 
 template <typename T>
 __global__ void __launch_bounds__(kDecodeThreads, 1)
-    mla_decode_wgmma_kernel(const __grid_constant__ DecodeParams p, const __grid_constant__ CUtensorMap kv_map) {
+    mla_decode_wgmma_kernel(const __grid_constant__ DecodeParams p, const __grid_constant__ DecodeMaps maps) {
   using C = Consumer<T>;
   using L = WgmmaDecodeSmem;
   extern __shared__ __align__(1024) uint8_t smem[];
@@ -263,7 +263,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
 
   CtaRequests work;
   if (tid == 0) s_slow_flag[0] = s_slow_flag[1] = 0;   // ordered by start_decode_cta's __syncthreads
-  if (!start_decode_cta<kTileRows>(p, &kv_map, pl, sQ, m_base, work)) return;
+  if (!start_decode_cta<kTileRows>(p, maps, pl, sQ, m_base, work)) return;
   const int32_t* fields = work.fields;
 
   // ------------------------------------------------------------------ consumers
@@ -298,14 +298,18 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     for (int i = 0; i < 128; ++i) o[i] = 0.f;
 
     if (nblk > 0) {
+      const unsigned long long q_wait0 = clk.now();
       mbar_wait(q_full, nq & 1);
+      clk.add_since(8, q_wait0);   // per segment: waiting for its Q tile
       // Scores of tile j+1 are issued right behind tile j's P @ V, so the tensor core has the
       // next tile queued while this warpgroup waits; tile j's stage is released as soon as its
       // P @ V has completed.
       float s[16];
       // Each scores() call frees this consumer's hold on its page's RoPE chunk and on P_lo.
       const int bar_mine = kBarFree + wg, bar_other = kBarFree + (1 - wg);
+      const unsigned long long first0 = clk.now();
       mbar_wait(ring.full(it), ring.full_parity(it));
+      clk.add_since(10, first0);   // per segment: waiting for its first page
       C::scores(s, sQ, ring.stage(it) + 32 * wg * 128, [&] { named_barrier_arrive(bar_mine, 2 * kWarpgroupThreads); });
       clk.start();
       for (int j = 0; j < nblk; ++j) {
@@ -422,6 +426,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     }
 
     // ---- epilogue: row sums of both consumers, in a fixed order (deterministic)
+    const unsigned long long epi0 = clk.now();
 #pragma unroll
     for (int e = 0; e < 2; ++e) {
       l_part[e] += __shfl_xor_sync(0xffffffffu, l_part[e], 1);
@@ -465,6 +470,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     }
     // The next request's epilogue rewrites s_row_sum; both consumers must have read it.
     named_barrier_sync(kBarRowSum, 2 * kWarpgroupThreads);
+    clk.add_since(9, epi0);   // per segment: epilogue
   }
   clk.flush(wg, t == 0);
 }
@@ -472,7 +478,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
 template <typename T>
 void launch_decode_wide(const DecodeParams& params, cudaStream_t stream) {
   register_phase_clock_report();
-  launch_decode_kernel<mla_decode_wgmma_kernel<T>, WgmmaDecodeSmem::kBytes>(params, stream, "mla_decode_wgmma_kernel");
+  launch_decode_kernel<mla_decode_wgmma_kernel<T>, WgmmaDecodeSmem::kBytes, kTileRows>(params, stream, "mla_decode_wgmma_kernel");
 }
 
 }  // namespace flashmla::sm90

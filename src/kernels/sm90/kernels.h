@@ -18,8 +18,17 @@ void launch_decode_narrow32_bf16(const DecodeParams& params, cudaStream_t stream
 void launch_decode_narrow16_fp16(const DecodeParams& params, cudaStream_t stream);
 void launch_decode_narrow32_fp16(const DecodeParams& params, cudaStream_t stream);
 
-// TMA descriptor of k_cache for the decode kernel; throws flashmla::Error if it cannot be encoded.
-CUtensorMap make_kv_tensor_map(const DecodeParams& params);
+// The decode kernels' TMA descriptors, one kernel parameter. kv: k_cache as 64-channel x 64-token
+// boxes. q: q as 64-channel x q_rows-row boxes (one per chunk of a Q tile), valid only when
+// q_by_tma; otherwise the kernel loads Q tiles with cp.async.
+struct DecodeMaps {
+  CUtensorMap kv;
+  CUtensorMap q;
+  int q_by_tma;
+};
+
+// Throws flashmla::Error if k_cache cannot be encoded. q_rows: the kernel's rows per Q tile.
+DecodeMaps make_decode_maps(const DecodeParams& params, int q_rows);
 
 // Merges split partials into out/lse for every request with more than one split.
 void launch_combine(const DecodeParams& params, cudaStream_t stream);

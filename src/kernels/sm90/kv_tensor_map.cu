@@ -1,5 +1,5 @@
-// TMA descriptor of the paged KV cache, built on the host for every decode call (a few hundred
-// nanoseconds, no device work): the cache pointer and strides change between calls and layers.
+// TMA descriptors of the paged KV cache and of q, built on the host for every decode call (a few
+// hundred nanoseconds each, no device work): pointers and strides change between calls and layers.
 #include <cudaTypedefs.h>
 
 #include <mutex>
@@ -33,6 +33,8 @@ PFN_cuTensorMapEncodeTiled_v12000 encode_fn() {
 // 4-D view (channel, token in page, kv head, page) of k_cache; one box = 64 channels x 64 tokens
 // of one head and page, stored with the 128-byte swizzle the kernel's tile layout expects.
 // Pages outside [0, num_blocks) read as zeros.
+namespace {
+
 CUtensorMap make_kv_tensor_map(const DecodeParams& p) {
   const auto encode = encode_fn();
   if (encode == nullptr) {
@@ -56,6 +58,52 @@ CUtensorMap make_kv_tensor_map(const DecodeParams& p) {
                 std::to_string(static_cast<int>(rc)));
   }
   return map;
+}
+
+// 4-D view (channel, head, token, request) of q. A Q tile's rows m = i * q_heads_per_kv + j of one
+// kv group are one box when the tile holds whole tokens (q_rows a multiple of q_heads_per_kv: box
+// q_heads_per_kv heads x q_rows / q_heads_per_kv tokens) or part of one token (q_heads_per_kv a
+// multiple of q_rows: box q_rows heads x 1 token); rows past the last token are outside the tensor
+// and land as zeros, as the tile needs. Any other grouping, or a layout TMA cannot describe, keeps
+// the cp.async loader (returns false).
+bool make_q_tensor_map(const DecodeParams& p, int q_rows, CUtensorMap& map) {
+  const int qpk = p.q_heads_per_kv;
+  if (qpk <= 0 || !(q_rows % qpk == 0 || qpk % q_rows == 0)) return false;
+  const cuuint32_t box_heads = static_cast<cuuint32_t>(q_rows % qpk == 0 ? qpk : q_rows);
+  const cuuint32_t box_tokens = static_cast<cuuint32_t>(q_rows % qpk == 0 ? q_rows / qpk : 1);
+  if (box_heads > 256 || box_tokens > 256) return false;
+  const auto encode = encode_fn();
+  if (encode == nullptr) return false;
+  // A dimension of extent 1 is never stepped over; give it a stride TMA accepts whatever the caller's.
+  auto stride_bytes = [](int64_t elems, int extent, int64_t fallback) {
+    return static_cast<cuuint64_t>(extent > 1 ? elems * 2 : fallback);
+  };
+  const cuuint64_t head_bytes = stride_bytes(p.q_stride_h, p.num_heads_q, 16 * 1024);
+  const cuuint64_t token_bytes = stride_bytes(p.q_stride_s, p.seqlen_q, 16 * 1024);
+  const cuuint64_t request_bytes = stride_bytes(p.q_stride_b, p.batch, 16 * 1024);
+  const cuuint64_t dims[4] = {static_cast<cuuint64_t>(kHeadDim), static_cast<cuuint64_t>(p.num_heads_q),
+                              static_cast<cuuint64_t>(p.seqlen_q), static_cast<cuuint64_t>(p.batch)};
+  const cuuint64_t strides[3] = {head_bytes, token_bytes, request_bytes};
+  const cuuint32_t box[4] = {kChunkCols, box_heads, box_tokens, 1};
+  const cuuint32_t elem_strides[4] = {1, 1, 1, 1};
+  const CUtensorMapDataType type =
+      p.dtype == DType::bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+  return encode(&map, type, 4, const_cast<void*>(p.q), dims, strides, box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+}  // namespace
+
+DecodeMaps make_decode_maps(const DecodeParams& params, int q_rows) {
+  DecodeMaps maps{};
+  maps.kv = make_kv_tensor_map(params);
+#ifdef FLASHMLA_EXPERIMENT_Q_CP_ASYNC
+  maps.q_by_tma = 0;
+#else
+  maps.q_by_tma = make_q_tensor_map(params, q_rows, maps.q) ? 1 : 0;
+#endif
+  return maps;
 }
 
 }  // namespace flashmla::sm90
