@@ -208,30 +208,16 @@ template <int kRows>
 __device__ __forceinline__ void load_q_tiles(const DecodeParams& p, const DecodeMaps& maps, const int32_t* fields,
                                              int req_begin, int req_end, int kv_head, int m_base, uint32_t sQ,
                                              uint32_t q_full, uint32_t q_empty, int qt) {
-  if (maps.q_by_tma) {
-    // One thread, nine boxes per tile (make_decode_maps). Issuing the tile as 4,608 16-byte
-    // cp.async took ~16,000 cycles a tile beside the consumers' MMAs (docs/perf-log.md, entry 26).
-    if (qt != 0) return;
-    prefetch_tensor_map(&maps.q);
-    const int token0 = m_base / p.q_heads_per_kv;
-    const int head0 = kv_head * p.q_heads_per_kv + m_base % p.q_heads_per_kv;
-    int n = 0;
-    for (int r = req_begin; r <= req_end; ++r) {
-      const Segment sg = segment_of(p, fields, r);
-      if (!sg.active || sg.blk_begin >= sg.blk_end) continue;
-      mbar_wait_idle(q_empty, (n & 1) ^ 1);
-      mbar_arrive_expect_tx(q_full, kRows * kHeadDim * 2);
-#pragma unroll
-      for (int c = 0; c < kHeadDim / kChunkCols; ++c) {
-        tma_load_4d(sQ + c * kRows * 128, &maps.q, q_full, c * kChunkCols, head0, token0, r);
-      }
-      ++n;
-    }
-    return;
-  }
+  // TMA: one thread, nine boxes per tile (make_decode_maps). Issuing the tile as 4,608 16-byte
+  // cp.async took ~16,000 cycles a tile beside the consumers' MMAs (docs/perf-log.md, entry 26).
+  const bool by_tma = maps.q_by_tma != 0;
+  if (by_tma && qt != 0) return;
+  if (by_tma) prefetch_tensor_map(&maps.q);
+  const int token0 = m_base / p.q_heads_per_kv;
+  const int head0 = kv_head * p.q_heads_per_kv + m_base % p.q_heads_per_kv;
   const char* q_base = static_cast<const char*>(p.q);
   int n = 0;
-  PhaseClocks clk;   // Q loader 0: p0 = wait for q_empty, p1 = cp.async issue, p2 = wait_all; pages = tiles
+  PhaseClocks clk;   // Q loader 0: p0 = wait for q_empty, p1 = issue, p2 = cp.async wait_all; pages = tiles
   for (int r = req_begin; r <= req_end; ++r) {
     const Segment sg = segment_of(p, fields, r);
     if (!sg.active || sg.blk_begin >= sg.blk_end) continue;
@@ -239,6 +225,16 @@ __device__ __forceinline__ void load_q_tiles(const DecodeParams& p, const Decode
     mbar_wait_idle(q_empty, (n & 1) ^ 1);
     clk.mark(0);
     clk.page();
+    ++n;
+    if (by_tma) {
+      mbar_arrive_expect_tx(q_full, kRows * kHeadDim * 2);
+#pragma unroll
+      for (int c = 0; c < kHeadDim / kChunkCols; ++c) {
+        tma_load_4d(sQ + c * kRows * 128, &maps.q, q_full, c * kChunkCols, head0, token0, r);
+      }
+      clk.mark(1);
+      continue;
+    }
     for (int u = qt; u < kRows * kUnitsPerRow; u += kQLoaderThreads) {
       const int row = u / kUnitsPerRow;
       const int col = (u % kUnitsPerRow) * 8;
@@ -258,7 +254,6 @@ __device__ __forceinline__ void load_q_tiles(const DecodeParams& p, const Decode
     clk.mark(2);
     fence_proxy_async_smem();
     mbar_arrive(q_full);
-    ++n;
   }
   clk.flush(3, qt == 0);
 }

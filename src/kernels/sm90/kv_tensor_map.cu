@@ -28,16 +28,23 @@ PFN_cuTensorMapEncodeTiled_v12000 encode_fn() {
   return fn;
 }
 
-}  // namespace
+// A 4-D map of 16-bit elements, stored with the 128-byte swizzle the kernels' tile layouts expect.
+CUresult encode_swizzled_4d(CUtensorMap& map, DType dtype, const void* base, const cuuint64_t (&dims)[4],
+                            const cuuint64_t (&strides)[3], const cuuint32_t (&box)[4]) {
+  const auto encode = encode_fn();
+  if (encode == nullptr) return CUDA_ERROR_NOT_FOUND;
+  const cuuint32_t elem_strides[4] = {1, 1, 1, 1};
+  const CUtensorMapDataType type =
+      dtype == DType::bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+  return encode(&map, type, 4, const_cast<void*>(base), dims, strides, box, elem_strides,
+                CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+}
 
 // 4-D view (channel, token in page, kv head, page) of k_cache; one box = 64 channels x 64 tokens
-// of one head and page, stored with the 128-byte swizzle the kernel's tile layout expects.
-// Pages outside [0, num_blocks) read as zeros.
-namespace {
-
+// of one head and page. Pages outside [0, num_blocks) read as zeros.
 CUtensorMap make_kv_tensor_map(const DecodeParams& p) {
-  const auto encode = encode_fn();
-  if (encode == nullptr) {
+  if (encode_fn() == nullptr) {
     throw Error("k_cache: the CUDA driver does not provide cuTensorMapEncodeTiled (driver for CUDA >= 12.0 needed)");
   }
   CUtensorMap map;
@@ -47,12 +54,7 @@ CUtensorMap make_kv_tensor_map(const DecodeParams& p) {
                                  static_cast<cuuint64_t>(p.k_stride_head) * 2,
                                  static_cast<cuuint64_t>(p.k_stride_block) * 2};
   const cuuint32_t box[4] = {kChunkCols, 64, 1, 1};
-  const cuuint32_t elem_strides[4] = {1, 1, 1, 1};
-  const CUtensorMapDataType type =
-      p.dtype == DType::bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
-  const CUresult rc = encode(&map, type, 4, const_cast<void*>(p.k_cache), dims, strides, box, elem_strides,
-                             CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                             CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  const CUresult rc = encode_swizzled_4d(map, p.dtype, p.k_cache, dims, strides, box);
   if (rc != CUDA_SUCCESS) {
     throw Error("k_cache: expected a layout TMA can describe (cuTensorMapEncodeTiled succeeds), got CUresult " +
                 std::to_string(static_cast<int>(rc)));
@@ -72,8 +74,6 @@ bool make_q_tensor_map(const DecodeParams& p, int q_rows, CUtensorMap& map) {
   const cuuint32_t box_heads = static_cast<cuuint32_t>(q_rows % qpk == 0 ? qpk : q_rows);
   const cuuint32_t box_tokens = static_cast<cuuint32_t>(q_rows % qpk == 0 ? q_rows / qpk : 1);
   if (box_heads > 256 || box_tokens > 256) return false;
-  const auto encode = encode_fn();
-  if (encode == nullptr) return false;
   // A dimension of extent 1 is never stepped over; give it a stride TMA accepts whatever the caller's.
   auto stride_bytes = [](int64_t elems, int extent, int64_t fallback) {
     return static_cast<cuuint64_t>(extent > 1 ? elems * 2 : fallback);
@@ -85,12 +85,7 @@ bool make_q_tensor_map(const DecodeParams& p, int q_rows, CUtensorMap& map) {
                               static_cast<cuuint64_t>(p.seqlen_q), static_cast<cuuint64_t>(p.batch)};
   const cuuint64_t strides[3] = {head_bytes, token_bytes, request_bytes};
   const cuuint32_t box[4] = {kChunkCols, box_heads, box_tokens, 1};
-  const cuuint32_t elem_strides[4] = {1, 1, 1, 1};
-  const CUtensorMapDataType type =
-      p.dtype == DType::bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
-  return encode(&map, type, 4, const_cast<void*>(p.q), dims, strides, box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+  return encode_swizzled_4d(map, p.dtype, p.q, dims, strides, box) == CUDA_SUCCESS;
 }
 
 }  // namespace
