@@ -136,19 +136,23 @@ TEST(GpuDecode, LongRangesSoftmaxSharpness) {
   }
 }
 
-// Very sharp softmaxes: a row's maximum keeps jumping by far more than the wide kernel's lazy-maximum
-// slack (2^8 in weight) deep into a range, so its slow path (maxima exchange, rescale of P, O and the
-// sums) runs on many pages besides the first, for bf16 and fp16, causal s_q = 2 included.
-TEST(GpuDecode, WideRowMaximaJumpMidRange) {
+// Very sharp softmaxes: a row's maximum keeps jumping by far more than the lazy-maximum slack
+// (2^8 in weight) deep into a range, so the kernels' slow path (maxima found across threads, P, O
+// and the sums rescaled) runs on many pages besides the first: the wide kernel, the narrow kernel
+// with 16 and 32 rows, bf16 and fp16, causal s_q = 2 included.
+TEST(GpuDecode, RowMaximaJumpMidRange) {
   uint64_t seed = 560;
   for (float sharpness : {16.0f, 32.0f}) {
     for (DType dt : {DType::bf16, DType::fp16}) {
-      CaseSpec wide = spec_of(dt, 3, 1, 128, 1, false, {8192, 3000, 130}, seed++);
-      wide.softmax_scale = sharpness / 24.0f;
-      run_and_check(wide, 2);
-      CaseSpec causal = spec_of(dt, 2, 2, 64, 1, true, {5000, 700}, seed++);
-      causal.softmax_scale = sharpness / 24.0f;
-      run_and_check(causal, 2);
+      for (CaseSpec spec : {spec_of(dt, 3, 1, 128, 1, false, {8192, 3000, 130}, seed),
+                            spec_of(dt, 2, 2, 64, 1, true, {5000, 700}, seed + 1),
+                            spec_of(dt, 3, 1, 16, 1, false, {9000, 2500, 70}, seed + 2),
+                            spec_of(dt, 2, 1, 32, 1, false, {7000, 1900}, seed + 3),
+                            spec_of(dt, 2, 2, 16, 1, true, {6000, 650}, seed + 4)}) {
+        spec.softmax_scale = sharpness / 24.0f;
+        run_and_check(spec, 2);
+      }
+      seed += 5;
     }
   }
 }

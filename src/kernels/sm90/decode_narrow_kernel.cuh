@@ -13,9 +13,11 @@
 //   - scores: WG c takes 288 of the 576 channels (18 k-steps) of S^T; the two partial sums meet
 //     through shared memory (one 256-thread barrier) and both then hold the whole S^T with the
 //     same bits (a + b = b + a), so both run the same softmax and never exchange maxima or sums;
-//   - softmax over keys, i.e. down the M side: per query column, a max over the thread's two
-//     keys, the 8 lanes of a column (shuffles) and the 4 warps (shared memory, a 128-thread
-//     barrier per warpgroup);
+//   - softmax over keys, i.e. down the M side, against reference column maxima that move only
+//     when a page raises a column's maximum by more than kLazyMaxLog2 (decode_pipeline.cuh):
+//     on most pages no maximum crosses lanes or warps. A raising page (every column's first,
+//     and later jumps) takes a uniform slow path that finds the column maxima over the 8 lanes
+//     (shuffles) and the 4 warps (shared memory, a 128-thread barrier per warpgroup);
 //   - P^T is written with stmatrix.trans as a K-major B tile of R query rows x 64 keys; for bf16
 //     the hi and lo terms of P (docs/design.md, precision) are stacked as 2R rows, so one
 //     m64n(2R) MMA reads V once for both and the two halves of its accumulator are added at the
@@ -32,6 +34,7 @@
 #include <type_traits>
 
 #include "kernels/sm90/decode_pipeline.cuh"
+#include "kernels/sm90/phase_clocks.cuh"
 #include "kernels/sm90/wgmma_ops.cuh"
 
 namespace flashmla::sm90 {
@@ -132,11 +135,17 @@ struct NarrowConsumer {
     }
   }
 
-  // Invisible keys get -inf (tail pages only); returns this warp's maxima of its query columns.
-  // key0: the thread's first key (page start + 16w + g).
-  static __device__ __forceinline__ void mask_and_warp_max(float (&s)[kS], int page_key0, int key0,
-                                                           const int (&lim)[kCols], int lim_min, float (&cmax)[kCols]) {
+  // Invisible keys get -inf (tail pages only); own = this thread's maxima of its query columns
+  // (its two keys). key0: the thread's first key (page start + 16w + g).
+  // lim_of(c): the visible keys of query column c, recomputed on tail pages rather than held in
+  // registers through the page loop.
+  template <typename F>
+  static __device__ __forceinline__ void mask_and_own_max(float (&s)[kS], int page_key0, int key0, int lim_min,
+                                                          F&& lim_of, float (&own)[kCols]) {
     if (page_key0 + plan::kBlockN > lim_min) {
+      int lim[kCols];
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) lim[c] = lim_of(c);
 #pragma unroll
       for (int i = 0; i < kS; ++i) {
         if (key0 + 8 * ((i >> 1) & 1) >= lim[col_of(i)]) s[i] = -INFINITY;
@@ -145,7 +154,15 @@ struct NarrowConsumer {
 #pragma unroll
     for (int c = 0; c < kCols; ++c) {
       const int i = 4 * (c >> 1) + (c & 1);
-      float v = fmaxf(s[i], s[i + 2]);
+      own[c] = fmaxf(s[i], s[i + 2]);
+    }
+  }
+
+  // The maxima of this warp's query columns (the 8 lanes g of a column).
+  static __device__ __forceinline__ void warp_max(const float (&own)[kCols], float (&cmax)[kCols]) {
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) {
+      float v = own[c];
       v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 4));
       v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 8));
       v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 16));
@@ -208,6 +225,10 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   using C = NarrowConsumer<T, kRows>;
   using L = NarrowLayout<T, kRows>;
   constexpr int kS = C::kS, kCols = C::kCols, kO = C::kO;
+  // Lazy column maxima (kLazyMaxLog2) shorten R = 32's page chain; R = 16 streams at the memory
+  // rate either way, and measured slower with them (docs/perf-log.md, entry 27), so it keeps the
+  // exact maxima of every page.
+  constexpr bool kLazyMax = kRows > 16;
   extern __shared__ __align__(1024) uint8_t smem[];
   const uint32_t sbase = smem_u32(smem);
   const uint32_t sQ = sbase + L::kQ;
@@ -232,10 +253,12 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   const int g = lane >> 2;
   const int tq = lane & 3;
   const float sl2 = p.scale_log2;
+  const float lazy_slack = kLazyMaxLog2 / sl2;
   float* col_max = reinterpret_cast<float*>(smem + L::kColMax) + wg * 4 * kRows;   // [4 warps][kRows]
   float* col_sum = reinterpret_cast<float*>(smem + L::kColSum) + wg * 4 * kRows;
   const int bar_group = kBarGroup0 + wg;
   auto query_of = [&](int c) { return 8 * (c >> 1) + 2 * tq + (c & 1); };
+  PhaseClocks clk;
   int it = 0;
   int nq = 0;
 
@@ -244,13 +267,10 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     if (!sg.active) continue;
     const int nblk = sg.blk_end - sg.blk_begin;
 
-    int lim[kCols];
+    auto lim_of = [&](int c) { return visible_keys(p, sg.seqlen, m_base + query_of(c)); };
     int lim_min = sg.seqlen;
 #pragma unroll
-    for (int c = 0; c < kCols; ++c) {
-      lim[c] = visible_keys(p, sg.seqlen, m_base + query_of(c));
-      lim_min = min(lim_min, lim[c]);
-    }
+    for (int c = 0; c < kCols; ++c) lim_min = min(lim_min, lim_of(c));
 
     float m[kCols], l_part[kCols];
 #pragma unroll
@@ -266,70 +286,159 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     }
 
     if (nblk > 0) {
+      const unsigned long long q_wait0 = clk.now();
       mbar_wait(q_full, nq & 1);
+      clk.add_since(8, q_wait0);   // per segment: waiting for its Q tile
       float s[kS];
+      const unsigned long long first0 = clk.now();
       mbar_wait(ring.full(it), ring.full_parity(it));
+      clk.add_since(10, first0);   // per segment: waiting for its first page
       C::scores(s, sQ, ring.stage(it), wg, [] {});
+      clk.start();
       for (int j = 0; j < nblk; ++j) {
+        clk.page();
         const int it_j = it + j;
         const uint32_t st = ring.stage(it_j);
         const int blk = sg.blk_begin + j;
         C::exchange(s, smem + L::kXchg, wg, t);   // both warpgroups' scores of this page are done
+        clk.mark(0);
 
-        float cmax[kCols];
-        C::mask_and_warp_max(s, blk * plan::kBlockN, blk * plan::kBlockN + 16 * w + g, lim, lim_min, cmax);
-        if (g == 0) {
+        if constexpr (kLazyMax) {
+          // Fast path: P against the reference maxima m (kLazyMaxLog2). Both warpgroups hold the
+          // same S^T bits and the same m, so they take the same decisions thread by thread. A thread
+          // whose scores exceed m by more than the slack takes its own maxima (P <= 1) and flags
+          // the page; the P barrier's OR then sends both warpgroups down the slow path below.
+          float own[kCols];
+          C::mask_and_own_max(s, blk * plan::kBlockN, blk * plan::kBlockN + 16 * w + g, lim_min, lim_of, own);
+          bool raise = false;
 #pragma unroll
-          for (int c = 0; c < kCols; ++c) col_max[w * kRows + query_of(c)] = cmax[c];
-        }
-        named_barrier_sync(bar_group, kWarpgroupThreads);
-        float alpha[kCols], base[kCols];
-        bool moved = false;
+          for (int c = 0; c < kCols; ++c) raise |= own[c] > m[c] + lazy_slack;
+          // The maxima this thread's P is taken against; its share of the sums moves there too.
+          auto ref = [&](int c) { return raise ? fmaxf(m[c], own[c]) : m[c]; };
+          float sum[kCols];
 #pragma unroll
-        for (int c = 0; c < kCols; ++c) {
-          const int q = query_of(c);
-          const float tile_max = fmaxf(fmaxf(col_max[q], col_max[kRows + q]), fmaxf(col_max[2 * kRows + q], col_max[3 * kRows + q]));
-          const float m_new = fmaxf(m[c], tile_max);
-          alpha[c] = softmax_rescale(m[c], m_new, sl2);
-          moved |= alpha[c] != 1.f;
-          m[c] = m_new;
-          base[c] = m_new == -INFINITY ? 0.f : m_new * sl2;
-        }
-        // P @ V of the previous page has completed (the scores' waits drained the group queue).
-        if (moved) {
+          for (int c = 0; c < kCols; ++c) sum[c] = 0.f;
 #pragma unroll
-          for (int tt = 0; tt < 4; ++tt) {
-#pragma unroll
-            for (int i = 0; i < kO; ++i) o[tt][i] *= alpha[C::col_of(i) % kCols];
+          for (int i = 0; i < kS; ++i) {
+            const int c = C::col_of(i);
+            const float r = ref(c);
+            s[i] = exp2_ftz(fmaf(s[i], sl2, r == -INFINITY ? 0.f : -r * sl2));
+            sum[c] += s[i];
           }
+#pragma unroll
+          for (int c = 0; c < kCols; ++c) l_part[c] = (raise ? l_part[c] * softmax_rescale(m[c], ref(c), sl2) : l_part[c]) + sum[c];
+          C::store_p(s, sP, wg, w, lane);
+          const int valid = sg.seqlen - blk * plan::kBlockN;
+          if (valid < plan::kBlockN) zero_tail_rows(st, wg, valid, t);
+          fence_proxy_async_smem();
+          clk.mark(1);
+          // P^T (and zeroed V rows) visible, and one answer for both warpgroups on the slow path.
+          if (named_barrier_sync_or(kBarPReady, 2 * kWarpgroupThreads, raise)) {
+            // Slow path (uniform): the page's column maxima over the 8 lanes and 4 warps of a
+            // column, then P, O and the sums moved to the new reference and P stored again.
+            float cmax[kCols];
+            C::warp_max(own, cmax);
+            if (g == 0) {
+#pragma unroll
+              for (int c = 0; c < kCols; ++c) col_max[w * kRows + query_of(c)] = cmax[c];
+            }
+            named_barrier_sync(bar_group, kWarpgroupThreads);
+            float alpha[kCols], f[kCols];
+            bool moved = false;
+#pragma unroll
+            for (int c = 0; c < kCols; ++c) {
+              const int q = query_of(c);
+              const float tile_max = fmaxf(fmaxf(col_max[q], col_max[kRows + q]), fmaxf(col_max[2 * kRows + q], col_max[3 * kRows + q]));
+              const float m_new = fmaxf(m[c], tile_max);
+              alpha[c] = softmax_rescale(m[c], m_new, sl2);
+              f[c] = softmax_rescale(ref(c), m_new, sl2);
+              moved |= alpha[c] != 1.f;
+              m[c] = m_new;
+              l_part[c] *= f[c];
+            }
+#pragma unroll
+            for (int i = 0; i < kS; ++i) s[i] *= f[C::col_of(i)];
+            // P @ V of the previous page has completed (the scores' waits drained the group queue).
+            if (moved) {
+#pragma unroll
+              for (int tt = 0; tt < 4; ++tt) {
+#pragma unroll
+                for (int i = 0; i < kO; ++i) o[tt][i] *= alpha[C::col_of(i) % kCols];
+              }
+            }
+            C::store_p(s, sP, wg, w, lane);
+            fence_proxy_async_smem();
+            // Every warp of this group has read col_max before the next page's slow path rewrites it.
+            named_barrier_sync(kBarPReady, 2 * kWarpgroupThreads);
+          }
+        } else {
+          // Exact maxima: per query column over the thread's two keys, the 8 lanes (shuffles) and
+          // the 4 warps (shared memory, one 128-thread barrier per warpgroup).
+          float own[kCols], cmax[kCols];
+          C::mask_and_own_max(s, blk * plan::kBlockN, blk * plan::kBlockN + 16 * w + g, lim_min, lim_of, own);
+          C::warp_max(own, cmax);
+          if (g == 0) {
+#pragma unroll
+            for (int c = 0; c < kCols; ++c) col_max[w * kRows + query_of(c)] = cmax[c];
+          }
+          named_barrier_sync(bar_group, kWarpgroupThreads);
+          float alpha[kCols], base[kCols];
+          bool moved = false;
+#pragma unroll
+          for (int c = 0; c < kCols; ++c) {
+            const int q = query_of(c);
+            const float tile_max = fmaxf(fmaxf(col_max[q], col_max[kRows + q]), fmaxf(col_max[2 * kRows + q], col_max[3 * kRows + q]));
+            const float m_new = fmaxf(m[c], tile_max);
+            alpha[c] = softmax_rescale(m[c], m_new, sl2);
+            moved |= alpha[c] != 1.f;
+            m[c] = m_new;
+            base[c] = m_new == -INFINITY ? 0.f : m_new * sl2;
+          }
+          // P @ V of the previous page has completed (the scores' waits drained the group queue).
+          if (moved) {
+#pragma unroll
+            for (int tt = 0; tt < 4; ++tt) {
+#pragma unroll
+              for (int i = 0; i < kO; ++i) o[tt][i] *= alpha[C::col_of(i) % kCols];
+            }
+          }
+          float sum[kCols];
+#pragma unroll
+          for (int c = 0; c < kCols; ++c) sum[c] = 0.f;
+#pragma unroll
+          for (int i = 0; i < kS; ++i) {
+            const int c = C::col_of(i);
+            s[i] = exp2_ftz(fmaf(s[i], sl2, -base[c]));
+            sum[c] += s[i];
+          }
+#pragma unroll
+          for (int c = 0; c < kCols; ++c) l_part[c] = l_part[c] * alpha[c] + sum[c];
+          C::store_p(s, sP, wg, w, lane);
+          const int valid = sg.seqlen - blk * plan::kBlockN;
+          if (valid < plan::kBlockN) zero_tail_rows(st, wg, valid, t);
+          fence_proxy_async_smem();
+          clk.mark(1);
+          named_barrier_sync(kBarPReady, 2 * kWarpgroupThreads);   // P^T (and zeroed V rows) visible
         }
-        float sum[kCols];
-#pragma unroll
-        for (int c = 0; c < kCols; ++c) sum[c] = 0.f;
-#pragma unroll
-        for (int i = 0; i < kS; ++i) {
-          const int c = C::col_of(i);
-          s[i] = exp2_ftz(fmaf(s[i], sl2, -base[c]));
-          sum[c] += s[i];
-        }
-#pragma unroll
-        for (int c = 0; c < kCols; ++c) l_part[c] = l_part[c] * alpha[c] + sum[c];
-        C::store_p(s, sP, wg, w, lane);
-        const int valid = sg.seqlen - blk * plan::kBlockN;
-        if (valid < plan::kBlockN) zero_tail_rows(st, wg, valid, t);
-        fence_proxy_async_smem();
-        named_barrier_sync(kBarPReady, 2 * kWarpgroupThreads);   // P^T (and zeroed V rows) visible
+        clk.mark(2);
         C::pv(o, sP, st, wg);
+        clk.mark(3);
         auto release = [&] {
           C::fence_all(o);
           if (lane == 0) mbar_arrive(ring.empty(it_j));
         };
         if (j + 1 < nblk) {
           mbar_wait(ring.full(it_j + 1), ring.full_parity(it_j + 1));
-          C::scores(s, sQ, ring.stage(it_j + 1), wg, release);
+          clk.mark(4);
+          C::scores(s, sQ, ring.stage(it_j + 1), wg, [&] {
+            clk.mark(5);
+            release();
+          });
+          clk.mark(6);
         } else {
           wgmma_wait<0>();
           release();
+          clk.mark(7);
         }
       }
       it += nblk;
@@ -338,6 +447,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     }
 
     // ---- epilogue: column sums over the 8 lanes and 4 warps of a column, in a fixed order
+    const unsigned long long epi0 = clk.now();
 #pragma unroll
     for (int c = 0; c < kCols; ++c) {
       l_part[c] += __shfl_xor_sync(0xffffffffu, l_part[c], 4);
@@ -387,7 +497,9 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     }
     // The next request's epilogue rewrites col_sum; every warp of the group must have read it.
     named_barrier_sync(bar_group, kWarpgroupThreads);
+    clk.add_since(9, epi0);   // per segment: epilogue
   }
+  clk.flush(wg, t == 0);
 }
 
 template <typename T, int kRows>

@@ -91,6 +91,14 @@ __device__ __forceinline__ Pipeline pipeline_at(uint32_t stage0, uint32_t bars) 
   return Pipeline{KvRing{stage0, stage0 + kTileBytes, bars, bars + 8, bars + 16, bars + 24}, bars + 32, bars + 40};
 }
 
+// The row maxima P is taken against are allowed to lag behind the true ones: a page whose scores
+// stay below the reference + kLazyMaxLog2 / scale_log2 is exponentiated against the reference as
+// it is (P <= 2^kLazyMaxLog2, exact in fp32 sums and in the hi + lo split, whose error is relative),
+// so the consumers need not agree on a new maximum on every page. Only a page that raises a
+// row's maximum by more than that (every row's first page, or a jump of 2^8 in weight) takes the
+// slow path: the consumers exchange their maxima and rescale P, O and the sums.
+inline constexpr float kLazyMaxLog2 = 8.f;
+
 // 2^((from - to) * scale_log2), the factor that moves a running sum from row maximum `from` to
 // `to`; 1 while the row has seen no key (to = -inf).
 __device__ __forceinline__ float softmax_rescale(float from, float to, float scale_log2) {

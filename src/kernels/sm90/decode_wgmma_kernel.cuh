@@ -9,20 +9,22 @@
 //     maxima both hold (kLazyMaxLog2: they move only on a page that raises a row's maximum by
 //     more than a slack, through shared memory), writes its half of P (64 x 64), and WG c
 //     accumulates output channels 256c..256c+255 (64 x 256 fp32, 128 registers per thread) from
-//     the whole P and its half of V.
+//     the whole P and its half of V: first over its own 32 keys, as soon as its half of P is
+//     stored, then over the other consumer's keys once the whole of P is.
 //   WG2 (producer, 40 registers): warp 0 streams KV tiles with TMA into a 2-stage ring
-//     (full/empty mbarriers); warps 1-3 load the Q tile of each request with cp.async.
+//     (full/empty mbarriers); warp 1 loads the Q tile of each request with TMA (or warps 1-3 with
+//     cp.async, decode_pipeline.cuh).
 //
 // One tile at a time is resident in compute, so the other stage is always loading: a tile's
 // residence (scores + softmax + P @ V) is shorter than its load at the per-SM share of HBM
 // bandwidth, which keeps the memory-bound rows streaming (docs/perf-log.md, entry 5).
 //
-// Shared memory (230,456 B): Q (72 KiB) | KV stage 0 (72 KiB) | KV stage 1 (72 KiB) | P_lo (8 KiB)
-// | row maxima | row sums | mbarriers | slow-path flags. P_hi lives in the tile's RoPE chunk
-// (channels 512-575), which the scores read first: each consumer signals (kBarFree) once it is done
-// with that chunk and with its previous P @ V, and the other waits for that signal before storing
-// its half of P. P_lo (bf16 only) has its own buffer, and its MMA
-// runs only on tiles that carry enough of a row's weight (kPLoTau2 below).
+// Shared memory (230,448 B): Q (72 KiB) | KV stage 0 (72 KiB) | KV stage 1 (72 KiB) | P_lo (8 KiB)
+// | row maxima | row sums | mbarriers. P_hi lives in the tile's RoPE chunk (channels 512-575),
+// free once both consumers have scored the tile: the barrier that decides the slow path (kBarRaise)
+// comes after both consumers' scores, and with it the previous P @ V of both, which read P_lo.
+// P_lo (bf16 only) has its own buffer, and its MMA runs only on tiles that carry enough of a row's
+// weight (kPLoTau2 below).
 #pragma once
 
 #include <cmath>
@@ -56,14 +58,6 @@ static_assert(36 % kScoreStepsPerChunk == 0, "score chunks must tile the 36 k-st
 #endif
 inline constexpr float kPLoTau2 = float(FLASHMLA_P_LO_TAU) * float(FLASHMLA_P_LO_TAU);
 
-// The row maxima P is taken against are allowed to lag behind the true ones: a page whose scores
-// stay below the reference + kLazyMaxLog2 / scale_log2 is exponentiated against the reference as
-// it is (P <= 2^kLazyMaxLog2, exact in fp32 sums and in the hi + lo split, whose error is relative),
-// so the two consumers need not agree on a new maximum on every page. Only a page that raises a
-// row's maximum by more than that (every row's first page, or a jump of 2^8 in weight) takes the
-// slow path: the consumers exchange their maxima and rescale P, O and the sums.
-inline constexpr float kLazyMaxLog2 = 8.f;
-
 // Whether this thread wants the lo term for the current page: sq = its squared weights of the
 // page, sum = its share of the row sum including the page, dropped = squared weights so far
 // without lo (all three in the current row-maximum scale).
@@ -78,15 +72,14 @@ struct WgmmaDecodeSmem {
   static constexpr uint32_t kRowMax = kPlo + kChunkBytes;   // float[2][64]: per consumer
   static constexpr uint32_t kRowSum = kRowMax + 2 * 64 * 4;  // float[2][64]: per consumer
   static constexpr uint32_t kBars = kRowSum + 2 * 64 * 4;
-  static constexpr uint32_t kSlowFlag = kBars + kPipelineBarrierBytes;   // int[2]: by page parity
-  static constexpr uint32_t kBytes = kSlowFlag + 2 * 4;
+  static constexpr uint32_t kBytes = kBars + kPipelineBarrierBytes;
 };
 static_assert(WgmmaDecodeSmem::kBytes <= 227 * 1024, "decode CTA must fit Hopper's 227 KiB per block");
 
-// Named barriers (0 is __syncthreads). kBarFree + c: consumer c has finished reading the current
-// page's RoPE chunk (where P_hi goes) and its previous P @ V (which read P_lo); it arrives, the
-// other consumer waits before storing its half of P.
-enum : int { kBarMax = 1, kBarP = 2, kBarRowSum = 3, kBarFree = 4 };
+// Named barriers (0 is __syncthreads). kBarRaise: both consumers have scored the page (so its
+// RoPE chunk, where P_hi goes, and P_lo are free) and agree on the slow path; kBarGroup + c: consumer
+// c's own half of P is visible to its early P @ V; kBarP: all of P is visible.
+enum : int { kBarRaise = 1, kBarP = 2, kBarRowSum = 3, kBarMax = 4, kBarGroup = 5 };
 
 // B operand of P @ V: keys 16*kk..+16 x channels 256*half..+256 of a KV stage (N-major).
 __device__ __forceinline__ uint64_t v_desc(uint32_t stage, int half, int kk) {
@@ -217,6 +210,43 @@ struct Consumer {
     for (int i = 0; i < 128; ++i) o[i] *= f[(i >> 1) & 1];
   }
 
+  // P @ V over the k-steps of this consumer's own keys (16-key steps 2c, 2c + 1), P_hi only: it
+  // needs only this consumer's half of P, so it runs while the other half is being stored.
+  static __device__ __forceinline__ void pv_own_keys(float (&o)[128], uint32_t p_hi, uint32_t stage, int half) {
+    wgmma_fence();
+#pragma unroll
+    for (int k = 0; k < 2; ++k) {
+      const int kk = 2 * half + k;
+      Wgmma<T, 256, 0, 1>::mma(o, kmajor_desc(p_hi + kk * 32), v_desc(stage, half, kk), 1);
+    }
+    wgmma_commit();
+  }
+
+  // The rest of the page's P @ V after pv_own_keys: P_hi of the other consumer's keys, and P_lo of
+  // all keys when with_lo (the same in both consumers; see pv_from_smem on the branches).
+  static __device__ __forceinline__ void pv_other_keys(float (&o)[128], uint32_t p_hi, uint32_t p_lo, uint32_t stage,
+                                                       int half, bool with_lo) {
+    if (kSplitP && with_lo) {
+      wgmma_fence();
+#pragma unroll
+      for (int k = 0; k < 2; ++k) {
+        const int kk = 2 * (1 - half) + k;
+        Wgmma<T, 256, 0, 1>::mma(o, kmajor_desc(p_hi + kk * 32), v_desc(stage, half, kk), 1);
+      }
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk) Wgmma<T, 256, 0, 1>::mma(o, kmajor_desc(p_lo + kk * 32), v_desc(stage, half, kk), 1);
+      wgmma_commit();
+    } else {
+      wgmma_fence();
+#pragma unroll
+      for (int k = 0; k < 2; ++k) {
+        const int kk = 2 * (1 - half) + k;
+        Wgmma<T, 256, 0, 1>::mma(o, kmajor_desc(p_hi + kk * 32), v_desc(stage, half, kk), 1);
+      }
+      wgmma_commit();
+    }
+  }
+
   // with_lo must be the same in the whole warpgroup. Each branch carries its own fence, MMAs and
   // commit on purpose: an MMA sequence that spans a condition (an `if` or a guard predicate on
   // the lo MMAs) makes ptxas inject warpgroup.arrive and serialize every wgmma of the kernel
@@ -250,7 +280,6 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   const uint32_t sQ = sbase + L::kQ;
   float* s_row_max = reinterpret_cast<float*>(smem + L::kRowMax);
   float* s_row_sum = reinterpret_cast<float*>(smem + L::kRowSum);
-  int* s_slow_flag = reinterpret_cast<int*>(smem + L::kSlowFlag);
   const Pipeline pl = pipeline_at(sbase + L::kStage0, sbase + L::kBars);
   const KvRing& ring = pl.ring;
   const uint32_t q_full = pl.q_full, q_empty = pl.q_empty;
@@ -262,7 +291,6 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   const int m_base = blockIdx.y * kTileRows;
 
   CtaRequests work;
-  if (tid == 0) s_slow_flag[0] = s_slow_flag[1] = 0;   // ordered by start_decode_cta's __syncthreads
   if (!start_decode_cta<kTileRows>(p, maps, pl, sQ, m_base, work)) return;
   const int32_t* fields = work.fields;
 
@@ -305,12 +333,10 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       // next tile queued while this warpgroup waits; tile j's stage is released as soon as its
       // P @ V has completed.
       float s[16];
-      // Each scores() call frees this consumer's hold on its page's RoPE chunk and on P_lo.
-      const int bar_mine = kBarFree + wg, bar_other = kBarFree + (1 - wg);
       const unsigned long long first0 = clk.now();
       mbar_wait(ring.full(it), ring.full_parity(it));
       clk.add_since(10, first0);   // per segment: waiting for its first page
-      C::scores(s, sQ, ring.stage(it) + 32 * wg * 128, [&] { named_barrier_arrive(bar_mine, 2 * kWarpgroupThreads); });
+      C::scores(s, sQ, ring.stage(it) + 32 * wg * 128, [] {});
       clk.start();
       for (int j = 0; j < nblk; ++j) {
         clk.page();
@@ -319,48 +345,47 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         const uint32_t rope = st + 8 * kChunkBytes;
         const int blk = sg.blk_begin + j;
         uint32_t hi[8], lo[8];
-        float own_max[2], base[2], sum[2];
+        float own_max[2], sum[2];
         C::mask_and_own_max(s, blk * plan::kBlockN + 32 * wg + 2 * tq, lim, own_max);
-        // Fast path: P against the reference maxima m (the same in both consumers). A thread whose
-        // scores exceed it by more than the slack takes its own maxima instead (P <= 1) and flags
-        // the page for the slow path below.
+        // Fast path: P against the reference maxima m (the same in both consumers). A page whose
+        // scores exceed m by more than the slack in any thread takes the slow path, decided here
+        // for both consumers at once. The barrier also tells each consumer that the other has
+        // finished this page's scores, so the RoPE chunk (P_hi) and P_lo are free to be written.
         const bool raise = own_max[0] > m[0] + lazy_slack || own_max[1] > m[1] + lazy_slack;
-#pragma unroll
-        for (int e = 0; e < 2; ++e) base[e] = raise ? fmaxf(m[e], own_max[e]) : m[e];
-        C::exponentiate(s, base, sl2, sum);
-        bool need_lo = false;
-        float sq[2] = {0.f, 0.f};
-        if constexpr (C::kSplitP) {
-          C::sum_squares(s, sq);
-#pragma unroll
-          for (int e = 0; e < 2; ++e) need_lo |= wants_p_lo(lo_dropped[e], sq[e], l_part[e] + sum[e]);
-        }
-        C::pack(s, hi, lo);
+        const bool slow = named_barrier_sync_or(kBarRaise, 2 * kWarpgroupThreads, raise);
         clk.mark(0);
-        // The other consumer has read this page's RoPE chunk and finished its previous P @ V.
-        named_barrier_sync(bar_other, 2 * kWarpgroupThreads);
-        C::store_p(rope, hi, p_offset);
-        if constexpr (C::kSplitP) C::store_p(sPlo, lo, p_offset);
-        // Keys past the length are masked, so zeroing their V rows while the other consumer may
-        // still score them changes nothing it uses.
         const int valid = sg.seqlen - blk * plan::kBlockN;
-        if (valid < plan::kBlockN) zero_tail_rows(st, wg, valid, t);
-        if (raise) s_slow_flag[j & 1] = 1;
-        fence_proxy_async_smem();
-        clk.mark(1);
-        // All of P (and zeroed V rows) visible; one answer for both consumers on lo and on the slow path.
-        const bool any = named_barrier_sync_or(kBarP, 2 * kWarpgroupThreads, need_lo || raise);
-        const bool slow = any && (!C::kSplitP || *reinterpret_cast<volatile int*>(&s_slow_flag[j & 1]) != 0);
         if (!slow) {
+          C::exponentiate(s, m, sl2, sum);
+          bool need_lo = false;
+          float sq[2] = {0.f, 0.f};
+          if constexpr (C::kSplitP) {
+            C::sum_squares(s, sq);
+#pragma unroll
+            for (int e = 0; e < 2; ++e) need_lo |= wants_p_lo(lo_dropped[e], sq[e], l_part[e] + sum[e]);
+          }
+          C::pack(s, hi, lo);
+          C::store_p(rope, hi, p_offset);
+          if constexpr (C::kSplitP) C::store_p(sPlo, lo, p_offset);
+          // Keys past the length are masked, so zeroing their V rows (this consumer's channels)
+          // changes nothing the other consumer uses.
+          if (valid < plan::kBlockN) zero_tail_rows(st, wg, valid, t);
+          fence_proxy_async_smem();
+          named_barrier_sync(kBarGroup + wg, kWarpgroupThreads);
+          clk.mark(1);
+          // This consumer's keys first: the tensor core works while the other half of P is stored.
+          C::pv_own_keys(o, rope, st, wg);
+          const bool any_lo = named_barrier_sync_or(kBarP, 2 * kWarpgroupThreads, need_lo);
+          clk.mark(2);
+          C::pv_other_keys(o, rope, sPlo, st, wg, any_lo);
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
             l_part[e] += sum[e];
-            if (!any) lo_dropped[e] += sq[e];
+            if (!any_lo) lo_dropped[e] += sq[e];
           }
-          need_lo = any;
         } else {
-          // Slow path (uniform): exchange the page's row maxima, move P, O and the sums to the new
-          // reference, store P again, with lo.
+          // Slow path (uniform): exchange the page's row maxima, move O and the sums to the new
+          // reference, and take P against it, with lo.
           float tile_max[2];
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
@@ -372,34 +397,33 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
             s_row_max[wg * 64 + row0 + 8] = tile_max[1];
           }
           named_barrier_sync(kBarMax, 2 * kWarpgroupThreads);
-          // Everyone has read the flag (before this barrier); the next writer of this slot is two pages on.
-          if (wg == 0 && t == 0) s_slow_flag[j & 1] = 0;
-          float alpha[2], f[2];
+          float alpha[2];
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
             // max is exact and order-free: both consumers get the same bits.
             const float m_new = fmaxf(m[e], fmaxf(s_row_max[row0 + 8 * e], s_row_max[64 + row0 + 8 * e]));
             alpha[e] = softmax_rescale(m[e], m_new, sl2);
-            f[e] = softmax_rescale(base[e], m_new, sl2);
             m[e] = m_new;
           }
-#pragma unroll
-          for (int i = 0; i < 16; ++i) s[i] *= f[(i >> 1) & 1];
+          C::exponentiate(s, m, sl2, sum);
+          // P @ V of the previous page has completed (the scores' waits drained the group queue).
           if (alpha[0] != 1.f || alpha[1] != 1.f) C::scale_o(o, alpha);
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
             lo_dropped[e] *= alpha[e] * alpha[e];
-            l_part[e] = l_part[e] * alpha[e] + sum[e] * f[e];
+            l_part[e] = l_part[e] * alpha[e] + sum[e];
           }
           C::pack(s, hi, lo);
           C::store_p(rope, hi, p_offset);
           if constexpr (C::kSplitP) C::store_p(sPlo, lo, p_offset);
+          if (valid < plan::kBlockN) zero_tail_rows(st, wg, valid, t);
           fence_proxy_async_smem();
+          clk.mark(1);
+          // Every thread has read s_row_max before this barrier; the next writer is a later page.
           named_barrier_sync(kBarP, 2 * kWarpgroupThreads);
-          need_lo = true;
+          clk.mark(2);
+          C::pv_from_smem(o, rope, sPlo, st, wg, true);
         }
-        clk.mark(2);
-        C::pv_from_smem(o, rope, sPlo, st, wg, need_lo);
         clk.mark(3);
         auto release_stage = [&] {
           fence_registers(o);
@@ -411,7 +435,6 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
           C::scores(s, sQ, ring.stage(it_j + 1) + 32 * wg * 128, [&] {
             clk.mark(5);
             release_stage();
-            named_barrier_arrive(bar_mine, 2 * kWarpgroupThreads);
           });
           clk.mark(6);
         } else {
