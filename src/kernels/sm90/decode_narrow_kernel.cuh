@@ -158,8 +158,14 @@ struct NarrowConsumer {
     }
   }
 
-  // The maxima of this warp's query columns (the 8 lanes g of a column).
-  static __device__ __forceinline__ void warp_max(const float (&own)[kCols], float (&cmax)[kCols]) {
+  // Query column c of a thread (lane 4g + tq): the N index of its accumulator elements.
+  static __device__ __forceinline__ int query_of(int c, int tq) { return 8 * (c >> 1) + 2 * tq + (c & 1); }
+
+  // The page's maxima of this thread's query columns over all 64 keys: the column's 8 lanes
+  // (shuffles), then its 4 warps through col_max ([4 warps][kRows]) and one 128-thread barrier.
+  static __device__ __forceinline__ void page_column_max(const float (&own)[kCols], float* col_max, int w, int g,
+                                                         int tq, int bar_group, float (&tile)[kCols]) {
+    float cmax[kCols];
 #pragma unroll
     for (int c = 0; c < kCols; ++c) {
       float v = own[c];
@@ -167,6 +173,25 @@ struct NarrowConsumer {
       v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 8));
       v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 16));
       cmax[c] = v;
+    }
+    if (g == 0) {
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) col_max[w * kRows + query_of(c, tq)] = cmax[c];
+    }
+    named_barrier_sync(bar_group, kWarpgroupThreads);
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) {
+      const int q = query_of(c, tq);
+      tile[c] = fmaxf(fmaxf(col_max[q], col_max[kRows + q]), fmaxf(col_max[2 * kRows + q], col_max[3 * kRows + q]));
+    }
+  }
+
+  // O^T columns times alpha of their query column (hi and lo halves alike).
+  static __device__ __forceinline__ void scale_o(float (&o)[4][kO], const float (&alpha)[kCols]) {
+#pragma unroll
+    for (int tt = 0; tt < 4; ++tt) {
+#pragma unroll
+      for (int i = 0; i < kO; ++i) o[tt][i] *= alpha[col_of(i) % kCols];
     }
   }
 
@@ -257,7 +282,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   float* col_max = reinterpret_cast<float*>(smem + L::kColMax) + wg * 4 * kRows;   // [4 warps][kRows]
   float* col_sum = reinterpret_cast<float*>(smem + L::kColSum) + wg * 4 * kRows;
   const int bar_group = kBarGroup0 + wg;
-  auto query_of = [&](int c) { return 8 * (c >> 1) + 2 * tq + (c & 1); };
+  auto query_of = [&](int c) { return C::query_of(c, tq); };
   PhaseClocks clk;
   int it = 0;
   int nq = 0;
@@ -336,20 +361,12 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
           if (named_barrier_sync_or(kBarPReady, 2 * kWarpgroupThreads, raise)) {
             // Slow path (uniform): the page's column maxima over the 8 lanes and 4 warps of a
             // column, then P, O and the sums moved to the new reference and P stored again.
-            float cmax[kCols];
-            C::warp_max(own, cmax);
-            if (g == 0) {
-#pragma unroll
-              for (int c = 0; c < kCols; ++c) col_max[w * kRows + query_of(c)] = cmax[c];
-            }
-            named_barrier_sync(bar_group, kWarpgroupThreads);
-            float alpha[kCols], f[kCols];
+            float tile_max[kCols], alpha[kCols], f[kCols];
+            C::page_column_max(own, col_max, w, g, tq, bar_group, tile_max);
             bool moved = false;
 #pragma unroll
             for (int c = 0; c < kCols; ++c) {
-              const int q = query_of(c);
-              const float tile_max = fmaxf(fmaxf(col_max[q], col_max[kRows + q]), fmaxf(col_max[2 * kRows + q], col_max[3 * kRows + q]));
-              const float m_new = fmaxf(m[c], tile_max);
+              const float m_new = fmaxf(m[c], tile_max[c]);
               alpha[c] = softmax_rescale(m[c], m_new, sl2);
               f[c] = softmax_rescale(ref(c), m_new, sl2);
               moved |= alpha[c] != 1.f;
@@ -359,13 +376,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
 #pragma unroll
             for (int i = 0; i < kS; ++i) s[i] *= f[C::col_of(i)];
             // P @ V of the previous page has completed (the scores' waits drained the group queue).
-            if (moved) {
-#pragma unroll
-              for (int tt = 0; tt < 4; ++tt) {
-#pragma unroll
-                for (int i = 0; i < kO; ++i) o[tt][i] *= alpha[C::col_of(i) % kCols];
-              }
-            }
+            if (moved) C::scale_o(o, alpha);
             C::store_p(s, sP, wg, w, lane);
             fence_proxy_async_smem();
             // Every warp of this group has read col_max before the next page's slow path rewrites it.
@@ -374,34 +385,21 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         } else {
           // Exact maxima: per query column over the thread's two keys, the 8 lanes (shuffles) and
           // the 4 warps (shared memory, one 128-thread barrier per warpgroup).
-          float own[kCols], cmax[kCols];
+          float own[kCols], tile_max[kCols];
           C::mask_and_own_max(s, blk * plan::kBlockN, blk * plan::kBlockN + 16 * w + g, lim_min, lim_of, own);
-          C::warp_max(own, cmax);
-          if (g == 0) {
-#pragma unroll
-            for (int c = 0; c < kCols; ++c) col_max[w * kRows + query_of(c)] = cmax[c];
-          }
-          named_barrier_sync(bar_group, kWarpgroupThreads);
+          C::page_column_max(own, col_max, w, g, tq, bar_group, tile_max);
           float alpha[kCols], base[kCols];
           bool moved = false;
 #pragma unroll
           for (int c = 0; c < kCols; ++c) {
-            const int q = query_of(c);
-            const float tile_max = fmaxf(fmaxf(col_max[q], col_max[kRows + q]), fmaxf(col_max[2 * kRows + q], col_max[3 * kRows + q]));
-            const float m_new = fmaxf(m[c], tile_max);
+            const float m_new = fmaxf(m[c], tile_max[c]);
             alpha[c] = softmax_rescale(m[c], m_new, sl2);
             moved |= alpha[c] != 1.f;
             m[c] = m_new;
             base[c] = m_new == -INFINITY ? 0.f : m_new * sl2;
           }
           // P @ V of the previous page has completed (the scores' waits drained the group queue).
-          if (moved) {
-#pragma unroll
-            for (int tt = 0; tt < 4; ++tt) {
-#pragma unroll
-              for (int i = 0; i < kO; ++i) o[tt][i] *= alpha[C::col_of(i) % kCols];
-            }
-          }
+          if (moved) C::scale_o(o, alpha);
           float sum[kCols];
 #pragma unroll
           for (int c = 0; c < kCols; ++c) sum[c] = 0.f;
