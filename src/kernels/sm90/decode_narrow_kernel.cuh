@@ -8,7 +8,7 @@
 //   O^T [512 x R] += V^T [512 x 64 keys] . P^T [64 x R]      wgmma m64nRk16, A = V^T (M-major), B = P^T
 //
 // Grid (num_sm_parts, 1, num_heads_kv), 384 threads, one CTA per SM; the producer warpgroup
-// (TMA stream of pages into a 2-stage ring, cp.async Q loads) is the wide kernel's
+// (TMA stream of pages into a 2-stage ring, Q tile loads) is the wide kernel's
 // (decode_pipeline.cuh). The two consumer warpgroups work on the same page:
 //   - scores: WG c takes 288 of the 576 channels (18 k-steps) of S^T; the two partial sums meet
 //     through shared memory (one 256-thread barrier) and both then hold the whole S^T with the

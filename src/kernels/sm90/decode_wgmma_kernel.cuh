@@ -223,7 +223,7 @@ struct Consumer {
   }
 
   // The rest of the page's P @ V after pv_own_keys: P_hi of the other consumer's keys, and P_lo of
-  // all keys when with_lo (the same in both consumers; see pv_from_smem on the branches).
+  // all keys when with_lo (the same in both consumers; see pv_with_lo on the branches).
   static __device__ __forceinline__ void pv_other_keys(float (&o)[128], uint32_t p_hi, uint32_t p_lo, uint32_t stage,
                                                        int half, bool with_lo) {
     if (kSplitP && with_lo) {
@@ -247,26 +247,20 @@ struct Consumer {
     }
   }
 
-  // with_lo must be the same in the whole warpgroup. Each branch carries its own fence, MMAs and
-  // commit on purpose: an MMA sequence that spans a condition (an `if` or a guard predicate on
-  // the lo MMAs) makes ptxas inject warpgroup.arrive and serialize every wgmma of the kernel
-  // (C7520; docs/perf-log.md, entry 20).
-  static __device__ __forceinline__ void pv_from_smem(float (&o)[128], uint32_t p_hi, uint32_t p_lo, uint32_t stage,
-                                                      int half, bool with_lo) {
-    if (kSplitP && with_lo) {
-      wgmma_fence();
+  // The whole page's P @ V in one group, with P_lo for bf16: the slow path's, which always keeps lo.
+  // The lo choice of pv_other_keys is a branch with its own fence, MMAs and commit in each arm on
+  // purpose: an MMA sequence that spans a condition (an `if` or a guard predicate on the lo MMAs)
+  // makes ptxas inject warpgroup.arrive and serialize every wgmma of the kernel (C7520;
+  // docs/perf-log.md, entry 20).
+  static __device__ __forceinline__ void pv_with_lo(float (&o)[128], uint32_t p_hi, uint32_t p_lo, uint32_t stage,
+                                                    int half) {
+    wgmma_fence();
 #pragma unroll
-      for (int kk = 0; kk < 4; ++kk) {
-        Wgmma<T, 256, 0, 1>::mma(o, kmajor_desc(p_hi + kk * 32), v_desc(stage, half, kk), 1);
-        Wgmma<T, 256, 0, 1>::mma(o, kmajor_desc(p_lo + kk * 32), v_desc(stage, half, kk), 1);
-      }
-      wgmma_commit();
-    } else {
-      wgmma_fence();
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk) Wgmma<T, 256, 0, 1>::mma(o, kmajor_desc(p_hi + kk * 32), v_desc(stage, half, kk), 1);
-      wgmma_commit();
+    for (int kk = 0; kk < 4; ++kk) {
+      Wgmma<T, 256, 0, 1>::mma(o, kmajor_desc(p_hi + kk * 32), v_desc(stage, half, kk), 1);
+      if constexpr (kSplitP) Wgmma<T, 256, 0, 1>::mma(o, kmajor_desc(p_lo + kk * 32), v_desc(stage, half, kk), 1);
     }
+    wgmma_commit();
   }
 };
 
@@ -422,7 +416,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
           // Every thread has read s_row_max before this barrier; the next writer is a later page.
           named_barrier_sync(kBarP, 2 * kWarpgroupThreads);
           clk.mark(2);
-          C::pv_from_smem(o, rope, sPlo, st, wg, true);
+          C::pv_with_lo(o, rope, sPlo, st, wg);
         }
         clk.mark(3);
         auto release_stage = [&] {
