@@ -82,6 +82,11 @@ do_bench() {
     summary+=("C++ bench rc=$rc")
     [ $rc -eq 0 ] || status=1
   fi
+  # Tensor-core rate of the decode kernels' MMA streams (bench/wgmma_rate.cu, docs/perf-log.md).
+  if [ -x build/bench/flashmla_wgmma_rate ]; then
+    build/bench/flashmla_wgmma_rate >"$out/wgmma_rate.txt" 2>&1 || status=1
+    cat "$out/wgmma_rate.txt" >>"$log"
+  fi
   PYTHONUNBUFFERED=1 "$python" -m flash_mla.bench --json "$out/bench_py.json" \
       --cpp-json "$out/bench_cpp.json" >"$out/bench_py.txt" 2>&1
   local prc=$?

@@ -172,4 +172,12 @@ __device__ __forceinline__ uint64_t smem_desc_sw128(uint32_t addr, uint32_t lbo,
 // shared-memory addresses stay below 2^18, so the sum never carries out of the field.
 __device__ __forceinline__ uint64_t desc_add(uint64_t desc, uint32_t bytes) { return desc + (bytes >> 4); }
 
+// desc_add computed where it is used: the asm is volatile, so the compiler keeps it in place
+// instead of hoisting every descriptor of an unrolled MMA sequence out of a loop into registers.
+__device__ __forceinline__ uint64_t desc_add_at_use(uint64_t desc, uint32_t bytes) {
+  uint64_t d;
+  asm volatile("add.s64 %0, %1, %2;\n" : "=l"(d) : "l"(desc), "l"(static_cast<uint64_t>(bytes >> 4)));
+  return d;
+}
+
 }  // namespace flashmla::sm90

@@ -4,8 +4,10 @@
 // CTA walks the requests of its metadata row (common/split_plan.h), the plan the CPU reference uses.
 //
 //   WG0, WG1 (consumers, 232 registers): both hold the same 64 query rows and work on the same
-//     64-key KV tile at the same time. WG c computes the scores of keys 32c..32c+31 over all 576
-//     channels (m64n32 wgmma, no score computed twice), exponentiates against reference row
+//     64-key KV tile at the same time. WG c computes partial scores of all 64 keys over its half
+//     of the channels (m64n64 wgmma), the two hand each other the partial sums of the other's
+//     32 keys through the tile's RoPE chunk and P_lo, so that WG c holds the scores of keys
+//     32c..32c+31 over all 576 channels; it exponentiates them against reference row
 //     maxima both hold (kLazyMaxLog2: they move only on a page that raises a row's maximum by
 //     more than a slack, through shared memory), writes its half of P (64 x 64), and WG c
 //     accumulates output channels 256c..256c+255 (64 x 256 fp32, 128 registers per thread) from
@@ -21,8 +23,10 @@
 //
 // Shared memory (230,448 B): Q (72 KiB) | KV stage 0 (72 KiB) | KV stage 1 (72 KiB) | P_lo (8 KiB)
 // | row maxima | row sums | mbarriers. P_hi lives in the tile's RoPE chunk (channels 512-575),
-// free once both consumers have scored the tile: the barrier that decides the slow path (kBarRaise)
-// comes after both consumers' scores, and with it the previous P @ V of both, which read P_lo.
+// free once both consumers have scored the tile: the first barrier of the score hand-over
+// (kBarScored) comes after both consumers' scores, and with it the previous P @ V of both, which
+// read P_lo; the two buffers carry the partial scores, and P is written after kBarRaise, which
+// comes after both consumers have read them.
 // P_lo (bf16 only) has its own buffer, and its MMA runs only on tiles that carry enough of a row's
 // weight (kPLoTau2 below).
 #pragma once
@@ -76,10 +80,25 @@ struct WgmmaDecodeSmem {
 };
 static_assert(WgmmaDecodeSmem::kBytes <= 227 * 1024, "decode CTA must fit Hopper's 227 KiB per block");
 
-// Named barriers (0 is __syncthreads). kBarRaise: both consumers have scored the page (so its
-// RoPE chunk, where P_hi goes, and P_lo are free) and agree on the slow path; kBarGroup + c: consumer
-// c's own half of P is visible to its early P @ V; kBarP: all of P is visible.
-enum : int { kBarRaise = 1, kBarP = 2, kBarRowSum = 3, kBarMax = 4, kBarGroup = 5 };
+// Named barriers (0 is __syncthreads). kBarScored: both consumers have scored the page (so its
+// RoPE chunk and P_lo are free for the partial scores); kBarHalves: the partial scores are
+// written; kBarRaise: both have read them (so P_hi and P_lo may be written) and agree on the slow
+// path; kBarGroup + c: consumer c's own half of P is visible to its early P @ V; kBarP: all of P
+// is visible.
+enum : int { kBarRaise = 1, kBarP = 2, kBarRowSum = 3, kBarMax = 4, kBarGroup = 5, kBarScored = 7, kBarHalves = 8 };
+
+// Scores by channel halves: consumer c scores all 64 keys over V channels 256c..+255 and RoPE
+// channels 512 + 32c..+31 (m64n64 MMAs), and the consumers then add each other's partial sums of
+// their own 32 keys through shared memory. Scoring by keys instead (each consumer its 32 keys over
+// all channels, m64n32; FLASHMLA_EXPERIMENT_SCORES_BY_KEYS) reads Q's 2 KiB per 16 tensor cycles
+// in each consumer, 1.5x what shared memory delivers; m64n64 reads 4 KiB per 32 cycles
+// (bench/wgmma_rate.cu; docs/perf-log.md, entry 29). A half's 18 k-steps go as two chunks of 9
+// (or three of 6), each in a fresh accumulator: the lse-sensitive tests pass with 9.
+#ifndef FLASHMLA_SCORE_HALF_STEPS
+#define FLASHMLA_SCORE_HALF_STEPS 9
+#endif
+inline constexpr int kScoreHalfSteps = FLASHMLA_SCORE_HALF_STEPS;
+static_assert(kScoreHalfSteps == 9 || kScoreHalfSteps == 6, "a channel half is 18 k-steps: 2 x 9 or 3 x 6");
 
 // B operand of P @ V: keys 16*kk..+16 x channels 256*half..+256 of a KV stage (N-major).
 __device__ __forceinline__ uint64_t v_desc(uint32_t stage, int half, int kk) {
@@ -130,6 +149,73 @@ struct Consumer {
     wgmma_wait<0>();
     if (kChunks == 1) on_prior_done();
     accumulate(kChunks - 1);
+  }
+
+  // Partial scores of all 64 keys over channel half c (k-steps 16c..16c+15 of V and
+  // 32 + 2c, 33 + 2c of RoPE): chunks of kScoreHalfSteps, each in a fresh accumulator, the first
+  // two in flight together, added with round-to-nearest FADDs. Element i: key 8 * (i / 4) +
+  // 2 * tq + (i % 2), row row0 + 8 * ((i / 2) % 2). on_prior_done() as in scores().
+  template <typename F>
+  static __device__ __forceinline__ void scores_half(float (&s)[32], uint32_t sQ, uint32_t sK, int c,
+                                                     F&& on_prior_done) {
+    float part[32];
+    // Descriptors as a base plus a constant added at the point of use: hoisted out of the page
+    // loop, the 36 distinct ones would not fit beside the accumulators and spill.
+    const uint64_t q_v = kmajor_desc(sQ + 4 * c * kChunkBytes), k_v = kmajor_desc(sK + 4 * c * kChunkBytes);
+    const uint64_t q_r = kmajor_desc(sQ + 8 * kChunkBytes + 64 * c), k_r = kmajor_desc(sK + 8 * kChunkBytes + 64 * c);
+    auto issue = [&](float (&acc)[32], int chunk) {
+      wgmma_fence();
+#pragma unroll
+      for (int k = 0; k < kScoreHalfSteps; ++k) {
+        const int j = chunk * kScoreHalfSteps + k;
+        const bool v = j < 16;
+        const uint32_t off = v ? j / 4 * kChunkBytes + j % 4 * 32 : (j - 16) * 32;
+        Wgmma<T, 64, 0, 0>::mma(acc, desc_add_at_use(v ? q_v : q_r, off), desc_add_at_use(v ? k_v : k_r, off), k != 0);
+      }
+      wgmma_commit();
+    };
+    auto add = [&] {
+      fence_registers(s);
+      fence_registers(part);
+#pragma unroll
+      for (int i = 0; i < 32; ++i) s[i] += part[i];
+    };
+    issue(s, 0);
+    issue(part, 1);
+    wgmma_wait<1>();
+    on_prior_done();
+    wgmma_wait<0>();
+    add();
+    if constexpr (kScoreHalfSteps == 6) {
+      issue(part, 2);
+      wgmma_wait<0>();
+      add();
+    }
+  }
+
+  // Whole scores of this consumer's 32 keys from both consumers' channel halves: each hands the
+  // other's keys over through `to_other` and reads its own from `from_other` (8 KiB each,
+  // float4 per thread per four elements). The first barrier makes both buffers free (both
+  // consumers' scores, and so their previous P @ V, have completed); the second, the hand-over.
+  template <int kC>
+  static __device__ __forceinline__ void add_other_half(float (&s)[16], const float (&half)[32],
+                                                        uint32_t to_other, uint32_t from_other, int t) {
+    named_barrier_sync(kBarScored, 2 * kWarpgroupThreads);
+#pragma unroll
+    for (int v = 0; v < 4; ++v) {
+      const int i = 16 * (1 - kC) + 4 * v;
+      st_shared_f32x4(to_other + (v * kWarpgroupThreads + t) * 16, half[i], half[i + 1], half[i + 2], half[i + 3]);
+    }
+    named_barrier_sync(kBarHalves, 2 * kWarpgroupThreads);
+#pragma unroll
+    for (int v = 0; v < 4; ++v) {
+      const float4 x = ld_shared_f32x4(from_other + (v * kWarpgroupThreads + t) * 16);
+      const int i = 16 * kC + 4 * v;
+      s[4 * v] = half[i] + x.x;
+      s[4 * v + 1] = half[i + 1] + x.y;
+      s[4 * v + 2] = half[i + 2] + x.z;
+      s[4 * v + 3] = half[i + 3] + x.w;
+    }
   }
 
   // Invisible keys (past seqlen, or in the future of a causal row) get -inf; own_max = this
@@ -327,10 +413,28 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       // next tile queued while this warpgroup waits; tile j's stage is released as soon as its
       // P @ V has completed.
       float s[16];
+      // s = this consumer's 32 keys of KV tile number k over all channels.
+      auto score_page = [&](int k, auto&& on_prior_done) {
+#ifndef FLASHMLA_EXPERIMENT_SCORES_BY_KEYS
+        float half[32];
+        C::scores_half(half, sQ, ring.stage(k), wg, on_prior_done);
+        // Consumer 0's incoming half goes into the page's RoPE chunk, consumer 1's into P_lo:
+        // both are free once both consumers have scored the page.
+        const uint32_t rope_k = ring.stage(k) + 8 * kChunkBytes;
+        // (Indices into `half` must be compile-time constants, or it goes to local memory.)
+        if (wg == 0) {
+          C::template add_other_half<0>(s, half, sPlo, rope_k, t);
+        } else {
+          C::template add_other_half<1>(s, half, rope_k, sPlo, t);
+        }
+#else
+        C::scores(s, sQ, ring.stage(k) + 32 * wg * 128, on_prior_done);
+#endif
+      };
       const unsigned long long first0 = clk.now();
       mbar_wait(ring.full(it), ring.full_parity(it));
       clk.add_since(10, first0);   // per segment: waiting for its first page
-      C::scores(s, sQ, ring.stage(it) + 32 * wg * 128, [] {});
+      score_page(it, [] {});
       clk.start();
       for (int j = 0; j < nblk; ++j) {
         clk.page();
@@ -344,7 +448,8 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         // Fast path: P against the reference maxima m (the same in both consumers). A page whose
         // scores exceed m by more than the slack in any thread takes the slow path, decided here
         // for both consumers at once. The barrier also tells each consumer that the other has
-        // finished this page's scores, so the RoPE chunk (P_hi) and P_lo are free to be written.
+        // read its partial scores (or, scoring by keys, finished the page's scores), so the RoPE
+        // chunk (P_hi) and P_lo are free to be written.
         const bool raise = own_max[0] > m[0] + lazy_slack || own_max[1] > m[1] + lazy_slack;
         const bool slow = named_barrier_sync_or(kBarRaise, 2 * kWarpgroupThreads, raise);
         clk.mark(0);
@@ -426,7 +531,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         if (j + 1 < nblk) {
           mbar_wait(ring.full(it_j + 1), ring.full_parity(it_j + 1));
           clk.mark(4);
-          C::scores(s, sQ, ring.stage(it_j + 1) + 32 * wg * 128, [&] {
+          score_page(it_j + 1, [&] {
             clk.mark(5);
             release_stage();
           });
