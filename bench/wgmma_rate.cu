@@ -76,96 +76,65 @@ __device__ __forceinline__ uint64_t vdesc(uint32_t k_tile, int half, int kk) {
   return smem_desc_sw128(k_tile + 4 * half * kChunk + kk * 16 * 128, kChunk, 1024);
 }
 
+// Scores of N keys over all 36 k-steps, `iters` times: in one accumulator, or (kChunked) in
+// chunks of 4 k-steps into two alternating accumulators added with FADDs, the decode pattern.
+template <int N, bool kChunked>
+__device__ __forceinline__ float score_stream(uint32_t sQ, uint32_t keys, int iters) {
+  float sink = 0.f;
+  for (int it = 0; it < iters; ++it) {
+    float s[N / 2];
+    if constexpr (!kChunked) {
+      wgmma_fence();
+#pragma unroll
+      for (int step = 0; step < 36; ++step) {
+        const uint32_t off = step / 4 * kChunk + step % 4 * 32;
+        Wgmma<T, N, 0, 0>::mma(s, kdesc(sQ + off), kdesc(keys + off), step != 0);
+      }
+      wgmma_commit();
+      wgmma_wait<0>();
+      fence_registers(s);
+    } else {
+      float part[2][N / 2];
+      auto issue = [&](int c) {
+        wgmma_fence();
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+          const uint32_t off = c * kChunk + k * 32;
+          Wgmma<T, N, 0, 0>::mma(part[c & 1], kdesc(sQ + off), kdesc(keys + off), k != 0);
+        }
+        wgmma_commit();
+      };
+      auto add = [&](int c) {
+        fence_registers(part[c & 1]);
+#pragma unroll
+        for (int i = 0; i < N / 2; ++i) s[i] = c == 0 ? part[c & 1][i] : s[i] + part[c & 1][i];
+      };
+      issue(0);
+#pragma unroll
+      for (int c = 1; c < 9; ++c) {
+        issue(c);
+        wgmma_wait<1>();
+        add(c - 1);
+      }
+      wgmma_wait<0>();
+      add(8);
+    }
+#pragma unroll
+    for (int i = 0; i < N / 2; ++i) sink += s[i];
+  }
+  return sink;
+}
+
 template <int kRole>
 __device__ __forceinline__ float run_role(uint32_t sbase, int wg, int iters) {
   const uint32_t sQ = sbase + kQOff;
   const uint32_t sK = sbase + (wg ? kK1Off : kK0Off);
   float sink = 0.f;
   if constexpr (kRole == kScoresN32Chunked || kRole == kScoresN32Flat) {
-    const uint32_t keys = sbase + kK0Off + wg * 32 * 128;   // both consumers on one page, as in decode
-    for (int it = 0; it < iters; ++it) {
-      float s[16];
-      if constexpr (kRole == kScoresN32Flat) {
-        wgmma_fence();
-#pragma unroll
-        for (int step = 0; step < 36; ++step) {
-          const uint32_t off = step / 4 * kChunk + step % 4 * 32;
-          Wgmma<T, 32, 0, 0>::mma(s, kdesc(sQ + off), kdesc(keys + off), step != 0);
-        }
-        wgmma_commit();
-        wgmma_wait<0>();
-        fence_registers(s);
-      } else {
-        float part[2][16];
-        auto issue = [&](int c) {
-          wgmma_fence();
-#pragma unroll
-          for (int k = 0; k < 4; ++k) {
-            const uint32_t off = c * kChunk + k * 32;
-            Wgmma<T, 32, 0, 0>::mma(part[c & 1], kdesc(sQ + off), kdesc(keys + off), k != 0);
-          }
-          wgmma_commit();
-        };
-        auto add = [&](int c) {
-          fence_registers(part[c & 1]);
-#pragma unroll
-          for (int i = 0; i < 16; ++i) s[i] = c == 0 ? part[c & 1][i] : s[i] + part[c & 1][i];
-        };
-        issue(0);
-#pragma unroll
-        for (int c = 1; c < 9; ++c) {
-          issue(c);
-          wgmma_wait<1>();
-          add(c - 1);
-        }
-        wgmma_wait<0>();
-        add(8);
-      }
-#pragma unroll
-      for (int i = 0; i < 16; ++i) sink += s[i];
-    }
+    // both consumers on one page, each its 32 keys, as in decode scoring by keys
+    sink = score_stream<32, kRole == kScoresN32Chunked>(sQ, sbase + kK0Off + wg * 32 * 128, iters);
   } else if constexpr (kRole == kScoresN64Flat || kRole == kScoresN64Chunked) {
-    for (int it = 0; it < iters; ++it) {
-      float s[32];
-      if constexpr (kRole == kScoresN64Flat) {
-        wgmma_fence();
-#pragma unroll
-        for (int step = 0; step < 36; ++step) {
-          const uint32_t off = step / 4 * kChunk + step % 4 * 32;
-          Wgmma<T, 64, 0, 0>::mma(s, kdesc(sQ + off), kdesc(sK + off), step != 0);
-        }
-        wgmma_commit();
-        wgmma_wait<0>();
-        fence_registers(s);
-      } else {
-        float part[2][32];
-        auto issue = [&](int c) {
-          wgmma_fence();
-#pragma unroll
-          for (int k = 0; k < 4; ++k) {
-            const uint32_t off = c * kChunk + k * 32;
-            Wgmma<T, 64, 0, 0>::mma(part[c & 1], kdesc(sQ + off), kdesc(sK + off), k != 0);
-          }
-          wgmma_commit();
-        };
-        auto add = [&](int c) {
-          fence_registers(part[c & 1]);
-#pragma unroll
-          for (int i = 0; i < 32; ++i) s[i] = c == 0 ? part[c & 1][i] : s[i] + part[c & 1][i];
-        };
-        issue(0);
-#pragma unroll
-        for (int c = 1; c < 9; ++c) {
-          issue(c);
-          wgmma_wait<1>();
-          add(c - 1);
-        }
-        wgmma_wait<0>();
-        add(8);
-      }
-#pragma unroll
-      for (int i = 0; i < 32; ++i) sink += s[i];
-    }
+    sink = score_stream<64, kRole == kScoresN64Chunked>(sQ, sK, iters);
   } else if constexpr (kRole == kScoresN64Serial || kRole == kScoresN64Serial6) {
     constexpr int kSteps = kRole == kScoresN64Serial ? 4 : 6;
     for (int it = 0; it < iters; ++it) {
