@@ -92,13 +92,11 @@ enum : int { kBarRaise = 1, kBarP = 2, kBarRowSum = 3, kBarMax = 4, kBarGroup = 
 // their own 32 keys through shared memory. Scoring by keys instead (each consumer its 32 keys over
 // all channels, m64n32; FLASHMLA_EXPERIMENT_SCORES_BY_KEYS) reads Q's 2 KiB per 16 tensor cycles
 // in each consumer, 1.5x what shared memory delivers; m64n64 reads 4 KiB per 32 cycles
-// (bench/wgmma_rate.cu; docs/perf-log.md, entry 29). A half's 18 k-steps go as two chunks of 9
-// (or three of 6), each in a fresh accumulator: the lse-sensitive tests pass with 9.
-#ifndef FLASHMLA_SCORE_HALF_STEPS
-#define FLASHMLA_SCORE_HALF_STEPS 9
-#endif
-inline constexpr int kScoreHalfSteps = FLASHMLA_SCORE_HALF_STEPS;
-static_assert(kScoreHalfSteps == 9 || kScoreHalfSteps == 6, "a channel half is 18 k-steps: 2 x 9 or 3 x 6");
+// (bench/wgmma_rate.cu; docs/perf-log.md, entry 29). A half's 18 k-steps go as two chunks of 9,
+// each in a fresh accumulator, both in flight at once: the lse-sensitive tests pass with 9 (three
+// chunks of 6, the third issued after the first add, measured slower: entry 30).
+inline constexpr int kScoreHalfSteps = 9;
+static_assert(2 * kScoreHalfSteps == 18, "a channel half is 18 k-steps");
 
 // B operand of P @ V: keys 16*kk..+16 x channels 256*half..+256 of a KV stage (N-major).
 __device__ __forceinline__ uint64_t v_desc(uint32_t stage, int half, int kk) {
@@ -152,8 +150,8 @@ struct Consumer {
   }
 
   // Partial scores of all 64 keys over channel half c (k-steps 16c..16c+15 of V and
-  // 32 + 2c, 33 + 2c of RoPE): chunks of kScoreHalfSteps, each in a fresh accumulator, the first
-  // two in flight together, added with round-to-nearest FADDs. Element i: key 8 * (i / 4) +
+  // 32 + 2c, 33 + 2c of RoPE): two chunks of kScoreHalfSteps, each in a fresh accumulator, both in
+  // flight together, added with a round-to-nearest FADD. Element i: key 8 * (i / 4) +
   // 2 * tq + (i % 2), row row0 + 8 * ((i / 2) % 2). on_prior_done() as in scores().
   template <typename F>
   static __device__ __forceinline__ void scores_half(float (&s)[32], uint32_t sQ, uint32_t sK, int c,
@@ -174,23 +172,15 @@ struct Consumer {
       }
       wgmma_commit();
     };
-    auto add = [&] {
-      fence_registers(s);
-      fence_registers(part);
-#pragma unroll
-      for (int i = 0; i < 32; ++i) s[i] += part[i];
-    };
     issue(s, 0);
     issue(part, 1);
     wgmma_wait<1>();
     on_prior_done();
     wgmma_wait<0>();
-    add();
-    if constexpr (kScoreHalfSteps == 6) {
-      issue(part, 2);
-      wgmma_wait<0>();
-      add();
-    }
+    fence_registers(s);
+    fence_registers(part);
+#pragma unroll
+    for (int i = 0; i < 32; ++i) s[i] += part[i];
   }
 
   // Whole scores of this consumer's 32 keys from both consumers' channel halves: each hands the
