@@ -73,6 +73,21 @@ FLASHMLA_HOST_DEVICE int combine_warps_per_row(int num_parts, int batch, int max
   return w;
 }
 
+// Layout of the slot-parallel combine kernel, or 0 for the row-per-warp one. When a few long
+// requests are split over most parts, the row-per-warp kernel has fewer CTAs than SMs (one row per
+// CTA at most) and each CTA waits on long chains of loads; the slot-parallel kernel then gives a CTA
+// one chunk of a row's channels and spreads the row's slots over its threads. Returned: the
+// threads that load one slot's chunk, 4 channels each: 16 (64-channel chunks) when that grid fits
+// one wave at four CTAs per SM, else 32 (128-channel chunks, within one wave since rows < sms).
+// `rows` counts the query rows of one request over all kv heads, `sms` the SMs the plan spreads
+// over. Depends on the shapes only, so the merge order, and hence the result, is fixed for them.
+FLASHMLA_HOST_DEVICE int combine_threads_per_slot(int num_parts, int batch, int rows, int sms) {
+  if (batch <= 0 || rows <= 0 || num_parts / batch < 2) return 0;
+  const int64_t total_rows = static_cast<int64_t>(batch) * rows;
+  if (total_rows >= sms) return 0;
+  return total_rows * 8 <= 4 * static_cast<int64_t>(sms) ? 16 : 32;
+}
+
 // Units of cost per part. At least 1 so that parts always advance.
 FLASHMLA_HOST_DEVICE int64_t part_span(int64_t total_cost, int num_parts) {
   const int64_t t = (total_cost + num_parts - 1) / num_parts;

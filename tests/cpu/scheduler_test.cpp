@@ -242,6 +242,34 @@ TEST(Scheduler, CombineWarpsPerRowFollowSplitsPerRequest) {
   }
 }
 
+TEST(Scheduler, CombineSlotLayoutOnlyForFewRowsWithManySlots) {
+  using flashmla::plan::combine_threads_per_slot;
+  EXPECT_EQ(combine_threads_per_slot(132, 1, 16, 132), 16);     // b = 1, h_q = 16: 64-channel chunks, 128 CTAs
+  EXPECT_EQ(combine_threads_per_slot(66, 1, 128, 132), 32);     // b = 1, h_q = 128: 128-channel chunks, 512 CTAs
+  EXPECT_EQ(combine_threads_per_slot(132, 4, 16, 132), 16);     // b = 4, h_q = 16: 512 CTAs
+  EXPECT_EQ(combine_threads_per_slot(66, 4, 128, 132), 0);      // 512 rows: a row per warp fills the GPU
+  EXPECT_EQ(combine_threads_per_slot(132, 16, 16, 132), 0);     // 256 rows
+  EXPECT_EQ(combine_threads_per_slot(132, 128, 16, 132), 0);    // about one split per request
+  EXPECT_EQ(combine_threads_per_slot(1, 1, 16, 132), 0);        // never split
+  EXPECT_EQ(combine_threads_per_slot(132, 0, 16, 132), 0);      // empty batch
+  EXPECT_EQ(combine_threads_per_slot(132, 2, 33, 132), 16);     // 66 rows: 528 CTAs, one wave
+  EXPECT_EQ(combine_threads_per_slot(132, 2, 34, 132), 32);     // 68 rows: 272 CTAs
+  for (int parts = 1; parts <= 300; parts += 7) {
+    for (int batch : {1, 2, 3, 7, 64, 1000}) {
+      for (int rows : {1, 16, 33, 128, 256}) {
+        const int t = combine_threads_per_slot(parts, batch, rows, 132);
+        EXPECT_TRUE(t == 0 || t == 16 || t == 32) << t;
+        if (t != 0) {
+          const int64_t ctas = static_cast<int64_t>(batch) * rows * (128 / t);
+          EXPECT_GE(parts / batch, 2) << "only requests split over several parts";
+          EXPECT_LT(static_cast<int64_t>(batch) * rows, 132) << "only when a row per CTA leaves SMs idle";
+          EXPECT_LE(ctas, 4 * 132) << "one wave at four CTAs per SM";
+        }
+      }
+    }
+  }
+}
+
 TEST(Scheduler, DecodeTileRowsCoverTheRowsOfAKvGroup) {
   using flashmla::plan::decode_tile_rows;
   EXPECT_EQ(decode_tile_rows(1), 16);

@@ -1,13 +1,23 @@
 // Merge of split-KV partials: for every split request, out = sum_s exp(lse_s - lse) * O_s with
 // lse = log sum_s exp(lse_s).
 //
-// A CTA of 8 warps merges 8 / W query rows of one request, W warps per row. Warp k of a row sums
-// the slots s = first + k, first + k + W, ... in slot order (a lane owns channels 4*lane + 128*q,
-// q = 0..3, and kUnroll slots' loads are in flight), then the W warp sums are added in warp
-// order: every sum has a fixed order, so the result is deterministic. W comes from the shapes
-// alone (combine_warps_per_row): a few long requests are split over up to 132 parts and one warp
-// per row would wait on each slot's load in turn; a large batch has a few slots per request and
-// one warp per row keeps the grid small.
+// Two layouts, picked from the shapes alone (plan::combine_threads_per_slot), so the merge order,
+// and hence the result, is fixed for them.
+//
+// Row per warp (batch x rows at least the SMs, or about one split per request): a CTA of 8 warps
+// merges 8 / W query rows of one request, W warps per row. Warp k of a row sums the slots
+// s = first + k, first + k + W, ... in slot order (a lane owns channels 4*lane + 128*q, q = 0..3,
+// and kUnroll slots' loads are in flight), then the W warp sums are added in warp order. W is
+// about the splits per request (combine_warps_per_row): one warp per row would wait on each
+// slot's load in turn, while a large batch has a few slots per request and one warp per row keeps
+// the grid small.
+//
+// Slot-parallel (a few rows with many slots each, e.g. one long request split over every part):
+// a CTA merges one chunk of one row's channels. Its 256 threads are slot groups of kTPS threads
+// (4 channels each); group g sums the slots first + g, first + g + G, ... with up to kSlotUnroll
+// slots' loads in flight per thread, and the groups' sums are added in group order. The merged
+// lse comes first, with the CTA's threads over the slots and a fixed reduction tree. A row per
+// CTA instead kept 16 CTAs busy for ~10 us at b = 1, h_q = 16 (docs/perf-log.md, entry 32).
 //
 // Launched with programmatic stream serialization after the decode kernel: its CTAs may start
 // while the decode grid drains and wait in griddepcontrol.wait until the partials are visible.
@@ -127,12 +137,108 @@ __global__ void __launch_bounds__(kCombineWarps * 32)
   if (lane == 0) p.lse[r * p.lse_stride_b + h * p.lse_stride_h + i * p.lse_stride_s] = lse;
 }
 
-template <typename T>
-void launch_combine_typed(const DecodeParams& params, int warps_per_row, cudaStream_t stream) {
-  const int rows_per_cta = kCombineWarps / warps_per_row;
+constexpr int kSlotThreads = 256;
+constexpr int kSlotUnroll = 9;   // one round for 132 slots over 16 groups (b = 1, h_q = 16)
+
+// The same value in every thread of the CTA: a fixed shuffle tree per warp, then the warps in order.
+template <typename Op>
+__device__ __forceinline__ float cta_reduce(float v, float* scratch, Op op) {
+#pragma unroll
+  for (int d = 16; d > 0; d >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, d));
+  __syncthreads();   // scratch may still be read by a previous reduction
+  if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = v;
+  __syncthreads();
+  v = scratch[0];
+#pragma unroll
+  for (int w = 1; w < kSlotThreads / 32; ++w) v = op(v, scratch[w]);
+  return v;
+}
+
+template <typename T, int kTPS>
+__global__ void __launch_bounds__(kSlotThreads, 4)
+    mla_combine_slots_kernel(const __grid_constant__ DecodeParams p) {
+  constexpr int kGroups = kSlotThreads / kTPS;
+  constexpr int kChunks = 128 / kTPS;
+  __shared__ float4 group_sum[kGroups][kTPS];
+  __shared__ float scratch[kSlotThreads / 32];
+  const int m = blockIdx.x / kChunks;
+  const int chunk = blockIdx.x % kChunks;
+  const int kv_head = blockIdx.y;
+  const int r = blockIdx.z;
+  const int slot_begin = p.num_splits[r];   // written by the metadata kernel, before the decode kernel
+  int slot_end = p.num_splits[r + 1];
+  if (slot_end > p.max_partial_slots) slot_end = p.max_partial_slots;   // never read past the workspace
+  if (slot_begin < 0 || slot_end <= slot_begin) return;                 // not split (uniform per CTA)
+  wait_for_primary_grid();
+
+  const int64_t slot_stride = static_cast<int64_t>(p.num_heads_kv) * p.rows_per_kv;
+  const int64_t row_index = static_cast<int64_t>(kv_head) * p.rows_per_kv + m;
+  const float* lse_of = p.partial_lse + row_index;   // lse of slot s: lse_of[s * slot_stride]
+  const int tid = threadIdx.x;
+
+  float v = -INFINITY;
+  for (int s = slot_begin + tid; s < slot_end; s += kSlotThreads) v = fmaxf(v, lse_of[s * slot_stride]);
+  const float lse_max = cta_reduce(v, scratch, [](float a, float b) { return fmaxf(a, b); });
+  float lse = INFINITY;   // no visible key in any split: out 0, lse +inf
+  float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+  const int g = tid / kTPS, c = tid % kTPS;
+  const int col = chunk * 4 * kTPS + 4 * c;
+  if (lse_max != -INFINITY) {   // uniform per CTA
+    v = 0.f;
+    for (int s = slot_begin + tid; s < slot_end; s += kSlotThreads) v += expf(lse_of[s * slot_stride] - lse_max);
+    lse = lse_max + logf(cta_reduce(v, scratch, [](float a, float b) { return a + b; }));
+    for (int s0 = slot_begin + g; s0 < slot_end; s0 += kGroups * kSlotUnroll) {
+      float4 val[kSlotUnroll];
+      float scale[kSlotUnroll];
+#pragma unroll
+      for (int u = 0; u < kSlotUnroll; ++u) {
+        const int s = s0 + u * kGroups;
+        val[u] = make_float4(0.f, 0.f, 0.f, 0.f);
+        scale[u] = 0.f;
+        if (s < slot_end) {
+          val[u] = *reinterpret_cast<const float4*>(p.partial_o + (s * slot_stride + row_index) * kHeadDimV + col);
+          scale[u] = expf(lse_of[s * slot_stride] - lse);   // 0 for an empty split (-inf)
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kSlotUnroll; ++u) {
+        acc.x += scale[u] * val[u].x;
+        acc.y += scale[u] * val[u].y;
+        acc.z += scale[u] * val[u].z;
+        acc.w += scale[u] * val[u].w;
+      }
+    }
+  }
+  if (kGroups > 1) {
+    group_sum[g][c] = acc;
+    __syncthreads();
+    if (g != 0) return;
+#pragma unroll
+    for (int j = 1; j < kGroups; ++j) {
+      const float4 o = group_sum[j][c];
+      acc.x += o.x;
+      acc.y += o.y;
+      acc.z += o.z;
+      acc.w += o.w;
+    }
+  }
+
+  const int i = m / p.q_heads_per_kv;
+  const int h = kv_head * p.q_heads_per_kv + (m - i * p.q_heads_per_kv);
+  T* out = static_cast<T*>(p.out) + r * p.out_stride_b + i * p.out_stride_s + h * p.out_stride_h;
+  uint2 packed;
+  packed.x = HalfOps<T>::pack(acc.x, acc.y);
+  packed.y = HalfOps<T>::pack(acc.z, acc.w);
+  *reinterpret_cast<uint2*>(out + col) = packed;
+  if (chunk == 0 && tid == 0) p.lse[r * p.lse_stride_b + h * p.lse_stride_h + i * p.lse_stride_s] = lse;
+}
+
+template <typename Kernel, typename... Args>
+void launch_after_decode(Kernel kernel, dim3 grid, int threads, cudaStream_t stream, const char* what,
+                         const Args&... args) {
   cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(params.batch, params.num_heads_kv, (params.rows_per_kv + rows_per_cta - 1) / rows_per_cta);
-  config.blockDim = dim3(kCombineWarps * 32);
+  config.gridDim = grid;
+  config.blockDim = dim3(threads);
   config.dynamicSmemBytes = 0;
   config.stream = stream;
   cudaLaunchAttribute attribute[1];
@@ -140,18 +246,40 @@ void launch_combine_typed(const DecodeParams& params, int warps_per_row, cudaStr
   attribute[0].val.programmaticStreamSerializationAllowed = 1;
   config.attrs = attribute;
   config.numAttrs = 1;
-  cuda_check(cudaLaunchKernelEx(&config, mla_combine_kernel<T>, params, warps_per_row), "mla_combine_kernel launch");
+  cuda_check(cudaLaunchKernelEx(&config, kernel, args...), what);
+}
+
+template <typename T>
+void launch_combine_typed(const DecodeParams& params, cudaStream_t stream) {
+  // The plan spread its parts over about this many SMs (flashmla::num_sm_parts_for).
+  const int sms = params.num_sm_parts * params.num_row_tiles * params.num_heads_kv;
+  const int tps = plan::combine_threads_per_slot(params.num_sm_parts, params.batch,
+                                                 params.num_heads_kv * params.rows_per_kv, sms);
+  if (tps == 0) {
+    const int warps_per_row = plan::combine_warps_per_row(params.num_sm_parts, params.batch, kCombineWarps);
+    const int rows_per_cta = kCombineWarps / warps_per_row;
+    const dim3 grid(params.batch, params.num_heads_kv, (params.rows_per_kv + rows_per_cta - 1) / rows_per_cta);
+    launch_after_decode(mla_combine_kernel<T>, grid, kCombineWarps * 32, stream, "mla_combine_kernel launch",
+                        params, warps_per_row);
+    return;
+  }
+  const dim3 grid(params.rows_per_kv * (128 / tps), params.num_heads_kv, params.batch);
+  const char* what = "mla_combine_slots_kernel launch";
+  if (tps == 16) {
+    launch_after_decode(mla_combine_slots_kernel<T, 16>, grid, kSlotThreads, stream, what, params);
+  } else {
+    launch_after_decode(mla_combine_slots_kernel<T, 32>, grid, kSlotThreads, stream, what, params);
+  }
 }
 
 }  // namespace
 
 void launch_combine(const DecodeParams& params, cudaStream_t stream) {
   if (params.max_partial_slots <= 0 || params.batch <= 0) return;
-  const int warps_per_row = plan::combine_warps_per_row(params.num_sm_parts, params.batch, kCombineWarps);
   if (params.dtype == DType::bf16) {
-    launch_combine_typed<__nv_bfloat16>(params, warps_per_row, stream);
+    launch_combine_typed<__nv_bfloat16>(params, stream);
   } else {
-    launch_combine_typed<__half>(params, warps_per_row, stream);
+    launch_combine_typed<__half>(params, stream);
   }
 }
 
