@@ -182,8 +182,14 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
 #endif
   const uint64_t policy = l2_policy_evict_first();
   PageCursor load(p, fields, req_begin, req_end);
-  PhaseClocks clk;   // producer: p0 = wait for a free stage, p1 = TMA issue to landed
-  for (int it = 0; load.valid; ++it, load.advance()) {
+  // Producer clocks: p0 = wait for a free stage, p1 = TMA issue to landed. A page's landing is
+  // waited for only after the next page has been issued (or after the last one), which never
+  // delays an issue: the next stage to free is the landed page's own. Waiting right after each
+  // issue held one page in flight and slowed memory-bound rows (docs/perf-log.md, entry 32).
+  PhaseClocks clk;
+  int it = 0;
+  unsigned long long issued = 0;
+  for (; load.valid; ++it, load.advance()) {
     clk.start();
     mbar_wait(ring.empty(it), ring.full_parity(it) ^ 1);
     clk.mark(0);
@@ -200,10 +206,21 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
       }
     }
 #ifdef FLASHMLA_EXPERIMENT_PHASE_CLOCKS
-    mbar_wait(ring.full(it), ring.full_parity(it));
-    clk.mark(1);
+    const unsigned long long now = clk.now();
+    if (it > 0) {
+      mbar_wait(ring.full(it - 1), ring.full_parity(it - 1));
+      clk.add_since(1, issued);
+    }
+    issued = now;
 #endif
   }
+#ifdef FLASHMLA_EXPERIMENT_PHASE_CLOCKS
+  if (it > 0) {
+    mbar_wait(ring.full(it - 1), ring.full_parity(it - 1));
+    clk.add_since(1, issued);
+  }
+#endif
+  (void)issued;
   clk.flush(2, true);
 }
 
