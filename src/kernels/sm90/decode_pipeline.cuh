@@ -373,7 +373,9 @@ void launch_decode_kernel(const DecodeParams& params, cudaStream_t stream, const
   }
   kKernel<<<grid, kDecodeThreads, kSmemBytes, stream>>>(params, maps);
   cuda_check(cudaGetLastError(), name);
+#ifndef FLASHMLA_EXPERIMENT_SKIP_COMBINE   // timing only: split requests keep no output
   if (params.num_sm_parts > 1) launch_combine(params, stream);
+#endif
 }
 
 }  // namespace flashmla::sm90
