@@ -311,11 +311,11 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     }
 
     if (nblk > 0) {
-      const unsigned long long q_wait0 = clk.now();
+      const uint32_t q_wait0 = clk.now();
       mbar_wait(q_full, nq & 1);
       clk.add_since(8, q_wait0);   // per segment: waiting for its Q tile
       float s[kS];
-      const unsigned long long first0 = clk.now();
+      const uint32_t first0 = clk.now();
       mbar_wait(ring.full(it), ring.full_parity(it));
       clk.add_since(10, first0);   // per segment: waiting for its first page
       C::scores(s, sQ, ring.stage(it), wg, [] {});
@@ -445,7 +445,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     }
 
     // ---- epilogue: column sums over the 8 lanes and 4 warps of a column, in a fixed order
-    const unsigned long long epi0 = clk.now();
+    const uint32_t epi0 = clk.now();
 #pragma unroll
     for (int c = 0; c < kCols; ++c) {
       l_part[c] += __shfl_xor_sync(0xffffffffu, l_part[c], 4);

@@ -188,7 +188,7 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
   // issue held one page in flight and slowed memory-bound rows (docs/perf-log.md, entry 32).
   PhaseClocks clk;
   int it = 0;
-  unsigned long long issued = 0;
+  uint32_t issued = 0;
   for (; load.valid; ++it, load.advance()) {
     clk.start();
     mbar_wait(ring.empty(it), ring.full_parity(it) ^ 1);
@@ -206,7 +206,7 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
       }
     }
 #ifdef FLASHMLA_EXPERIMENT_PHASE_CLOCKS
-    const unsigned long long now = clk.now();
+    const uint32_t now = clk.now();
     if (it > 0) {
       mbar_wait(ring.full(it - 1), ring.full_parity(it - 1));
       clk.add_since(1, issued);

@@ -396,7 +396,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     for (int i = 0; i < 128; ++i) o[i] = 0.f;
 
     if (nblk > 0) {
-      const unsigned long long q_wait0 = clk.now();
+      const uint32_t q_wait0 = clk.now();
       mbar_wait(q_full, nq & 1);
       clk.add_since(8, q_wait0);   // per segment: waiting for its Q tile
       // Scores of tile j+1 are issued right behind tile j's P @ V, so the tensor core has the
@@ -421,7 +421,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         C::scores(s, sQ, ring.stage(k) + 32 * wg * 128, on_prior_done);
 #endif
       };
-      const unsigned long long first0 = clk.now();
+      const uint32_t first0 = clk.now();
       mbar_wait(ring.full(it), ring.full_parity(it));
       clk.add_since(10, first0);   // per segment: waiting for its first page
       score_page(it, [] {});
@@ -538,7 +538,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     }
 
     // ---- epilogue: row sums of both consumers, in a fixed order (deterministic)
-    const unsigned long long epi0 = clk.now();
+    const uint32_t epi0 = clk.now();
 #pragma unroll
     for (int e = 0; e < 2; ++e) {
       l_part[e] += __shfl_xor_sync(0xffffffffu, l_part[e], 1);

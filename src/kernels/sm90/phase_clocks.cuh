@@ -27,33 +27,42 @@ __device__ __forceinline__ unsigned long long global_ns() {
   return t;
 }
 
+__device__ __forceinline__ uint32_t clock32() {
+  uint32_t t;
+  asm volatile("mov.u32 %0, %%clock;" : "=r"(t));
+  return t;
+}
+
+// 32-bit totals (a CTA's phase totals stay far below 2^32 cycles) and a 32-bit clock whose
+// differences wrap correctly: half the registers of 64-bit ones, which the wide kernel spilled.
 struct PhaseClocks {
-  unsigned long long last = 0;
-  unsigned long long total[kPhaseCount] = {};
-  unsigned long long pages = 0;
-  unsigned long long cta_clock0, cta_ns0;
+  uint32_t last = 0;
+  uint32_t total[kPhaseCount] = {};
+  uint32_t pages = 0;
+  uint32_t cta_clock0, cta_ns0;   // a CTA lasts far less than 2^32 cycles or nanoseconds
   __device__ PhaseClocks() {
 #ifdef __CUDA_ARCH__
-    cta_clock0 = clock64();
-    cta_ns0 = global_ns();
+    cta_clock0 = clock32();
+    cta_ns0 = static_cast<uint32_t>(global_ns());
 #endif
   }
-  __device__ __forceinline__ void start() { last = clock64(); }
+  __device__ __forceinline__ void start() { last = clock32(); }
   __device__ __forceinline__ void mark(int phase) {
-    const unsigned long long now = clock64();
+    const uint32_t now = clock32();
     total[phase] += now - last;
     last = now;
   }
   __device__ __forceinline__ void page() { ++pages; }
   // Phases outside the page loop (a request's Q wait, its epilogue): cycles since `from` (now()).
-  __device__ __forceinline__ void add_since(int phase, unsigned long long from) { total[phase] += clock64() - from; }
-  __device__ __forceinline__ unsigned long long now() const { return clock64(); }
+  __device__ __forceinline__ void add_since(int phase, uint32_t from) { total[phase] += clock32() - from; }
+  __device__ __forceinline__ uint32_t now() const { return clock32(); }
   __device__ __forceinline__ void flush(int wg, bool leader) {
     if (!leader) return;
-    for (int i = 0; i < kPhaseCount; ++i) atomicAdd(&g_phase_clocks[wg][i], total[i]);
-    atomicAdd(&g_phase_clocks[wg][kPhaseCount], pages);
-    atomicAdd(&g_phase_clocks[wg][kPhaseCount + 1], clock64() - cta_clock0);
-    atomicAdd(&g_phase_clocks[wg][kPhaseCount + 2], global_ns() - cta_ns0);
+    for (int i = 0; i < kPhaseCount; ++i) atomicAdd(&g_phase_clocks[wg][i], static_cast<unsigned long long>(total[i]));
+    atomicAdd(&g_phase_clocks[wg][kPhaseCount], static_cast<unsigned long long>(pages));
+    atomicAdd(&g_phase_clocks[wg][kPhaseCount + 1], static_cast<unsigned long long>(clock32() - cta_clock0));
+    atomicAdd(&g_phase_clocks[wg][kPhaseCount + 2],
+              static_cast<unsigned long long>(static_cast<uint32_t>(global_ns()) - cta_ns0));
     atomicAdd(&g_phase_clocks[wg][kPhaseCount + 3], 1ull);
   }
 };
@@ -91,8 +100,8 @@ struct PhaseClocks {
   __device__ __forceinline__ void start() {}
   __device__ __forceinline__ void mark(int) {}
   __device__ __forceinline__ void page() {}
-  __device__ __forceinline__ void add_since(int, unsigned long long) {}
-  __device__ __forceinline__ unsigned long long now() const { return 0; }
+  __device__ __forceinline__ void add_since(int, uint32_t) {}
+  __device__ __forceinline__ uint32_t now() const { return 0; }
   __device__ __forceinline__ void flush(int, bool) {}
 };
 inline void register_phase_clock_report() {}
