@@ -48,6 +48,14 @@ struct DecodeParams {
   int max_partial_slots;
 };
 
+#if defined(__CUDACC__)
+// Query token i and head h of row m of kv head kv_head (the numbering above).
+__device__ __forceinline__ void token_and_head(const DecodeParams& p, int kv_head, int m, int& i, int& h) {
+  i = m / p.q_heads_per_kv;
+  h = kv_head * p.q_heads_per_kv + (m - i * p.q_heads_per_kv);
+}
+#endif
+
 struct MetadataParams {
   const int32_t* cache_seqlens;  // [batch]
   int batch;

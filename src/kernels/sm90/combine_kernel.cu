@@ -37,6 +37,30 @@
 namespace flashmla::sm90 {
 namespace {
 
+// Where the merged row m of kv head kv_head of request r goes.
+template <typename T>
+struct MergedRow {
+  T* out;       // its 512 channels
+  float* lse;
+};
+
+template <typename T>
+__device__ __forceinline__ MergedRow<T> merged_row(const DecodeParams& p, int r, int kv_head, int m) {
+  int i, h;
+  token_and_head(p, kv_head, m, i, h);
+  return {static_cast<T*>(p.out) + r * p.out_stride_b + i * p.out_stride_s + h * p.out_stride_h,
+          p.lse + r * p.lse_stride_b + h * p.lse_stride_h + i * p.lse_stride_s};
+}
+
+// Four consecutive channels, rounded to T.
+template <typename T>
+__device__ __forceinline__ void store4(T* dst, float a, float b, float c, float d) {
+  uint2 packed;
+  packed.x = HalfOps<T>::pack(a, b);
+  packed.y = HalfOps<T>::pack(c, d);
+  *reinterpret_cast<uint2*>(dst) = packed;
+}
+
 constexpr int kCombineWarps = 8;
 constexpr int kUnroll = 4;
 
@@ -124,17 +148,10 @@ __global__ void __launch_bounds__(kCombineWarps * 32)
   }
   if (!active) return;
 
-  const int i = m / p.q_heads_per_kv;
-  const int h = kv_head * p.q_heads_per_kv + (m - i * p.q_heads_per_kv);
-  T* out = static_cast<T*>(p.out) + r * p.out_stride_b + i * p.out_stride_s + h * p.out_stride_h;
+  const MergedRow<T> dst = merged_row<T>(p, r, kv_head, m);
 #pragma unroll
-  for (int q = 0; q < 4; ++q) {
-    uint2 packed;
-    packed.x = HalfOps<T>::pack(acc[q][0], acc[q][1]);
-    packed.y = HalfOps<T>::pack(acc[q][2], acc[q][3]);
-    *reinterpret_cast<uint2*>(out + q * 128 + lane * 4) = packed;
-  }
-  if (lane == 0) p.lse[r * p.lse_stride_b + h * p.lse_stride_h + i * p.lse_stride_s] = lse;
+  for (int q = 0; q < 4; ++q) store4(dst.out + q * 128 + lane * 4, acc[q][0], acc[q][1], acc[q][2], acc[q][3]);
+  if (lane == 0) *dst.lse = lse;
 }
 
 constexpr int kSlotThreads = 256;
@@ -223,14 +240,9 @@ __global__ void __launch_bounds__(kSlotThreads, 4)
     }
   }
 
-  const int i = m / p.q_heads_per_kv;
-  const int h = kv_head * p.q_heads_per_kv + (m - i * p.q_heads_per_kv);
-  T* out = static_cast<T*>(p.out) + r * p.out_stride_b + i * p.out_stride_s + h * p.out_stride_h;
-  uint2 packed;
-  packed.x = HalfOps<T>::pack(acc.x, acc.y);
-  packed.y = HalfOps<T>::pack(acc.z, acc.w);
-  *reinterpret_cast<uint2*>(out + col) = packed;
-  if (chunk == 0 && tid == 0) p.lse[r * p.lse_stride_b + h * p.lse_stride_h + i * p.lse_stride_s] = lse;
+  const MergedRow<T> dst = merged_row<T>(p, r, kv_head, m);
+  store4(dst.out + col, acc.x, acc.y, acc.z, acc.w);
+  if (chunk == 0 && tid == 0) *dst.lse = lse;
 }
 
 template <typename Kernel, typename... Args>

@@ -129,12 +129,6 @@ __device__ __forceinline__ float row_lse(float m, float l, float softmax_scale, 
   return l > 0.f ? m * softmax_scale + logf(l) : (split ? -INFINITY : INFINITY);
 }
 
-// Query token i and head h of row m of kv head kv_head.
-__device__ __forceinline__ void token_and_head(const DecodeParams& p, int kv_head, int m, int& i, int& h) {
-  i = m / p.q_heads_per_kv;
-  h = kv_head * p.q_heads_per_kv + (m - i * p.q_heads_per_kv);
-}
-
 // Walks the pages (request, block) of the active segments of a metadata row in consumer order.
 struct PageCursor {
   const DecodeParams* p;
@@ -187,8 +181,14 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
   // delays an issue: the next stage to free is the landed page's own. Waiting right after each
   // issue held one page in flight and slowed memory-bound rows (docs/perf-log.md, entry 32).
   PhaseClocks clk;
+#ifdef FLASHMLA_EXPERIMENT_PHASE_CLOCKS
+  uint32_t issued = 0;   // when the last page issued was
+  auto landed = [&](int page_it) {
+    mbar_wait(ring.full(page_it), ring.full_parity(page_it));
+    clk.add_since(1, issued);
+  };
+#endif
   int it = 0;
-  uint32_t issued = 0;
   for (; load.valid; ++it, load.advance()) {
     clk.start();
     mbar_wait(ring.empty(it), ring.full_parity(it) ^ 1);
@@ -207,20 +207,13 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
     }
 #ifdef FLASHMLA_EXPERIMENT_PHASE_CLOCKS
     const uint32_t now = clk.now();
-    if (it > 0) {
-      mbar_wait(ring.full(it - 1), ring.full_parity(it - 1));
-      clk.add_since(1, issued);
-    }
+    if (it > 0) landed(it - 1);
     issued = now;
 #endif
   }
 #ifdef FLASHMLA_EXPERIMENT_PHASE_CLOCKS
-  if (it > 0) {
-    mbar_wait(ring.full(it - 1), ring.full_parity(it - 1));
-    clk.add_since(1, issued);
-  }
+  if (it > 0) landed(it - 1);
 #endif
-  (void)issued;
   clk.flush(2, true);
 }
 
