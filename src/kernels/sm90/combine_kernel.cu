@@ -1,13 +1,17 @@
 // Merge of split-KV partials: for every split request, out = sum_s exp(lse_s - lse) * O_s with
 // lse = log sum_s exp(lse_s).
 //
+// Both layouts take each slot's lse and partial O in one pass (RunningMerge: a running maximum,
+// with the sums moved when it grows), so a slot's loads are issued together instead of behind a
+// pass over the lse (docs/perf-log.md, entry 35).
+//
 // Two layouts, picked from the shapes alone (plan::combine_threads_per_slot), so the merge order,
 // and hence the result, is fixed for them.
 //
 // Row per warp (batch x rows at least the SMs, or about one split per request): a CTA of 8 warps
 // merges 8 / W query rows of one request, W warps per row. Warp k of a row sums the slots
 // s = first + k, first + k + W, ... in slot order (a lane owns channels 4*lane + 128*q, q = 0..3,
-// and kUnroll slots' loads are in flight), then the W warp sums are added in warp order. W is
+// and kUnroll slots' loads are in flight), then the W warp merges are added in warp order. W is
 // about the splits per request (combine_warps_per_row): one warp per row would wait on each
 // slot's load in turn, while a large batch has a few slots per request and one warp per row keeps
 // the grid small.
@@ -15,8 +19,7 @@
 // Slot-parallel (a few rows with many slots each, e.g. one long request split over every part):
 // a CTA merges one chunk of one row's channels. Its 256 threads are slot groups of kTPS threads
 // (4 channels each); group g sums the slots first + g, first + g + G, ... with up to kSlotUnroll
-// slots' loads in flight per thread, and the groups' sums are added in group order. The merged
-// lse comes first, with the CTA's threads over the slots and a fixed reduction tree. A row per
+// slots' loads in flight per thread, and the groups' merges are added in group order. A row per
 // CTA instead kept 16 CTAs busy for ~10 us at b = 1, h_q = 16 (docs/perf-log.md, entry 32).
 //
 // Launched with programmatic stream serialization after the decode kernel: its CTAs may start
@@ -54,12 +57,88 @@ __device__ __forceinline__ MergedRow<T> merged_row(const DecodeParams& p, int r,
 
 // Four consecutive channels, rounded to T.
 template <typename T>
-__device__ __forceinline__ void store4(T* dst, float a, float b, float c, float d) {
+__device__ __forceinline__ void store4(T* dst, float4 v, float scale) {
   uint2 packed;
-  packed.x = HalfOps<T>::pack(a, b);
-  packed.y = HalfOps<T>::pack(c, d);
+  packed.x = HalfOps<T>::pack(v.x * scale, v.y * scale);
+  packed.y = HalfOps<T>::pack(v.z * scale, v.w * scale);
   *reinterpret_cast<uint2*>(dst) = packed;
 }
+
+__device__ __forceinline__ void scale_add(float4& acc, float w, const float4& v) {
+  acc.x = fmaf(w, v.x, acc.x);
+  acc.y = fmaf(w, v.y, acc.y);
+  acc.z = fmaf(w, v.z, acc.z);
+  acc.w = fmaf(w, v.w, acc.w);
+}
+
+// One pass over the slots, so the lse and the partial O of a slot are loaded together instead of
+// the lse first (a maximum, then a sum) and O after it: a running maximum m of the slots' lse, the
+// weight sum l = sum_s exp(lse_s - m) and acc = sum_s exp(lse_s - m) * O_s, both moved to a larger
+// m when one comes. kV float4 of channels per thread. merged: out = acc / l, lse = m + log(l);
+// m = -inf (no slot saw a key): out 0, lse +inf.
+template <int kV>
+struct RunningMerge {
+  float m = -INFINITY;
+  float l = 0.f;
+  float4 acc[kV];
+
+  __device__ __forceinline__ RunningMerge() {
+#pragma unroll
+    for (int q = 0; q < kV; ++q) acc[q] = make_float4(0.f, 0.f, 0.f, 0.f);
+  }
+
+  // Moves (l, acc) to the maximum top >= m; top is finite.
+  __device__ __forceinline__ void move_to(float top) {
+    const float f = expf(m - top);   // 0 while m is -inf
+    l *= f;
+#pragma unroll
+    for (int q = 0; q < kV; ++q) {
+      acc[q].x *= f;
+      acc[q].y *= f;
+      acc[q].z *= f;
+      acc[q].w *= f;
+    }
+    m = top;
+  }
+
+  // kN slots whose loads were issued together; a slot past the end comes as lse -inf and O 0.
+  template <int kN>
+  __device__ __forceinline__ void add_slots(const float (&lse)[kN], const float4 (&val)[kN][kV]) {
+    float top = m;
+#pragma unroll
+    for (int u = 0; u < kN; ++u) top = fmaxf(top, lse[u]);
+    if (top == -INFINITY) return;
+    move_to(top);
+#pragma unroll
+    for (int u = 0; u < kN; ++u) {
+      const float w = expf(lse[u] - top);   // 0 for an empty split (-inf)
+      l += w;
+#pragma unroll
+      for (int q = 0; q < kV; ++q) scale_add(acc[q], w, val[u][q]);
+    }
+  }
+
+  // Adds the merges of parts 1..n-1 (read through ml(j) = (m_j, l_j) and acc_of(j, q)) to this
+  // one, part 0, in part order.
+  template <typename Ml, typename Acc>
+  __device__ __forceinline__ void add_parts(int n, Ml ml, Acc acc_of) {
+    float top = m;
+    for (int j = 1; j < n; ++j) top = fmaxf(top, ml(j).x);
+    if (top == -INFINITY) return;
+    move_to(top);
+    for (int j = 1; j < n; ++j) {
+      const float2 part = ml(j);
+      const float w = expf(part.x - top);   // 0 for a part that saw nothing
+      l += w * part.y;
+#pragma unroll
+      for (int q = 0; q < kV; ++q) scale_add(acc[q], w, acc_of(j, q));
+    }
+  }
+
+  __device__ __forceinline__ bool empty() const { return m == -INFINITY || !(l > 0.f); }
+  __device__ __forceinline__ float inv_l() const { return empty() ? 0.f : 1.f / l; }
+  __device__ __forceinline__ float lse() const { return empty() ? INFINITY : m + logf(l); }
+};
 
 constexpr int kCombineWarps = 8;
 constexpr int kUnroll = 4;
@@ -68,6 +147,7 @@ template <typename T>
 __global__ void __launch_bounds__(kCombineWarps * 32)
     mla_combine_kernel(const __grid_constant__ DecodeParams p, int warps_per_row) {
   __shared__ float4 warp_sum[kCombineWarps][4][32];
+  __shared__ float2 warp_ml[kCombineWarps];
   const int r = blockIdx.x;
   const int kv_head = blockIdx.y;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -85,91 +165,47 @@ __global__ void __launch_bounds__(kCombineWarps * 32)
   const int64_t row_index = static_cast<int64_t>(kv_head) * p.rows_per_kv + (active ? m : 0);
   const float* lse_of = p.partial_lse + row_index;   // lse of slot s: lse_of[s * slot_stride]
 
-  // Every warp of the row derives the merged lse itself (lanes over slots, fixed shuffle tree).
-  float v = -INFINITY;
-  for (int s = slot_begin + lane; s < slot_end; s += 32) v = fmaxf(v, lse_of[s * slot_stride]);
-#pragma unroll
-  for (int d = 16; d > 0; d >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, d));
-  const float lse_max = v;
-
-  float acc[4][4];
-#pragma unroll
-  for (int q = 0; q < 4; ++q) {
-#pragma unroll
-    for (int e = 0; e < 4; ++e) acc[q][e] = 0.f;
-  }
-  float lse = INFINITY;   // no visible key in any split: out 0, lse +inf
-  if (active && lse_max != -INFINITY) {
-    v = 0.f;
-    for (int s = slot_begin + lane; s < slot_end; s += 32) v += expf(lse_of[s * slot_stride] - lse_max);
-#pragma unroll
-    for (int d = 16; d > 0; d >>= 1) v += __shfl_xor_sync(0xffffffffu, v, d);
-    lse = lse_max + logf(v);
+  RunningMerge<4> merge;   // a lane owns channels 4 * lane + 128 * q
+  if (active) {
     for (int s0 = slot_begin + k; s0 < slot_end; s0 += warps_per_row * kUnroll) {
       float4 val[kUnroll][4];
-      float scale[kUnroll];
+      float lse[kUnroll];
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
         const int s = s0 + u * warps_per_row;
-        const bool in = s < slot_end;
-        const float4* src = reinterpret_cast<const float4*>(p.partial_o + (in ? s : slot_begin) * slot_stride * kHeadDimV +
-                                                            row_index * kHeadDimV);
-        scale[u] = in ? expf(lse_of[s * slot_stride] - lse) : 0.f;   // 0 for an empty split (-inf)
+        lse[u] = -INFINITY;
 #pragma unroll
-        for (int q = 0; q < 4; ++q) val[u][q] = src[q * 32 + lane];
-      }
+        for (int q = 0; q < 4; ++q) val[u][q] = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (s < slot_end) {
+          const float4* src = reinterpret_cast<const float4*>(p.partial_o + (s * slot_stride + row_index) * kHeadDimV);
+          lse[u] = lse_of[s * slot_stride];
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-#pragma unroll
-        for (int q = 0; q < 4; ++q) {
-          acc[q][0] += scale[u] * val[u][q].x;
-          acc[q][1] += scale[u] * val[u][q].y;
-          acc[q][2] += scale[u] * val[u][q].z;
-          acc[q][3] += scale[u] * val[u][q].w;
+          for (int q = 0; q < 4; ++q) val[u][q] = src[q * 32 + lane];
         }
       }
+      merge.add_slots(lse, val);
     }
   }
   if (warps_per_row > 1) {
 #pragma unroll
-    for (int q = 0; q < 4; ++q) warp_sum[warp][q][lane] = make_float4(acc[q][0], acc[q][1], acc[q][2], acc[q][3]);
+    for (int q = 0; q < 4; ++q) warp_sum[warp][q][lane] = merge.acc[q];
+    if (lane == 0) warp_ml[warp] = make_float2(merge.m, merge.l);
     __syncthreads();
     if (k != 0) return;
-    for (int w = warp + 1; w < warp + warps_per_row; ++w) {
-#pragma unroll
-      for (int q = 0; q < 4; ++q) {
-        const float4 o = warp_sum[w][q][lane];
-        acc[q][0] += o.x;
-        acc[q][1] += o.y;
-        acc[q][2] += o.z;
-        acc[q][3] += o.w;
-      }
-    }
+    merge.add_parts(warps_per_row, [&](int j) { return warp_ml[warp + j]; },
+                    [&](int j, int q) { return warp_sum[warp + j][q][lane]; });
   }
   if (!active) return;
 
   const MergedRow<T> dst = merged_row<T>(p, r, kv_head, m);
+  const float inv = merge.inv_l();
 #pragma unroll
-  for (int q = 0; q < 4; ++q) store4(dst.out + q * 128 + lane * 4, acc[q][0], acc[q][1], acc[q][2], acc[q][3]);
-  if (lane == 0) *dst.lse = lse;
+  for (int q = 0; q < 4; ++q) store4(dst.out + q * 128 + lane * 4, merge.acc[q], inv);
+  if (lane == 0) *dst.lse = merge.lse();
 }
 
 constexpr int kSlotThreads = 256;
 constexpr int kSlotUnroll = 9;   // one round for 132 slots over 16 groups (b = 1, h_q = 16)
-
-// The same value in every thread of the CTA: a fixed shuffle tree per warp, then the warps in order.
-template <typename Op>
-__device__ __forceinline__ float cta_reduce(float v, float* scratch, Op op) {
-#pragma unroll
-  for (int d = 16; d > 0; d >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, d));
-  __syncthreads();   // scratch may still be read by a previous reduction
-  if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = v;
-  __syncthreads();
-  v = scratch[0];
-#pragma unroll
-  for (int w = 1; w < kSlotThreads / 32; ++w) v = op(v, scratch[w]);
-  return v;
-}
 
 template <typename T, int kTPS>
 __global__ void __launch_bounds__(kSlotThreads, 4)
@@ -177,7 +213,7 @@ __global__ void __launch_bounds__(kSlotThreads, 4)
   constexpr int kGroups = kSlotThreads / kTPS;
   constexpr int kChunks = 128 / kTPS;
   __shared__ float4 group_sum[kGroups][kTPS];
-  __shared__ float scratch[kSlotThreads / 32];
+  __shared__ float2 group_ml[kGroups];
   const int m = blockIdx.x / kChunks;
   const int chunk = blockIdx.x % kChunks;
   const int kv_head = blockIdx.y;
@@ -191,58 +227,36 @@ __global__ void __launch_bounds__(kSlotThreads, 4)
   const int64_t slot_stride = static_cast<int64_t>(p.num_heads_kv) * p.rows_per_kv;
   const int64_t row_index = static_cast<int64_t>(kv_head) * p.rows_per_kv + m;
   const float* lse_of = p.partial_lse + row_index;   // lse of slot s: lse_of[s * slot_stride]
-  const int tid = threadIdx.x;
-
-  float v = -INFINITY;
-  for (int s = slot_begin + tid; s < slot_end; s += kSlotThreads) v = fmaxf(v, lse_of[s * slot_stride]);
-  const float lse_max = cta_reduce(v, scratch, [](float a, float b) { return fmaxf(a, b); });
-  float lse = INFINITY;   // no visible key in any split: out 0, lse +inf
-  float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-  const int g = tid / kTPS, c = tid % kTPS;
+  const int g = threadIdx.x / kTPS, c = threadIdx.x % kTPS;
   const int col = chunk * 4 * kTPS + 4 * c;
-  if (lse_max != -INFINITY) {   // uniform per CTA
-    v = 0.f;
-    for (int s = slot_begin + tid; s < slot_end; s += kSlotThreads) v += expf(lse_of[s * slot_stride] - lse_max);
-    lse = lse_max + logf(cta_reduce(v, scratch, [](float a, float b) { return a + b; }));
-    for (int s0 = slot_begin + g; s0 < slot_end; s0 += kGroups * kSlotUnroll) {
-      float4 val[kSlotUnroll];
-      float scale[kSlotUnroll];
+
+  RunningMerge<1> merge;
+  for (int s0 = slot_begin + g; s0 < slot_end; s0 += kGroups * kSlotUnroll) {
+    float4 val[kSlotUnroll][1];
+    float lse[kSlotUnroll];
 #pragma unroll
-      for (int u = 0; u < kSlotUnroll; ++u) {
-        const int s = s0 + u * kGroups;
-        val[u] = make_float4(0.f, 0.f, 0.f, 0.f);
-        scale[u] = 0.f;
-        if (s < slot_end) {
-          val[u] = *reinterpret_cast<const float4*>(p.partial_o + (s * slot_stride + row_index) * kHeadDimV + col);
-          scale[u] = expf(lse_of[s * slot_stride] - lse);   // 0 for an empty split (-inf)
-        }
-      }
-#pragma unroll
-      for (int u = 0; u < kSlotUnroll; ++u) {
-        acc.x += scale[u] * val[u].x;
-        acc.y += scale[u] * val[u].y;
-        acc.z += scale[u] * val[u].z;
-        acc.w += scale[u] * val[u].w;
+    for (int u = 0; u < kSlotUnroll; ++u) {
+      const int s = s0 + u * kGroups;
+      val[u][0] = make_float4(0.f, 0.f, 0.f, 0.f);
+      lse[u] = -INFINITY;
+      if (s < slot_end) {
+        val[u][0] = *reinterpret_cast<const float4*>(p.partial_o + (s * slot_stride + row_index) * kHeadDimV + col);
+        lse[u] = lse_of[s * slot_stride];
       }
     }
+    merge.add_slots(lse, val);
   }
   if (kGroups > 1) {
-    group_sum[g][c] = acc;
+    group_sum[g][c] = merge.acc[0];
+    if (c == 0) group_ml[g] = make_float2(merge.m, merge.l);
     __syncthreads();
     if (g != 0) return;
-#pragma unroll
-    for (int j = 1; j < kGroups; ++j) {
-      const float4 o = group_sum[j][c];
-      acc.x += o.x;
-      acc.y += o.y;
-      acc.z += o.z;
-      acc.w += o.w;
-    }
+    merge.add_parts(kGroups, [&](int j) { return group_ml[j]; }, [&](int j, int) { return group_sum[j][c]; });
   }
 
   const MergedRow<T> dst = merged_row<T>(p, r, kv_head, m);
-  store4(dst.out + col, acc.x, acc.y, acc.z, acc.w);
-  if (chunk == 0 && tid == 0) *dst.lse = lse;
+  store4(dst.out + col, merge.acc[0], merge.inv_l());
+  if (chunk == 0 && c == 0) *dst.lse = merge.lse();
 }
 
 template <typename Kernel, typename... Args>
