@@ -79,6 +79,8 @@ struct WgmmaDecodeSmem {
   static constexpr uint32_t kBytes = kBars + kPipelineBarrierBytes;
 };
 static_assert(WgmmaDecodeSmem::kBytes <= 227 * 1024, "decode CTA must fit Hopper's 227 KiB per block");
+static_assert(WgmmaDecodeSmem::kPlo % 1024 == 0 && WgmmaDecodeSmem::kStage0 % 1024 == 0 && kChunkBytes % 1024 == 0,
+              "P tiles must be 1024-byte aligned (Consumer::store_p, and the 128-byte swizzle)");
 
 // Named barriers (0 is __syncthreads). kBarScored: both consumers have scored the page (so its
 // RoPE chunk and P_lo are free for the partial scores); kBarHalves: the partial scores are
@@ -258,19 +260,23 @@ struct Consumer {
     }
   }
 
-  // Byte offsets in the 64 x 64 P tile of this thread's words of one consumer's 32 key columns
-  // (from col0): word 2*jn of row0 at offset[jn], of row0 + 8 at offset[jn] + 8 * 128. Rows
-  // row0 and row0 + 8 share the swizzle phase (row % 8), so four offsets cover all sixteen words.
-  static __device__ __forceinline__ void p_offsets(uint32_t (&offset)[4], int row0, int col0, int tq) {
-#pragma unroll
-    for (int jn = 0; jn < 4; ++jn) offset[jn] = swizzled_offset(row0, col0 + 8 * jn + 2 * tq);
+  // Byte offset in the 64 x 64 P tile of this thread's first word of one consumer's 32 key columns
+  // (from col0, a multiple of 32): word 2*jn of row0 lies at p_offset(...) ^ (16 * jn), of row0 + 8
+  // 1024 B further. Key columns col0 + 8*jn are the 16-byte units col0/8 + jn, and the swizzle XORs
+  // the unit with row % 8: since jn < 4 and col0/8 is a multiple of 4, that is the unit of jn = 0
+  // XORed with jn. Rows row0 and row0 + 8 share the swizzle phase. One register instead of four
+  // offsets, which ptxas rematerialized on every page (~40 integer instructions per warp).
+  static __device__ __forceinline__ uint32_t p_offset(int row0, int col0, int tq) {
+    return swizzled_offset(row0, col0 + 2 * tq);
   }
 
-  static __device__ __forceinline__ void store_p(uint32_t base, const uint32_t (&w)[8], const uint32_t (&offset)[4]) {
+  // base: 1024-byte aligned, so (base + offset) ^ (16 * jn) = base + (offset ^ (16 * jn)).
+  static __device__ __forceinline__ void store_p(uint32_t base, const uint32_t (&w)[8], uint32_t offset) {
+    const uint32_t a = base + offset;
 #pragma unroll
     for (int jn = 0; jn < 4; ++jn) {
-      st_shared_b32(base + offset[jn], w[2 * jn]);
-      st_shared_b32(base + offset[jn] + 8 * 128, w[2 * jn + 1]);
+      st_shared_b32(a ^ (16 * jn), w[2 * jn]);
+      st_shared_b32((a ^ (16 * jn)) + 8 * 128, w[2 * jn + 1]);
     }
   }
 
@@ -373,8 +379,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   const float sl2 = p.scale_log2;   // > 0 (params.cpp)
   const float lazy_slack = kLazyMaxLog2 / sl2;
   const uint32_t sPlo = sbase + L::kPlo;
-  uint32_t p_offset[4];
-  C::p_offsets(p_offset, row0, 32 * wg, tq);
+  const uint32_t p_offset = C::p_offset(row0, 32 * wg, tq);
   PhaseClocks clk;
   int it = 0;   // KV tiles consumed so far (same sequence as the producer)
   int nq = 0;   // Q tiles consumed so far
