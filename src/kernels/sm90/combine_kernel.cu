@@ -55,6 +55,16 @@ __device__ __forceinline__ MergedRow<T> merged_row(const DecodeParams& p, int r,
           p.lse + r * p.lse_stride_b + h * p.lse_stride_h + i * p.lse_stride_s};
 }
 
+// Partial slots [begin, end) of request r, from num_splits (written by the metadata kernel, before
+// the decode kernel) and never past the workspace; false when the request was not split, so the
+// decode kernel wrote its output.
+__device__ __forceinline__ bool split_slots(const DecodeParams& p, int r, int& begin, int& end) {
+  begin = p.num_splits[r];
+  end = p.num_splits[r + 1];
+  if (end > p.max_partial_slots) end = p.max_partial_slots;
+  return begin >= 0 && end > begin;
+}
+
 // Four consecutive channels, rounded to T.
 template <typename T>
 __device__ __forceinline__ void store4(T* dst, float4 v, float scale) {
@@ -154,10 +164,8 @@ __global__ void __launch_bounds__(kCombineWarps * 32)
   const int rows_per_cta = kCombineWarps / warps_per_row;
   const int m = blockIdx.z * rows_per_cta + warp / warps_per_row;
   const int k = warp % warps_per_row;
-  const int slot_begin = p.num_splits[r];   // written by the metadata kernel, before the decode kernel
-  int slot_end = p.num_splits[r + 1];
-  if (slot_end > p.max_partial_slots) slot_end = p.max_partial_slots;   // never read past the workspace
-  if (slot_begin < 0 || slot_end <= slot_begin) return;                 // not split (uniform per CTA)
+  int slot_begin, slot_end;
+  if (!split_slots(p, r, slot_begin, slot_end)) return;   // uniform per CTA
   wait_for_primary_grid();
 
   const bool active = m < p.rows_per_kv;
@@ -218,10 +226,8 @@ __global__ void __launch_bounds__(kSlotThreads, 4)
   const int chunk = blockIdx.x % kChunks;
   const int kv_head = blockIdx.y;
   const int r = blockIdx.z;
-  const int slot_begin = p.num_splits[r];   // written by the metadata kernel, before the decode kernel
-  int slot_end = p.num_splits[r + 1];
-  if (slot_end > p.max_partial_slots) slot_end = p.max_partial_slots;   // never read past the workspace
-  if (slot_begin < 0 || slot_end <= slot_begin) return;                 // not split (uniform per CTA)
+  int slot_begin, slot_end;
+  if (!split_slots(p, r, slot_begin, slot_end)) return;   // uniform per CTA
   wait_for_primary_grid();
 
   const int64_t slot_stride = static_cast<int64_t>(p.num_heads_kv) * p.rows_per_kv;
