@@ -24,7 +24,8 @@
 //
 // Launched with programmatic stream serialization after the decode kernel: its CTAs may start
 // while the decode grid drains and wait in griddepcontrol.wait until the partials are visible.
-// Requests that were not split were written by the decode kernel; their CTAs exit at once.
+// Requests that were not split were written by the decode kernel; their CTAs exit once the decode
+// grid has completed (release_next_decode_after_primary).
 #include <cmath>
 #include <cstdint>
 
@@ -35,6 +36,7 @@
 #include "host/cuda_check.h"
 #include "kernels/sm90/async_ptx.cuh"
 #include "kernels/sm90/kernels.h"
+#include "kernels/sm90/programmatic_launch.h"
 #include "kernels/sm90/ptx.cuh"
 
 namespace flashmla::sm90 {
@@ -63,6 +65,16 @@ __device__ __forceinline__ bool split_slots(const DecodeParams& p, int r, int& b
   end = p.num_splits[r + 1];
   if (end > p.max_partial_slots) end = p.max_partial_slots;
   return begin >= 0 && end > begin;
+}
+
+// The next decode kernel is launched behind this grid with programmatic serialisation
+// (launch_decode_kernel), so it may be scheduled as soon as every CTA here has started, and it
+// waits for this grid to complete. Every CTA waits for the decode grid before it exits, even one
+// with nothing to merge: this grid then completes only after the decode grid, and whatever
+// follows it sees both kernels' outputs.
+__device__ __forceinline__ void release_next_decode_after_primary() {
+  allow_dependent_launch();
+  wait_for_primary_grid();
 }
 
 // Four consecutive channels, rounded to T.
@@ -165,8 +177,8 @@ __global__ void __launch_bounds__(kCombineWarps * 32)
   const int m = blockIdx.z * rows_per_cta + warp / warps_per_row;
   const int k = warp % warps_per_row;
   int slot_begin, slot_end;
+  release_next_decode_after_primary();
   if (!split_slots(p, r, slot_begin, slot_end)) return;   // uniform per CTA
-  wait_for_primary_grid();
 
   const bool active = m < p.rows_per_kv;
   const int64_t slot_stride = static_cast<int64_t>(p.num_heads_kv) * p.rows_per_kv;
@@ -227,8 +239,8 @@ __global__ void __launch_bounds__(kSlotThreads, 4)
   const int kv_head = blockIdx.y;
   const int r = blockIdx.z;
   int slot_begin, slot_end;
+  release_next_decode_after_primary();
   if (!split_slots(p, r, slot_begin, slot_end)) return;   // uniform per CTA
-  wait_for_primary_grid();
 
   const int64_t slot_stride = static_cast<int64_t>(p.num_heads_kv) * p.rows_per_kv;
   const int64_t row_index = static_cast<int64_t>(kv_head) * p.rows_per_kv + m;
@@ -265,22 +277,6 @@ __global__ void __launch_bounds__(kSlotThreads, 4)
   if (chunk == 0 && c == 0) *dst.lse = merge.lse();
 }
 
-template <typename Kernel, typename... Args>
-void launch_after_decode(Kernel kernel, dim3 grid, int threads, cudaStream_t stream, const char* what,
-                         const Args&... args) {
-  cudaLaunchConfig_t config = {};
-  config.gridDim = grid;
-  config.blockDim = dim3(threads);
-  config.dynamicSmemBytes = 0;
-  config.stream = stream;
-  cudaLaunchAttribute attribute[1];
-  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute[0].val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = attribute;
-  config.numAttrs = 1;
-  cuda_check(cudaLaunchKernelEx(&config, kernel, args...), what);
-}
-
 template <typename T>
 void launch_combine_typed(const DecodeParams& params, cudaStream_t stream) {
   // The plan spread its parts over about this many SMs (flashmla::num_sm_parts_for).
@@ -291,16 +287,16 @@ void launch_combine_typed(const DecodeParams& params, cudaStream_t stream) {
     const int warps_per_row = plan::combine_warps_per_row(params.num_sm_parts, params.batch, kCombineWarps);
     const int rows_per_cta = kCombineWarps / warps_per_row;
     const dim3 grid(params.batch, params.num_heads_kv, (params.rows_per_kv + rows_per_cta - 1) / rows_per_cta);
-    launch_after_decode(mla_combine_kernel<T>, grid, kCombineWarps * 32, stream, "mla_combine_kernel launch",
+    launch_programmatic(mla_combine_kernel<T>, grid, kCombineWarps * 32, 0, stream, "mla_combine_kernel launch",
                         params, warps_per_row);
     return;
   }
   const dim3 grid(params.rows_per_kv * (128 / tps), params.num_heads_kv, params.batch);
   const char* what = "mla_combine_slots_kernel launch";
   if (tps == 16) {
-    launch_after_decode(mla_combine_slots_kernel<T, 16>, grid, kSlotThreads, stream, what, params);
+    launch_programmatic(mla_combine_slots_kernel<T, 16>, grid, kSlotThreads, 0, stream, what, params);
   } else {
-    launch_after_decode(mla_combine_slots_kernel<T, 32>, grid, kSlotThreads, stream, what, params);
+    launch_programmatic(mla_combine_slots_kernel<T, 32>, grid, kSlotThreads, 0, stream, what, params);
   }
 }
 

@@ -18,6 +18,7 @@
 #include "kernels/sm90/async_ptx.cuh"
 #include "kernels/sm90/kernels.h"
 #include "kernels/sm90/phase_clocks.cuh"
+#include "kernels/sm90/programmatic_launch.h"
 #include "kernels/sm90/ptx.cuh"
 #include "kernels/sm90/smem_layout.cuh"
 
@@ -309,13 +310,19 @@ struct CtaRequests {
   int begin, end;   // inclusive
 };
 
-// The start both decode kernels share: the CTA's metadata row, the early launch of the combine
-// (PDL), the pipeline barriers, and the producer warpgroup's whole run. Returns false in the
+// The start both decode kernels share: the pipeline barriers, the wait for the previous kernel
+// (PDL), the CTA's metadata row, the early launch of the combine (PDL), and the producer
+// warpgroup's whole run. Returns false in the
 // producer's threads, which are done by then; the consumers return with their registers raised.
 template <int kRows>
 __device__ __forceinline__ bool start_decode_cta(const DecodeParams& p, const DecodeMaps& maps, const Pipeline& pl,
                                                  uint32_t sQ, int m_base, CtaRequests& work) {
   const int tid = threadIdx.x;
+  if (tid == 0) init_pipeline_barriers(pl, maps.q_by_tma != 0);
+  // This grid is launched with programmatic serialisation (launch_decode_kernel): it may start
+  // while the previous kernel of the stream drains, so nothing in global memory (metadata, block
+  // table, q, cache) is read before that kernel has completed.
+  wait_for_primary_grid();
   work.fields = p.tile_metadata + static_cast<int64_t>(blockIdx.x) * kMetadataFields;
   work.begin = work.fields[plan::kReqBegin];
   work.end = work.fields[plan::kReqEnd];
@@ -323,7 +330,6 @@ __device__ __forceinline__ bool start_decode_cta(const DecodeParams& p, const De
   // The combine may be scheduled once every CTA of this grid has started; it waits for this
   // grid's results itself, and its CTAs only fit on SMs that this kernel has left.
   allow_dependent_launch();
-  if (tid == 0) init_pipeline_barriers(pl, maps.q_by_tma != 0);
   __syncthreads();
 
   if (tid >= 2 * kWarpgroupThreads) {
@@ -364,8 +370,10 @@ void launch_decode_kernel(const DecodeParams& params, cudaStream_t stream, const
                name);
     if (device < kMaxDevices) configured[device].store(true, std::memory_order_release);
   }
-  kKernel<<<grid, kDecodeThreads, kSmemBytes, stream>>>(params, maps);
-  cuda_check(cudaGetLastError(), name);
+  // Programmatic serialisation: the grid may be scheduled while the previous kernel drains (the
+  // previous call's combine triggers it at its start) and waits for it in start_decode_cta. That
+  // hides the launch gap between calls, e.g. between layers.
+  launch_programmatic(kKernel, grid, kDecodeThreads, kSmemBytes, stream, name, params, maps);
 #ifndef FLASHMLA_EXPERIMENT_SKIP_COMBINE   // timing only: split requests keep no output
   if (params.num_sm_parts > 1) launch_combine(params, stream);
 #endif
