@@ -346,6 +346,17 @@ struct Consumer {
   }
 };
 
+#ifdef FLASHMLA_EXPERIMENT_NO_O_STORES
+// Timing only (docs/perf-log.md, entry 41): the epilogue stores no O. O still feeds a condition
+// that never holds in practice, or ptxas drops the P @ V MMAs whose results nothing reads.
+__device__ __forceinline__ bool experiment_keep_alive(const float (&o)[128]) {
+  float sum = 0.f;
+#pragma unroll
+  for (int i = 0; i < 128; ++i) sum += o[i];
+  return sum == 12345.f;
+}
+#endif
+
 template <typename T>
 __global__ void __launch_bounds__(kDecodeThreads, 1)
     mla_decode_wgmma_kernel(const __grid_constant__ DecodeParams p, const __grid_constant__ DecodeMaps maps) {
@@ -401,9 +412,9 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     for (int i = 0; i < 128; ++i) o[i] = 0.f;
 
     if (nblk > 0) {
-      const uint32_t q_wait0 = clk.now();
+      clk.start();
       mbar_wait(q_full, nq & 1);
-      clk.add_since(8, q_wait0);   // per segment: waiting for its Q tile
+      clk.mark(8);   // per segment: waiting for its Q tile
       // Scores of tile j+1 are issued right behind tile j's P @ V, so the tensor core has the
       // next tile queued while this warpgroup waits; tile j's stage is released as soon as its
       // P @ V has completed.
@@ -426,11 +437,10 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         C::scores(s, sQ, ring.stage(k) + 32 * wg * 128, on_prior_done);
 #endif
       };
-      const uint32_t first0 = clk.now();
       mbar_wait(ring.full(it), ring.full_parity(it));
-      clk.add_since(10, first0);   // per segment: waiting for its first page
+      clk.mark(10);   // per segment: waiting for its first page
       score_page(it, [] {});
-      clk.start();
+      clk.mark(11);   // per segment: its first page's scores and hand-over
       for (int j = 0; j < nblk; ++j) {
         clk.page();
         const int it_j = it + j;
@@ -543,7 +553,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     }
 
     // ---- epilogue: row sums of both consumers, in a fixed order (deterministic)
-    const uint32_t epi0 = clk.now();
+    clk.start();
 #pragma unroll
     for (int e = 0; e < 2; ++e) {
       l_part[e] += __shfl_xor_sync(0xffffffffu, l_part[e], 1);
@@ -568,26 +578,34 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       token_and_head(p, kv_head, mrow, i, h);
       if (!dst.split) {
         T* out = static_cast<T*>(p.out) + r * p.out_stride_b + i * p.out_stride_s + h * p.out_stride_h;
+#ifdef FLASHMLA_EXPERIMENT_NO_O_STORES
+        if (experiment_keep_alive(o)) p.lse[0] = 0.f;
+#else
 #pragma unroll
         for (int jn = 0; jn < 32; ++jn) {
           const int c = 256 * wg + 8 * jn + 2 * tq;
           *reinterpret_cast<uint32_t*>(out + c) = HalfOps<T>::pack(o[4 * jn + 2 * e] * inv, o[4 * jn + 2 * e + 1] * inv);
         }
+#endif
         if (wg == 0 && tq == 0) p.lse[r * p.lse_stride_b + h * p.lse_stride_h + i * p.lse_stride_s] = lse;
       } else if (dst.slot_ok) {
         const int64_t prow = (static_cast<int64_t>(dst.slot) * p.num_heads_kv + kv_head) * p.rows_per_kv + mrow;
         float* po = p.partial_o + prow * kDimV;
+#ifdef FLASHMLA_EXPERIMENT_NO_O_STORES
+        if (experiment_keep_alive(o)) po[0] = 0.f;
+#else
 #pragma unroll
         for (int jn = 0; jn < 32; ++jn) {
           const int c = 256 * wg + 8 * jn + 2 * tq;
           *reinterpret_cast<float2*>(po + c) = make_float2(o[4 * jn + 2 * e] * inv, o[4 * jn + 2 * e + 1] * inv);
         }
+#endif
         if (wg == 0 && tq == 0) p.partial_lse[prow] = lse;
       }
     }
     // The next request's epilogue rewrites s_row_sum; both consumers must have read it.
     named_barrier_sync(kBarRowSum, 2 * kWarpgroupThreads);
-    clk.add_since(9, epi0);   // per segment: epilogue
+    clk.mark(9);   // per segment: the epilogue (row sums, O and lse stores)
   }
   clk.flush(wg, t == 0);
 }

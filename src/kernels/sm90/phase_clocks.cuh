@@ -13,7 +13,7 @@
 
 namespace flashmla::sm90 {
 
-inline constexpr int kPhaseCount = 11;
+inline constexpr int kPhaseCount = 12;
 
 #ifdef FLASHMLA_EXPERIMENT_PHASE_CLOCKS
 // [consumer warpgroup][phase], then [wg][kPhaseCount] = pages seen, [+1] = CTA cycles (construction
