@@ -28,7 +28,8 @@
 // read P_lo; the two buffers carry the partial scores, and P is written after kBarRaise, which
 // comes after both consumers have read them.
 // P_lo (bf16 only) has its own buffer, and its MMA runs only on tiles that carry enough of a row's
-// weight (kPLoTau2 below).
+// weight (kPLoTau2 below); on the fast path P_lo is also computed and stored only on those tiles,
+// once the P barrier has told both consumers that the tile takes it.
 #pragma once
 
 #include <cmath>
@@ -85,9 +86,9 @@ static_assert(WgmmaDecodeSmem::kPlo % 1024 == 0 && WgmmaDecodeSmem::kStage0 % 10
 // Named barriers (0 is __syncthreads). kBarScored: both consumers have scored the page (so its
 // RoPE chunk and P_lo are free for the partial scores); kBarHalves: the partial scores are
 // written; kBarRaise: both have read them (so P_hi and P_lo may be written) and agree on the slow
-// path; kBarGroup + c: consumer c's own half of P is visible to its early P @ V; kBarP: all of P
-// is visible.
-enum : int { kBarRaise = 1, kBarP = 2, kBarRowSum = 3, kBarMax = 4, kBarGroup = 5, kBarScored = 7, kBarHalves = 8 };
+// path; kBarGroup + c: consumer c's own half of P is visible to its early P @ V; kBarP: all of P_hi
+// is visible, and whether the tile takes P_lo; kBarPlo: P_lo is visible (fast path, tiles with lo).
+enum : int { kBarRaise = 1, kBarP = 2, kBarRowSum = 3, kBarMax = 4, kBarGroup = 5, kBarScored = 7, kBarHalves = 8, kBarPlo = 9 };
 
 // Scores by channel halves: consumer c scores all 64 keys over V channels 256c..+255 and RoPE
 // channels 512 + 32c..+31 (m64n64 MMAs), and the consumers then add each other's partial sums of
@@ -241,6 +242,19 @@ struct Consumer {
     for (int i = 0; i < 16; ++i) {
       s[i] = exp2_ftz(fmaf(s[i], scale_log2, -base[(i >> 1) & 1]));
       sum[(i >> 1) & 1] += s[i];
+    }
+  }
+
+  // P's hi words alone (the fast path's), and its lo words from them when a page takes lo.
+  static __device__ __forceinline__ void pack_hi(const float (&pv)[16], uint32_t (&hi)[8]) {
+#pragma unroll
+    for (int w = 0; w < 8; ++w) hi[w] = HalfOps<T>::pack(pv[2 * w], pv[2 * w + 1]);
+  }
+  static __device__ __forceinline__ void pack_lo(const float (&pv)[16], const uint32_t (&hi)[8], uint32_t (&lo)[8]) {
+#pragma unroll
+    for (int w = 0; w < 8; ++w) {
+      const float2 r = HalfOps<T>::unpack(hi[w]);
+      lo[w] = HalfOps<T>::pack(pv[2 * w] - r.x, pv[2 * w + 1] - r.y);
     }
   }
 
@@ -468,9 +482,8 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
 #pragma unroll
             for (int e = 0; e < 2; ++e) need_lo |= wants_p_lo(lo_dropped[e], sq[e], l_part[e] + sum[e]);
           }
-          C::pack(s, hi, lo);
+          C::pack_hi(s, hi);
           C::store_p(rope, hi, p_offset);
-          if constexpr (C::kSplitP) C::store_p(sPlo, lo, p_offset);
           // Keys past the length are masked, so zeroing their V rows (this consumer's channels)
           // changes nothing the other consumer uses.
           if (valid < plan::kBlockN) zero_tail_rows(st, wg, valid, t);
@@ -481,6 +494,14 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
           C::pv_own_keys(o, rope, st, wg);
           const bool any_lo = named_barrier_sync_or(kBarP, 2 * kWarpgroupThreads, need_lo);
           clk.mark(2);
+          // P_lo only on the pages that take it (most go without): P_lo's buffer is free, since
+          // both consumers have read their partial scores (kBarRaise).
+          if (C::kSplitP && any_lo) {
+            C::pack_lo(s, hi, lo);
+            C::store_p(sPlo, lo, p_offset);
+            fence_proxy_async_smem();
+            named_barrier_sync(kBarPlo, 2 * kWarpgroupThreads);
+          }
           C::pv_other_keys(o, rope, sPlo, st, wg, any_lo);
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
