@@ -312,8 +312,8 @@ struct CtaRequests {
 
 // The start both decode kernels share: the pipeline barriers, the wait for the previous kernel
 // (PDL), the CTA's metadata row, the early launch of the combine (PDL), and the producer
-// warpgroup's whole run. Returns false in the
-// producer's threads, which are done by then; the consumers return with their registers raised.
+// warpgroup's whole run. Returns false in the producer's threads, which are done by then; the
+// consumers return with their registers raised.
 template <int kRows>
 __device__ __forceinline__ bool start_decode_cta(const DecodeParams& p, const DecodeMaps& maps, const Pipeline& pl,
                                                  uint32_t sQ, int m_base, CtaRequests& work) {

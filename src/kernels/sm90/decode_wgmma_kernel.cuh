@@ -245,7 +245,8 @@ struct Consumer {
     }
   }
 
-  // P's hi words alone (the fast path's), and its lo words from them when a page takes lo.
+  // P as 16-bit words in the accumulator order: word 2*jn + (row half) holds elements 4*jn + 2*(row
+  // half) and the next. The fast path packs hi alone, and lo (P - hi) only on pages that take it.
   static __device__ __forceinline__ void pack_hi(const float (&pv)[16], uint32_t (&hi)[8]) {
 #pragma unroll
     for (int w = 0; w < 8; ++w) hi[w] = HalfOps<T>::pack(pv[2 * w], pv[2 * w + 1]);
@@ -257,21 +258,10 @@ struct Consumer {
       lo[w] = HalfOps<T>::pack(pv[2 * w] - r.x, pv[2 * w + 1] - r.y);
     }
   }
-
-  // P as 16-bit words in the accumulator order: word 2*jn + (row half).
+  // Both terms at once (the slow path, which always takes lo).
   static __device__ __forceinline__ void pack(const float (&pv)[16], uint32_t (&hi)[8], uint32_t (&lo)[8]) {
-#pragma unroll
-    for (int jn = 0; jn < 4; ++jn) {
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const float a = pv[4 * jn + 2 * h], b = pv[4 * jn + 2 * h + 1];
-        hi[2 * jn + h] = HalfOps<T>::pack(a, b);
-        if constexpr (kSplitP) {
-          const float2 r = HalfOps<T>::unpack(hi[2 * jn + h]);
-          lo[2 * jn + h] = HalfOps<T>::pack(a - r.x, b - r.y);
-        }
-      }
-    }
+    pack_hi(pv, hi);
+    if constexpr (kSplitP) pack_lo(pv, hi, lo);
   }
 
   // Byte offset in the 64 x 64 P tile of this thread's first word of one consumer's 32 key columns
@@ -574,7 +564,6 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     }
 
     // ---- epilogue: row sums of both consumers, in a fixed order (deterministic)
-    clk.start();
 #pragma unroll
     for (int e = 0; e < 2; ++e) {
       l_part[e] += __shfl_xor_sync(0xffffffffu, l_part[e], 1);
@@ -585,6 +574,9 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       s_row_sum[wg * 64 + row0 + 8] = l_part[1];
     }
     named_barrier_sync(kBarRowSum, 2 * kWarpgroupThreads);
+    // p9 starts here: an interval from the epilogue's start (before the row-sum shuffles) read
+    // negative on the GPU, i.e. the clock reads did not stay in program order around them.
+    clk.start();
 
     const RequestOutput dst = request_output(p, r, sg.split_idx);
 #pragma unroll
@@ -626,7 +618,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     }
     // The next request's epilogue rewrites s_row_sum; both consumers must have read it.
     named_barrier_sync(kBarRowSum, 2 * kWarpgroupThreads);
-    clk.mark(9);   // per segment: the epilogue (row sums, O and lse stores)
+    clk.mark(9);   // per segment: the epilogue's O and lse stores and its last barrier
   }
   clk.flush(wg, t == 0);
 }
