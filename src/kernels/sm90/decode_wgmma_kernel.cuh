@@ -37,6 +37,7 @@
 
 #include "kernels/sm90/decode_pipeline.cuh"
 #include "kernels/sm90/phase_clocks.cuh"
+#include "kernels/sm90/quad_row_stores.cuh"
 #include "kernels/sm90/wgmma_ops.cuh"
 
 namespace flashmla::sm90 {
@@ -312,11 +313,15 @@ struct Consumer {
   // all keys when with_lo (the same in both consumers; see pv_with_lo on the branches).
   static __device__ __forceinline__ void pv_other_keys(float (&o)[128], uint32_t p_hi, uint32_t p_lo, uint32_t stage,
                                                        int half, bool with_lo) {
+    // The other consumer's first key step, recomputed here: kept from the kernel's start, ptxas
+    // spilled it and reloaded it right before these MMAs (docs/perf-log.md, entry 38).
+    int other_kk;
+    asm volatile("sub.s32 %0, 1, %1;\n\tshl.b32 %0, %0, 1;\n" : "=r"(other_kk) : "r"(half));
     if (kSplitP && with_lo) {
       wgmma_fence();
 #pragma unroll
       for (int k = 0; k < 2; ++k) {
-        const int kk = 2 * (1 - half) + k;
+        const int kk = other_kk + k;
         Wgmma<T, 256, 0, 1>::mma(o, kmajor_desc(p_hi + kk * 32), v_desc(stage, half, kk), 1);
       }
 #pragma unroll
@@ -326,7 +331,7 @@ struct Consumer {
       wgmma_fence();
 #pragma unroll
       for (int k = 0; k < 2; ++k) {
-        const int kk = 2 * (1 - half) + k;
+        const int kk = other_kk + k;
         Wgmma<T, 256, 0, 1>::mma(o, kmajor_desc(p_hi + kk * 32), v_desc(stage, half, kk), 1);
       }
       wgmma_commit();
@@ -584,23 +589,31 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       const int rl = row0 + 8 * e;
       const int mrow = m_base + rl;
       const float l = s_row_sum[rl] + s_row_sum[64 + rl];
-      if (mrow >= p.rows_per_kv) continue;
+      // Rows past the kv group's last only skip their stores: the stores' shuffles need the
+      // whole warp.
+      const bool row_ok = mrow < p.rows_per_kv;
       const float inv = l > 0.f ? 1.f / l : 0.f;
       const float lse = row_lse(m[e], l, p.softmax_scale, dst.split);
-      int i, h;
-      token_and_head(p, kv_head, mrow, i, h);
+      int i = 0, h = 0;
+      if (row_ok) token_and_head(p, kv_head, mrow, i, h);
       if (!dst.split) {
         T* out = static_cast<T*>(p.out) + r * p.out_stride_b + i * p.out_stride_s + h * p.out_stride_h;
 #ifdef FLASHMLA_EXPERIMENT_NO_O_STORES
         if (experiment_keep_alive(o)) p.lse[0] = 0.f;
 #else
 #pragma unroll
-        for (int jn = 0; jn < 32; ++jn) {
-          const int c = 256 * wg + 8 * jn + 2 * tq;
-          *reinterpret_cast<uint32_t*>(out + c) = HalfOps<T>::pack(o[4 * jn + 2 * e] * inv, o[4 * jn + 2 * e + 1] * inv);
+        for (int k = 0; k < 8; ++k) {   // 32-column groups: 16 bytes per lane after the transpose
+          uint32_t wd[4];
+#pragma unroll
+          for (int jj = 0; jj < 4; ++jj) {
+            const int jn = 4 * k + jj;
+            wd[jj] = HalfOps<T>::pack(o[4 * jn + 2 * e] * inv, o[4 * jn + 2 * e + 1] * inv);
+          }
+          quad_transpose_words(wd);
+          if (row_ok) *reinterpret_cast<uint4*>(out + 256 * wg + 32 * k + 8 * tq) = make_uint4(wd[0], wd[1], wd[2], wd[3]);
         }
 #endif
-        if (wg == 0 && tq == 0) p.lse[r * p.lse_stride_b + h * p.lse_stride_h + i * p.lse_stride_s] = lse;
+        if (row_ok && wg == 0 && tq == 0) p.lse[r * p.lse_stride_b + h * p.lse_stride_h + i * p.lse_stride_s] = lse;
       } else if (dst.slot_ok) {
         const int64_t prow = (static_cast<int64_t>(dst.slot) * p.num_heads_kv + kv_head) * p.rows_per_kv + mrow;
         float* po = p.partial_o + prow * kDimV;
@@ -608,12 +621,16 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         if (experiment_keep_alive(o)) po[0] = 0.f;
 #else
 #pragma unroll
-        for (int jn = 0; jn < 32; ++jn) {
-          const int c = 256 * wg + 8 * jn + 2 * tq;
-          *reinterpret_cast<float2*>(po + c) = make_float2(o[4 * jn + 2 * e] * inv, o[4 * jn + 2 * e + 1] * inv);
+        for (int k = 0; k < 16; ++k) {   // 16-column groups: 16 bytes per lane after the exchange
+          const int jn = 2 * k;
+          const float2 a = make_float2(o[4 * jn + 2 * e] * inv, o[4 * jn + 2 * e + 1] * inv);
+          const float2 b = make_float2(o[4 * jn + 4 + 2 * e] * inv, o[4 * jn + 4 + 2 * e + 1] * inv);
+          int first;
+          const float4 v = pair_merge_columns(a, b, first);
+          if (row_ok) *reinterpret_cast<float4*>(po + 256 * wg + 16 * k + first) = v;
         }
 #endif
-        if (wg == 0 && tq == 0) p.partial_lse[prow] = lse;
+        if (row_ok && wg == 0 && tq == 0) p.partial_lse[prow] = lse;
       }
     }
     // The next request's epilogue rewrites s_row_sum; both consumers must have read it.
