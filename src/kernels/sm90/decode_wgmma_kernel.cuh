@@ -314,7 +314,7 @@ struct Consumer {
   static __device__ __forceinline__ void pv_other_keys(float (&o)[128], uint32_t p_hi, uint32_t p_lo, uint32_t stage,
                                                        int half, bool with_lo) {
     // The other consumer's first key step, recomputed here: kept from the kernel's start, ptxas
-    // spilled it and reloaded it right before these MMAs (docs/perf-log.md, entry 38).
+    // spilled it and reloaded it right before these MMAs (docs/perf-log.md, entries 38 and 44).
     int other_kk;
     asm volatile("sub.s32 %0, 1, %1;\n\tshl.b32 %0, %0, 1;\n" : "=r"(other_kk) : "r"(half));
     if (kSplitP && with_lo) {

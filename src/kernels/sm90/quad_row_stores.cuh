@@ -21,7 +21,6 @@ __device__ __forceinline__ int lane_here() {
   return lane;
 }
 
-
 // w[jj] (jj = 0..3) holds 16-bit columns 8 * jj + 2 * tq, + 1 of a 32-column group. Afterwards w[jj]
 // holds columns 8 * tq + 2 * jj, + 1: the lane's 8 columns from 8 * tq, in order. A 4 x 4 transpose
 // of words across the quad: first with lane ^ 1 the words whose index parity differs from the
@@ -56,9 +55,9 @@ __device__ __forceinline__ void quad_transpose_words(uint32_t (&w)[4]) {
 __device__ __forceinline__ float4 pair_merge_columns(float2 a, float2 b, int& first) {
   const int lane = lane_here();
   const int tq = lane & 3;
-  first = (tq & 1) ? 2 * tq + 6 : 2 * tq;
-  constexpr uint32_t mask = 0xffffffffu;
   const bool odd = lane & 1;
+  first = odd ? 2 * tq + 6 : 2 * tq;
+  constexpr uint32_t mask = 0xffffffffu;
   const float r0 = __shfl_xor_sync(mask, odd ? a.x : b.x, 1);
   const float r1 = __shfl_xor_sync(mask, odd ? a.y : b.y, 1);
   return odd ? make_float4(r0, r1, b.x, b.y) : make_float4(a.x, a.y, r0, r1);
