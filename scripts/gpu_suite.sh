@@ -87,6 +87,11 @@ do_bench() {
     build/bench/flashmla_wgmma_rate >"$out/wgmma_rate.txt" 2>&1 || status=1
     cat "$out/wgmma_rate.txt" >>"$log"
   fi
+  # Compute-only and load-bound page time of the one-page and seesaw schedules (bench/seesaw_probe.cu).
+  if [ -x build/bench/flashmla_seesaw_probe ]; then
+    build/bench/flashmla_seesaw_probe >"$out/seesaw_probe.txt" 2>&1 || status=1
+    cat "$out/seesaw_probe.txt" >>"$log"
+  fi
   PYTHONUNBUFFERED=1 "$python" -m flash_mla.bench --json "$out/bench_py.json" \
       --cpp-json "$out/bench_cpp.json" >"$out/bench_py.txt" 2>&1
   local prc=$?
