@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "cuda_check.h"
 #include "kernels/sm90/async_ptx.cuh"
 #include "kernels/sm90/ptx.cuh"
 #include "kernels/sm90/wgmma_ops.cuh"
@@ -427,17 +428,7 @@ __global__ void __launch_bounds__(384, 1) seesaw_probe_kernel(int iters, unsigne
   if (v == 12345.f) sink[threadIdx.x] = v;
 }
 
-void check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) {
-    std::fprintf(stderr, "%s: %s\n", what, cudaGetErrorString(e));
-    std::exit(1);
-  }
-}
-
-}  // namespace
-
-int main(int argc, char** argv) {
-  const int iters = argc > 1 ? std::atoi(argv[1]) & ~1 : 400;   // pages per consumer (even)
+int run_probe(int iters) {
   struct Case {
     const char* name;
     void (*kernel)(int, unsigned long long*, unsigned long long*, float*, const uint8_t*, size_t);
@@ -452,28 +443,28 @@ int main(int argc, char** argv) {
       {"seesaw, CTA pairs load the same pages", seesaw_probe_kernel<kSeesawPairs>, 2},
   };
   int sms = 0;
-  check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), "SM count");
+  BENCH_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
   // 4 GiB of pages: larger than L2 many times over, read once per page visit.
   const size_t src_pages = (size_t(4) << 30) / kPage;
   uint8_t* d_src = nullptr;
-  check(cudaMalloc(&d_src, src_pages * kPage), "cudaMalloc");
-  check(cudaMemset(d_src, 0x3c, src_pages * kPage), "cudaMemset");
+  BENCH_CUDA(cudaMalloc(&d_src, src_pages * kPage));
+  BENCH_CUDA(cudaMemset(d_src, 0x3c, src_pages * kPage));
   unsigned long long *d_cycles = nullptr, *d_ns = nullptr;
   float* d_sink = nullptr;
-  check(cudaMalloc(&d_cycles, sizeof(unsigned long long) * 2 * sms), "cudaMalloc");
-  check(cudaMalloc(&d_ns, sizeof(unsigned long long) * 2 * sms), "cudaMalloc");
-  check(cudaMalloc(&d_sink, sizeof(float) * 384), "cudaMalloc");
+  BENCH_CUDA(cudaMalloc(&d_cycles, sizeof(unsigned long long) * 2 * sms));
+  BENCH_CUDA(cudaMalloc(&d_ns, sizeof(unsigned long long) * 2 * sms));
+  BENCH_CUDA(cudaMalloc(&d_sink, sizeof(float) * 384));
   unsigned long long* h = new unsigned long long[2 * sms];
   unsigned long long* hn = new unsigned long long[2 * sms];
   std::printf("| schedule | cycles per page (wg0) | (wg1) | tensor work per page | work / time | SM GHz | ns per page | page bytes / time, GB/s |\n");
   std::printf("|---|---|---|---|---|---|---|---|\n");
   for (const Case& c : cases) {
-    check(cudaFuncSetAttribute(c.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes + 64), "smem attribute");
+    BENCH_CUDA(cudaFuncSetAttribute(c.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes + 64));
     c.kernel<<<sms, 384, kSmemBytes + 64>>>(iters, d_cycles, d_ns, d_sink, d_src, src_pages);
-    check(cudaGetLastError(), c.name);
-    check(cudaDeviceSynchronize(), c.name);
-    check(cudaMemcpy(h, d_cycles, sizeof(unsigned long long) * 2 * sms, cudaMemcpyDeviceToHost), "copy");
-    check(cudaMemcpy(hn, d_ns, sizeof(unsigned long long) * 2 * sms, cudaMemcpyDeviceToHost), "copy");
+    BENCH_CUDA(cudaGetLastError());
+    BENCH_CUDA(cudaDeviceSynchronize());
+    BENCH_CUDA(cudaMemcpy(h, d_cycles, sizeof(unsigned long long) * 2 * sms, cudaMemcpyDeviceToHost));
+    BENCH_CUDA(cudaMemcpy(hn, d_ns, sizeof(unsigned long long) * 2 * sms, cudaMemcpyDeviceToHost));
     double per[2] = {0, 0}, cyc = 0, nsec = 0;
     for (int b = 0; b < sms; ++b) {
       for (int w = 0; w < 2; ++w) {
@@ -490,5 +481,21 @@ int main(int argc, char** argv) {
   }
   delete[] h;
   delete[] hn;
+  BENCH_CUDA(cudaFree(d_src));
+  BENCH_CUDA(cudaFree(d_cycles));
+  BENCH_CUDA(cudaFree(d_ns));
+  BENCH_CUDA(cudaFree(d_sink));
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int iters = argc > 1 ? std::atoi(argv[1]) & ~1 : 400;   // pages per consumer (even)
+  try {
+    return run_probe(iters);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "flashmla_seesaw_probe: %s\n", e.what());
+    return 1;
+  }
 }
