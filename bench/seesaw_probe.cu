@@ -13,11 +13,12 @@
 // Variants: pages resident for the whole run (compute only; for the seesaw also with the two-stage
 // dependency that a buffer's next page waits for both consumers' P @ V of the last one); pages
 // streamed from HBM by a producer warpgroup through full / empty mbarriers (every page read once, as
-// at R = 64); and CTA pairs streaming the same pages (as the two row tiles of R = 128, the second
-// read mostly from L2). Softmax work is the fast path's (row maxima against a reference,
-// exponentials, row sums, squared weights, packing); no masks, slow path or P_lo. One CTA of three
-// warpgroups per SM on every SM, as in decode; thread 0 of each consumer times its pages with clock64
-// and globaltimer.
+// at R = 64); CTA pairs streaming the same pages (as the two row tiles of R = 128, the second read
+// mostly from L2); and, for the seesaw, buffers filled as two parts (the owner's V half; the other
+// V half and RoPE), each released by its own readers (entry 51). Softmax work is the fast path's
+// (row maxima against a reference, exponentials, row sums, squared weights, packing); no masks,
+// slow path or P_lo. One CTA of three warpgroups per SM on every SM, as in decode; thread 0 of each
+// consumer times its pages with clock64 and globaltimer.
 #include <cuda_bf16.h>
 
 #include <cstdint>
@@ -183,6 +184,10 @@ __device__ __forceinline__ void one_page_scores(float (&s)[16], uint32_t sQ, uin
 // 72 KiB from a large buffer, so the bytes come from HBM). `seq` counts the pages a buffer has had.
 struct Ring {
   uint32_t full[2], empty[2];
+  // kSeesawParts: each buffer in two parts with their own barriers. Part 0 of buffer b is its
+  // owner's V half (chunks 4b..4b+3: the owner's scores and P @ V read it), part 1 the other V half
+  // and the RoPE chunk (the owner's scores and the other consumer's P @ V read it).
+  uint32_t part_full[2][2], part_empty[2][2];
   __device__ __forceinline__ void wait_full(int buf, int seq) const { mbar_wait(full[buf], seq & 1); }
   // One arrival per consumer warp once its MMAs reading the buffer have completed.
   __device__ __forceinline__ void release(int buf) const {
@@ -206,6 +211,24 @@ __device__ __forceinline__ void produce(const Ring& ring, uint32_t sbase, int bu
     const uint8_t* page = src + ((first_page + 2 * size_t(k) + buf) % src_pages) * kPage;
 #pragma unroll 1
     for (int ch = 0; ch < 9; ++ch) bulk_load(dst + ch * kChunk, page + ch * kChunk, kChunk, ring.full[buf]);
+  }
+}
+
+// Parts: part 0 (32 KiB) then part 1 (40 KiB) of each fill, each once its own readers are done.
+__device__ __forceinline__ void produce_parts(const Ring& ring, uint32_t sbase, int buf, int fills, const uint8_t* src,
+                                              size_t src_pages, size_t first_page) {
+  const uint32_t dst = sbase + (buf ? kPage1 : kPage0);
+  for (int k = 0; k < fills; ++k) {
+    const uint8_t* page = src + ((first_page + 2 * size_t(k) + buf) % src_pages) * kPage;
+    for (int part = 0; part < 2; ++part) {
+      if (k > 0) mbar_wait(ring.part_empty[buf][part], (k - 1) & 1);
+      mbar_arrive_expect_tx(ring.part_full[buf][part], part == 0 ? 4 * kChunk : 5 * kChunk);
+#pragma unroll 1
+      for (int ch = 0; ch < 9; ++ch) {
+        const bool in_part0 = ch / 4 == buf && ch < 8;
+        if (in_part0 == (part == 0)) bulk_load(dst + ch * kChunk, page + ch * kChunk, kChunk, ring.part_full[buf][part]);
+      }
+    }
   }
 }
 
@@ -287,7 +310,52 @@ __device__ __forceinline__ float run_seesaw(uint32_t sbase, int iters, float sl2
     if (kCoupling == 1 && j > 0) named_barrier_sync(bar_free_mine, 256);
     if (kCoupling == 2) ring.wait_full(c, seq + j);
     float s[32];
-    {
+    if constexpr (kCoupling == 3) {
+      // Own V half first (16 steps, two chunks of 8), then the other half and RoPE (20 steps, two
+      // chunks of 10) once that part has landed.
+      const int k = seq + j;
+      mbar_wait(ring.part_full[c][0], k & 1);
+      float part[32];
+      const uint64_t q = kdesc(sQ), kk = kdesc(own);
+      auto chunk = [&](float (&acc)[32], int first, int n, bool own_half) {
+        wgmma_fence();
+#pragma unroll
+        for (int i = 0; i < 10; ++i) {
+          if (i < n) {
+            const int v = first + i;   // 0..35 in part order
+            int step;
+            if (own_half) {
+              step = 16 * c + v;
+            } else {
+              const int w = v - 16;   // 0..19: other V half, then RoPE
+              step = w < 16 ? 16 * (1 - c) + w : 32 + (w - 16);
+            }
+            const uint32_t off = step_off(step);
+            Wgmma<T, 64, 0, 0>::mma(acc, desc_add_at_use(q, off), desc_add_at_use(kk, off), i != 0);
+          }
+        }
+        wgmma_commit();
+      };
+      chunk(s, 0, 8, true);
+      chunk(part, 8, 8, true);
+      wgmma_wait<0>();
+      if (c == 0 && j == 0) named_barrier_arrive(kBarE, 256);
+      fence_registers(s);
+      fence_registers(part);
+#pragma unroll
+      for (int i = 0; i < 32; ++i) s[i] += part[i];
+      mbar_wait(ring.part_full[c][1], k & 1);
+      chunk(part, 16, 10, false);
+      wgmma_wait<0>();
+      fence_registers(part);
+#pragma unroll
+      for (int i = 0; i < 32; ++i) s[i] += part[i];
+      chunk(part, 26, 10, false);
+      wgmma_wait<0>();
+      fence_registers(part);
+#pragma unroll
+      for (int i = 0; i < 32; ++i) s[i] += part[i];
+    } else {
       float part[32];
       score_chunk<9>(s, sQ, own, 0);
       score_chunk<9>(part, sQ, own, 9);
@@ -325,6 +393,16 @@ __device__ __forceinline__ float run_seesaw(uint32_t sbase, int iters, float sl2
       wgmma_wait<0>();
       ring.release(c);
       ring.release(1 - c);
+    } else if (kCoupling == 3) {
+      // My page's own part (my scores and P @ V) and its other part (my scores): done once my
+      // P @ V of it has; the other's page's other part once my P @ V of it has.
+      wgmma_wait<1>();
+      if (lane == 0) {
+        mbar_arrive(ring.part_empty[c][0]);
+        mbar_arrive(ring.part_empty[c][1]);
+      }
+      wgmma_wait<0>();
+      if (lane == 0) mbar_arrive(ring.part_empty[1 - c][1]);
     } else {
       wgmma_wait<1>();
     }
@@ -346,6 +424,8 @@ enum Schedule : int {
   kSeesawLoads,
   kOnePagePairs,   // loads, the two CTAs of a pair stream the same pages (R = 128: two row tiles)
   kSeesawPairs,
+  kSeesawPartsLoads,   // the seesaw with each buffer in two parts (Ring::part_full)
+  kSeesawPartsPairs,
 };
 
 __host__ __device__ constexpr bool has_loads(int schedule) { return schedule >= kOnePageLoads; }
@@ -369,6 +449,10 @@ __global__ void __launch_bounds__(384, 1) seesaw_probe_kernel(int iters, unsigne
   for (int b = 0; b < 2; ++b) {
     ring.full[b] = sbase + kSmemBytes + 8 * b;
     ring.empty[b] = sbase + kSmemBytes + 16 + 8 * b;
+    for (int part = 0; part < 2; ++part) {
+      ring.part_full[b][part] = sbase + kSmemBytes + 32 + 16 * b + 8 * part;
+      ring.part_empty[b][part] = sbase + kSmemBytes + 64 + 16 * b + 8 * part;
+    }
   }
   // Small values: scores near zero, so no reference maximum moves (the fast path throughout). The
   // global pages hold the byte 0x3c (bf16 0.0115) for the same reason.
@@ -379,6 +463,10 @@ __global__ void __launch_bounds__(384, 1) seesaw_probe_kernel(int iters, unsigne
     for (int b = 0; b < 2; ++b) {
       mbar_init(ring.full[b], 1);
       mbar_init(ring.empty[b], 8);
+      mbar_init(ring.part_full[b][0], 1);
+      mbar_init(ring.part_full[b][1], 1);
+      mbar_init(ring.part_empty[b][0], 4);   // the owner's warps
+      mbar_init(ring.part_empty[b][1], 8);   // the owner's and the other consumer's
     }
     fence_barrier_init();
   }
@@ -390,13 +478,16 @@ __global__ void __launch_bounds__(384, 1) seesaw_probe_kernel(int iters, unsigne
     regs_decrease<40>();
     if constexpr (has_loads(kSchedule)) {
       const int warp = threadIdx.x / 32 % 4;
-      const int stream = kSchedule >= kOnePagePairs ? blockIdx.x / 2 : blockIdx.x;
+      const bool pairs = kSchedule == kOnePagePairs || kSchedule == kSeesawPairs || kSchedule == kSeesawPartsPairs;
+      const int stream = pairs ? blockIdx.x / 2 : blockIdx.x;
       const size_t first = size_t(stream) * 2 * (kWarm + iters + 2);
       if (threadIdx.x % 32 == 0) {
         if (one_page(kSchedule) && warp < 2) {
           // pages 0 .. kWarm + iters: buffer b holds those with n & 1 == b
           const int n_last = kWarm + iters;
           produce(ring, sbase, warp, (n_last - warp) / 2 + 1, src, src_pages, first);
+        } else if (warp < 2 && kSchedule >= kSeesawPartsLoads) {
+          produce_parts(ring, sbase, warp, kWarm + iters, src, src_pages, first);
         } else if (warp < 2) {
           produce(ring, sbase, warp, kWarm + iters, src, src_pages, first);
         }
@@ -414,6 +505,7 @@ __global__ void __launch_bounds__(384, 1) seesaw_probe_kernel(int iters, unsigne
     }
     if constexpr (kSchedule == kSeesawFree) return run_seesaw<0>(sbase, n, sl2, ring, seq);
     if constexpr (kSchedule == kSeesawCoupled) return run_seesaw<1>(sbase, n, sl2, ring, seq);
+    if constexpr (kSchedule >= kSeesawPartsLoads) return run_seesaw<3>(sbase, n, sl2, ring, seq);
     return run_seesaw<2>(sbase, n, sl2, ring, seq);
   };
   (void)run(kWarm);   // warm-up
@@ -441,6 +533,8 @@ int run_probe(int iters) {
       {"seesaw, pages loaded from HBM", seesaw_probe_kernel<kSeesawLoads>, 2},
       {"one-page, CTA pairs load the same pages", seesaw_probe_kernel<kOnePagePairs>, 1},
       {"seesaw, CTA pairs load the same pages", seesaw_probe_kernel<kSeesawPairs>, 2},
+      {"seesaw, buffers in two parts, pages from HBM", seesaw_probe_kernel<kSeesawPartsLoads>, 2},
+      {"seesaw, buffers in two parts, CTA pairs", seesaw_probe_kernel<kSeesawPartsPairs>, 2},
   };
   int sms = 0;
   BENCH_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
@@ -459,8 +553,8 @@ int run_probe(int iters) {
   std::printf("| schedule | cycles per page (wg0) | (wg1) | tensor work per page | work / time | SM GHz | ns per page | page bytes / time, GB/s |\n");
   std::printf("|---|---|---|---|---|---|---|---|\n");
   for (const Case& c : cases) {
-    BENCH_CUDA(cudaFuncSetAttribute(c.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes + 64));
-    c.kernel<<<sms, 384, kSmemBytes + 64>>>(iters, d_cycles, d_ns, d_sink, d_src, src_pages);
+    BENCH_CUDA(cudaFuncSetAttribute(c.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes + 128));
+    c.kernel<<<sms, 384, kSmemBytes + 128>>>(iters, d_cycles, d_ns, d_sink, d_src, src_pages);
     BENCH_CUDA(cudaGetLastError());
     BENCH_CUDA(cudaDeviceSynchronize());
     BENCH_CUDA(cudaMemcpy(h, d_cycles, sizeof(unsigned long long) * 2 * sms, cudaMemcpyDeviceToHost));
