@@ -62,6 +62,14 @@ __device__ __forceinline__ void score_chunk(float (&acc)[32], uint32_t sQ, uint3
   wgmma_commit();
 }
 
+// Waits for the last chunk's MMAs and adds its accumulator to the score.
+__device__ __forceinline__ void add_last_chunk(float (&s)[32], float (&part)[32]) {
+  wgmma_wait<0>();
+  fence_registers(part);
+#pragma unroll
+  for (int i = 0; i < 32; ++i) s[i] += part[i];
+}
+
 struct RowState {
   float m[2], l[2], sq[2];
 };
@@ -346,15 +354,9 @@ __device__ __forceinline__ float run_seesaw(uint32_t sbase, int iters, float sl2
       for (int i = 0; i < 32; ++i) s[i] += part[i];
       mbar_wait(ring.part_full[c][1], k & 1);
       chunk(part, 16, 10, false);
-      wgmma_wait<0>();
-      fence_registers(part);
-#pragma unroll
-      for (int i = 0; i < 32; ++i) s[i] += part[i];
+      add_last_chunk(s, part);
       chunk(part, 26, 10, false);
-      wgmma_wait<0>();
-      fence_registers(part);
-#pragma unroll
-      for (int i = 0; i < 32; ++i) s[i] += part[i];
+      add_last_chunk(s, part);
     } else {
       float part[32];
       score_chunk<9>(s, sQ, own, 0);
@@ -366,15 +368,9 @@ __device__ __forceinline__ float run_seesaw(uint32_t sbase, int iters, float sl2
 #pragma unroll
       for (int i = 0; i < 32; ++i) s[i] += part[i];
       score_chunk<9>(part, sQ, own, 18);
-      wgmma_wait<0>();
-      fence_registers(part);
-#pragma unroll
-      for (int i = 0; i < 32; ++i) s[i] += part[i];
+      add_last_chunk(s, part);
       score_chunk<9>(part, sQ, own, 27);
-      wgmma_wait<0>();
-      fence_registers(part);
-#pragma unroll
-      for (int i = 0; i < 32; ++i) s[i] += part[i];
+      add_last_chunk(s, part);
     }
     const bool raise = softmax_fast<32>(s, st, sl2);
     if (named_barrier_sync_or(kBarF + c * 2, 128, raise)) st.m[0] += 1.f;   // never taken with this data
