@@ -62,6 +62,19 @@ __device__ __forceinline__ void score_chunk(float (&acc)[32], uint32_t sQ, uint3
   wgmma_commit();
 }
 
+enum Barrier : int { kBarA = 1, kBarB, kBarC, kBarD, kBarE, kBarF };
+
+// Waits for the first two chunks' MMAs and adds them; `start_other` lets consumer 1 begin its first
+// page (the stagger of run_seesaw).
+__device__ __forceinline__ void add_first_chunks(float (&s)[32], float (&part)[32], bool start_other) {
+  wgmma_wait<0>();
+  if (start_other) named_barrier_arrive(kBarE, 256);
+  fence_registers(s);
+  fence_registers(part);
+#pragma unroll
+  for (int i = 0; i < 32; ++i) s[i] += part[i];
+}
+
 // Waits for the last chunk's MMAs and adds its accumulator to the score.
 __device__ __forceinline__ void add_last_chunk(float (&s)[32], float (&part)[32]) {
   wgmma_wait<0>();
@@ -135,8 +148,6 @@ __device__ __forceinline__ void pv_smem(float (&o)[128], uint32_t p, uint32_t pa
   }
   wgmma_commit();
 }
-
-enum Barrier : int { kBarA = 1, kBarB, kBarC, kBarD, kBarE, kBarF };
 
 // Today's scores: channel half kC (V steps 16kC..16kC+15, RoPE steps 32+2kC, 33+2kC) as two 9-step
 // chunks in flight, then the partial sums of the other consumer's 32 keys handed over (two barriers).
@@ -346,12 +357,7 @@ __device__ __forceinline__ float run_seesaw(uint32_t sbase, int iters, float sl2
       };
       chunk(s, 0, 8, true);
       chunk(part, 8, 8, true);
-      wgmma_wait<0>();
-      if (c == 0 && j == 0) named_barrier_arrive(kBarE, 256);
-      fence_registers(s);
-      fence_registers(part);
-#pragma unroll
-      for (int i = 0; i < 32; ++i) s[i] += part[i];
+      add_first_chunks(s, part, c == 0 && j == 0);
       mbar_wait(ring.part_full[c][1], k & 1);
       chunk(part, 16, 10, false);
       add_last_chunk(s, part);
@@ -361,12 +367,7 @@ __device__ __forceinline__ float run_seesaw(uint32_t sbase, int iters, float sl2
       float part[32];
       score_chunk<9>(s, sQ, own, 0);
       score_chunk<9>(part, sQ, own, 9);
-      wgmma_wait<0>();
-      if (c == 0 && j == 0) named_barrier_arrive(kBarE, 256);
-      fence_registers(s);
-      fence_registers(part);
-#pragma unroll
-      for (int i = 0; i < 32; ++i) s[i] += part[i];
+      add_first_chunks(s, part, c == 0 && j == 0);
       score_chunk<9>(part, sQ, own, 18);
       add_last_chunk(s, part);
       score_chunk<9>(part, sQ, own, 27);
