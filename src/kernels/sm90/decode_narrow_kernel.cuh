@@ -269,7 +269,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   const int lane = tid & 31;
 
   CtaRequests work;
-  if (!start_decode_cta<kRows>(p, maps, pl, sQ, m_base, work)) return;
+  if (!start_decode_cta<kRows, false>(p, maps, pl, sQ, m_base, work)) return;
   const int32_t* fields = work.fields;
 
   // ------------------------------------------------------------------ consumers

@@ -69,18 +69,28 @@ __device__ __forceinline__ int visible_keys(const DecodeParams& p, int seqlen, i
 
 __device__ __forceinline__ uint64_t kmajor_desc(uint32_t addr) { return smem_desc_sw128(addr, 16, 1024); }
 
-// KV ring of two 72 KiB stages, shared by the producer and the consumers.
+// KV ring of two 72 KiB stages, shared by the producer and the consumers. A ring of two-part
+// pages fills each stage through two full barriers: full() for the chunks in_page_part_a, full_b()
+// for the rest, so that the first score MMAs of a page may start while its last chunks land.
 struct KvRing {
-  uint32_t stage0, stage1, full0, full1, empty0, empty1;
+  uint32_t stage0, stage1, full0, full1, empty0, empty1, full_b0, full_b1;
   __device__ __forceinline__ uint32_t stage(int it) const { return (it & 1) ? stage1 : stage0; }
   __device__ __forceinline__ uint32_t full(int it) const { return (it & 1) ? full1 : full0; }
+  __device__ __forceinline__ uint32_t full_b(int it) const { return (it & 1) ? full_b1 : full_b0; }
   __device__ __forceinline__ uint32_t empty(int it) const { return (it & 1) ? empty1 : empty0; }
   __device__ __forceinline__ uint32_t full_parity(int it) const { return (it >> 1) & 1; }
 };
 
 // The pipeline's mbarriers, 8 B each from a kernel layout's barrier offset: the ring's full0, full1,
-// empty0, empty1, then the Q tile's full and empty (init_pipeline_barriers gives their counts).
+// empty0, empty1, then the Q tile's full and empty (init_pipeline_barriers gives their counts),
+// then, for a ring of two-part pages only, full_b0 and full_b1.
 inline constexpr uint32_t kPipelineBarrierBytes = 48;
+inline constexpr uint32_t kTwoPartBarrierBytes = 16;
+
+// The chunks of a two-part page's first part: channel chunks 0-2 and 4-6, which the first score
+// MMAs of consumer 0 and 1 read (48 KiB); the second part is chunks 3, 7 and the RoPE chunk 8.
+__host__ __device__ constexpr bool in_page_part_a(int chunk) { return chunk != 3 && chunk != 7 && chunk != 8; }
+inline constexpr int kPagePartAChunks = 6;
 
 struct Pipeline {
   KvRing ring;
@@ -89,7 +99,8 @@ struct Pipeline {
 
 // stage0: the first KV stage (the second follows it); bars: kPipelineBarrierBytes of mbarriers.
 __device__ __forceinline__ Pipeline pipeline_at(uint32_t stage0, uint32_t bars) {
-  return Pipeline{KvRing{stage0, stage0 + kTileBytes, bars, bars + 8, bars + 16, bars + 24}, bars + 32, bars + 40};
+  return Pipeline{KvRing{stage0, stage0 + kTileBytes, bars, bars + 8, bars + 16, bars + 24, bars + 48, bars + 56},
+                  bars + 32, bars + 40};
 }
 
 // The row maxima P is taken against are allowed to lag behind the true ones: a page whose scores
@@ -162,7 +173,9 @@ struct PageCursor {
 
 // Producer warp 0, one lane: every page of every active segment of the metadata row, in the
 // order the consumers walk them, as nine 64-channel x 64-token TMA boxes (128-byte swizzle).
-// Each stage is released by one arrival per consumer warp (8).
+// Each stage is released by one arrival per consumer warp (8). kTwoPart: the boxes of part A
+// (in_page_part_a) go first, on full(), then the others on full_b().
+template <bool kTwoPart>
 __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CUtensorMap* kv_map,
                                                  const int32_t* fields, int req_begin, int req_end, int kv_head,
                                                  const KvRing& ring) {
@@ -195,16 +208,29 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
     mbar_wait(ring.empty(it), ring.full_parity(it) ^ 1);
     clk.mark(0);
     clk.page();
-    mbar_arrive_expect_tx(ring.full(it), kTileBytes);
+    mbar_arrive_expect_tx(ring.full(it), kTwoPart ? kPagePartAChunks * kChunkBytes : kTileBytes);
     const int page = load.page();   // out of range: TMA fills zeros
-#pragma unroll
-    for (int c = 0; c < kHeadDim / kChunkCols; ++c) {
+    auto load_chunk = [&](int c, uint32_t full) {
       const uint32_t dst = ring.stage(it) + c * kChunkBytes;
       if (evict_first) {
-        tma_load_4d_hint(dst, kv_map, ring.full(it), c * kChunkCols, 0, kv_head, page, policy);
+        tma_load_4d_hint(dst, kv_map, full, c * kChunkCols, 0, kv_head, page, policy);
       } else {
-        tma_load_4d(dst, kv_map, ring.full(it), c * kChunkCols, 0, kv_head, page);
+        tma_load_4d(dst, kv_map, full, c * kChunkCols, 0, kv_head, page);
       }
+    };
+    if constexpr (kTwoPart) {
+#pragma unroll
+      for (int c = 0; c < kHeadDim / kChunkCols; ++c) {
+        if (in_page_part_a(c)) load_chunk(c, ring.full(it));
+      }
+      mbar_arrive_expect_tx(ring.full_b(it), kTileBytes - kPagePartAChunks * kChunkBytes);
+#pragma unroll
+      for (int c = 0; c < kHeadDim / kChunkCols; ++c) {
+        if (!in_page_part_a(c)) load_chunk(c, ring.full_b(it));
+      }
+    } else {
+#pragma unroll
+      for (int c = 0; c < kHeadDim / kChunkCols; ++c) load_chunk(c, ring.full(it));
     }
 #ifdef FLASHMLA_EXPERIMENT_PHASE_CLOCKS
     const uint32_t now = clk.now();
@@ -277,13 +303,18 @@ __device__ __forceinline__ void load_q_tiles(const DecodeParams& p, const Decode
   clk.flush(3, qt == 0);
 }
 
-// Both kernels' barriers: each KV stage fills with one TMA transaction count and is released by
-// one arrival per consumer warp (8); the Q tile fills with one TMA transaction count (or the 96
-// cp.async loader threads' arrivals) and is released by the 8 consumer warps. One thread, before
-// the CTA's first __syncthreads.
+// Both kernels' barriers: each KV stage fills with one TMA transaction count (two, on full and
+// full_b, for two-part pages) and is released by one arrival per consumer warp (8); the Q tile
+// fills with one TMA transaction count (or the 96 cp.async loader threads' arrivals) and is
+// released by the 8 consumer warps. One thread, before the CTA's first __syncthreads.
+template <bool kTwoPart>
 __device__ __forceinline__ void init_pipeline_barriers(const Pipeline& pl, bool q_by_tma) {
   mbar_init(pl.ring.full0, 1);
   mbar_init(pl.ring.full1, 1);
+  if constexpr (kTwoPart) {
+    mbar_init(pl.ring.full_b0, 1);
+    mbar_init(pl.ring.full_b1, 1);
+  }
   mbar_init(pl.ring.empty0, 8);
   mbar_init(pl.ring.empty1, 8);
   mbar_init(pl.q_full, q_by_tma ? 1 : kQLoaderThreads);
@@ -292,13 +323,13 @@ __device__ __forceinline__ void init_pipeline_barriers(const Pipeline& pl, bool 
 }
 
 // The producer warpgroup (thread pt of 128): warp 0 streams pages, warps 1-3 load Q tiles of kRows rows.
-template <int kRows>
+template <int kRows, bool kTwoPart>
 __device__ __forceinline__ void run_producer(const DecodeParams& p, const DecodeMaps& maps, const int32_t* fields,
                                              int req_begin, int req_end, int kv_head, int m_base, const KvRing& ring,
                                              uint32_t sQ, uint32_t q_full, uint32_t q_empty, int pt) {
   regs_decrease<kProducerRegs>();
   if (pt == 0) {
-    produce_kv_pages(p, &maps.kv, fields, req_begin, req_end, kv_head, ring);
+    produce_kv_pages<kTwoPart>(p, &maps.kv, fields, req_begin, req_end, kv_head, ring);
   } else if (pt >= 32) {
     load_q_tiles<kRows>(p, maps, fields, req_begin, req_end, kv_head, m_base, sQ, q_full, q_empty, pt - 32);
   }
@@ -313,12 +344,12 @@ struct CtaRequests {
 // The start both decode kernels share: the pipeline barriers, the wait for the previous kernel
 // (PDL), the CTA's metadata row, the early launch of the combine (PDL), and the producer
 // warpgroup's whole run. Returns false in the producer's threads, which are done by then; the
-// consumers return with their registers raised.
-template <int kRows>
+// consumers return with their registers raised. kTwoPart: the ring loads two-part pages.
+template <int kRows, bool kTwoPart>
 __device__ __forceinline__ bool start_decode_cta(const DecodeParams& p, const DecodeMaps& maps, const Pipeline& pl,
                                                  uint32_t sQ, int m_base, CtaRequests& work) {
   const int tid = threadIdx.x;
-  if (tid == 0) init_pipeline_barriers(pl, maps.q_by_tma != 0);
+  if (tid == 0) init_pipeline_barriers<kTwoPart>(pl, maps.q_by_tma != 0);
   // This grid is launched with programmatic serialisation (launch_decode_kernel): it may start
   // while the previous kernel of the stream drains, so nothing in global memory (metadata, block
   // table, q, cache) is read before that kernel has completed.
@@ -333,8 +364,8 @@ __device__ __forceinline__ bool start_decode_cta(const DecodeParams& p, const De
   __syncthreads();
 
   if (tid >= 2 * kWarpgroupThreads) {
-    run_producer<kRows>(p, maps, work.fields, work.begin, work.end, blockIdx.z, m_base, pl.ring, sQ, pl.q_full,
-                        pl.q_empty, tid - 2 * kWarpgroupThreads);
+    run_producer<kRows, kTwoPart>(p, maps, work.fields, work.begin, work.end, blockIdx.z, m_base, pl.ring, sQ,
+                                  pl.q_full, pl.q_empty, tid - 2 * kWarpgroupThreads);
     return false;
   }
   regs_increase<kConsumerRegs>();

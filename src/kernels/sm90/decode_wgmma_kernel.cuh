@@ -14,7 +14,8 @@
 //     the whole P and its half of V: first over its own 32 keys, as soon as its half of P is
 //     stored, then over the other consumer's keys once the whole of P is.
 //   WG2 (producer, 40 registers): warp 0 streams KV tiles with TMA into a 2-stage ring
-//     (full/empty mbarriers); warp 1 loads the Q tile of each request with TMA (or warps 1-3 with
+//     (full/empty mbarriers; each tile in two parts, the chunks of the first score MMAs first, on
+//     their own full barrier); warp 1 loads the Q tile of each request with TMA (or warps 1-3 with
 //     cp.async, decode_pipeline.cuh).
 //
 // One tile at a time is resident in compute, so the other stage is always loading: a tile's
@@ -78,7 +79,7 @@ struct WgmmaDecodeSmem {
   static constexpr uint32_t kRowMax = kPlo + kChunkBytes;   // float[2][64]: per consumer
   static constexpr uint32_t kRowSum = kRowMax + 2 * 64 * 4;  // float[2][64]: per consumer
   static constexpr uint32_t kBars = kRowSum + 2 * 64 * 4;
-  static constexpr uint32_t kBytes = kBars + kPipelineBarrierBytes;
+  static constexpr uint32_t kBytes = kBars + kPipelineBarrierBytes + kTwoPartBarrierBytes;
 };
 static_assert(WgmmaDecodeSmem::kBytes <= 227 * 1024, "decode CTA must fit Hopper's 227 KiB per block");
 static_assert(WgmmaDecodeSmem::kPlo % 1024 == 0 && WgmmaDecodeSmem::kStage0 % 1024 == 0 && kChunkBytes % 1024 == 0,
@@ -101,6 +102,18 @@ enum : int { kBarRaise = 1, kBarP = 2, kBarRowSum = 3, kBarMax = 4, kBarGroup = 
 // chunks of 6, the third issued after the first add, measured slower: entry 30).
 inline constexpr int kScoreHalfSteps = 9;
 static_assert(2 * kScoreHalfSteps == 18, "a channel half is 18 k-steps");
+
+// Pages load in two parts (decode_pipeline.cuh): a page's first score chunk, which reads part A
+// only, starts while part B lands (docs/perf-log.md, entry 52). Scoring by keys reads every chunk
+// from the first MMA on, so it takes whole pages.
+#if defined(FLASHMLA_EXPERIMENT_SCORES_BY_KEYS) || defined(FLASHMLA_EXPERIMENT_ONE_PART_PAGES)
+inline constexpr bool kTwoPartPages = false;
+#else
+inline constexpr bool kTwoPartPages = true;
+#endif
+static_assert((kScoreHalfSteps - 1) / 4 == 2 && in_page_part_a(0) && in_page_part_a(2) && in_page_part_a(4) &&
+                  in_page_part_a(6) && !in_page_part_a(3) && !in_page_part_a(7),
+              "a half's first score chunk reads V chunks 4c..4c+2 of the page: part A");
 
 // B operand of P @ V: keys 16*kk..+16 x channels 256*half..+256 of a KV stage (N-major).
 __device__ __forceinline__ uint64_t v_desc(uint32_t stage, int half, int kk) {
@@ -156,10 +169,12 @@ struct Consumer {
   // Partial scores of all 64 keys over channel half c (k-steps 16c..16c+15 of V and
   // 32 + 2c, 33 + 2c of RoPE): two chunks of kScoreHalfSteps, each in a fresh accumulator, both in
   // flight together, added with a round-to-nearest FADD. Element i: key 8 * (i / 4) +
-  // 2 * tq + (i % 2), row row0 + 8 * ((i / 2) % 2). on_prior_done() as in scores().
-  template <typename F>
+  // 2 * tq + (i % 2), row row0 + 8 * ((i / 2) % 2). The first chunk reads V chunks 4c..4c+2 of
+  // the page (its part A), the second also chunks 4c+3 and RoPE (part B): wait_part_b() runs
+  // between the two issues, while the first computes. on_prior_done() as in scores().
+  template <typename F, typename W>
   static __device__ __forceinline__ void scores_half(float (&s)[32], uint32_t sQ, uint32_t sK, int c,
-                                                     F&& on_prior_done) {
+                                                     F&& on_prior_done, W&& wait_part_b) {
     float part[32];
     // Descriptors as a base plus a constant added at the point of use: hoisted out of the page
     // loop, the 36 distinct ones would not fit beside the accumulators and spill.
@@ -177,6 +192,7 @@ struct Consumer {
       wgmma_commit();
     };
     issue(s, 0);
+    wait_part_b();
     issue(part, 1);
     wgmma_wait<1>();
     on_prior_done();
@@ -387,7 +403,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   const int m_base = blockIdx.y * kTileRows;
 
   CtaRequests work;
-  if (!start_decode_cta<kTileRows>(p, maps, pl, sQ, m_base, work)) return;
+  if (!start_decode_cta<kTileRows, kTwoPartPages>(p, maps, pl, sQ, m_base, work)) return;
   const int32_t* fields = work.fields;
 
   // ------------------------------------------------------------------ consumers
@@ -432,7 +448,10 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       auto score_page = [&](int k, auto&& on_prior_done) {
 #ifndef FLASHMLA_EXPERIMENT_SCORES_BY_KEYS
         float half[32];
-        C::scores_half(half, sQ, ring.stage(k), wg, on_prior_done);
+        C::scores_half(half, sQ, ring.stage(k), wg, on_prior_done,
+                       [&] {
+                         if constexpr (kTwoPartPages) mbar_wait(ring.full_b(k), ring.full_parity(k));
+                       });
         // Consumer 0's incoming half goes into the page's RoPE chunk, consumer 1's into P_lo:
         // both are free once both consumers have scored the page.
         const uint32_t rope_k = ring.stage(k) + 8 * kChunkBytes;
