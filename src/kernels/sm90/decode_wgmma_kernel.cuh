@@ -22,7 +22,7 @@
 // residence (scores + softmax + P @ V) is shorter than its load at the per-SM share of HBM
 // bandwidth, which keeps the memory-bound rows streaming (docs/perf-log.md, entry 5).
 //
-// Shared memory (230,448 B): Q (72 KiB) | KV stage 0 (72 KiB) | KV stage 1 (72 KiB) | P_lo (8 KiB)
+// Shared memory (230,464 B): Q (72 KiB) | KV stage 0 (72 KiB) | KV stage 1 (72 KiB) | P_lo (8 KiB)
 // | row maxima | row sums | mbarriers. P_hi lives in the tile's RoPE chunk (channels 512-575),
 // free once both consumers have scored the tile: the first barrier of the score hand-over
 // (kBarScored) comes after both consumers' scores, and with it the previous P @ V of both, which
