@@ -90,7 +90,11 @@ inline constexpr uint32_t kTwoPartBarrierBytes = 16;
 // The chunks of a two-part page's first part: channel chunks 0-2 and 4-6, which the first score
 // MMAs of consumer 0 and 1 read (48 KiB); the second part is chunks 3, 7 and the RoPE chunk 8.
 __host__ __device__ constexpr bool in_page_part_a(int chunk) { return chunk != 3 && chunk != 7 && chunk != 8; }
-inline constexpr int kPagePartAChunks = 6;
+inline constexpr int kPagePartAChunks = [] {
+  int n = 0;
+  for (int c = 0; c < kHeadDim / kChunkCols; ++c) n += in_page_part_a(c) ? 1 : 0;
+  return n;
+}();
 
 struct Pipeline {
   KvRing ring;

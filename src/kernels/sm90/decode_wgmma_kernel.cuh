@@ -111,9 +111,16 @@ inline constexpr bool kTwoPartPages = false;
 #else
 inline constexpr bool kTwoPartPages = true;
 #endif
-static_assert((kScoreHalfSteps - 1) / 4 == 2 && in_page_part_a(0) && in_page_part_a(2) && in_page_part_a(4) &&
-                  in_page_part_a(6) && !in_page_part_a(3) && !in_page_part_a(7),
-              "a half's first score chunk reads V chunks 4c..4c+2 of the page: part A");
+// Every k-step j < kScoreHalfSteps of a half's first score chunk reads V chunk 4c + j / 4.
+constexpr bool first_score_chunks_read_part_a_only() {
+  for (int c = 0; c < 2; ++c) {
+    for (int j = 0; j < kScoreHalfSteps; ++j) {
+      if (!in_page_part_a(4 * c + j / 4)) return false;
+    }
+  }
+  return kScoreHalfSteps <= 16;   // no RoPE step in the first chunk
+}
+static_assert(first_score_chunks_read_part_a_only(), "a half's first score chunk must read part A alone");
 
 // B operand of P @ V: keys 16*kk..+16 x channels 256*half..+256 of a KV stage (N-major).
 __device__ __forceinline__ uint64_t v_desc(uint32_t stage, int half, int kk) {
