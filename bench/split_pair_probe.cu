@@ -192,6 +192,67 @@ __device__ __forceinline__ bool softmax_fast(float (&s)[32], RowState& st, float
   return raise;
 }
 
+// This thread's 32 partial scores into the same thread's slots of the peer's buffer (st.async).
+__device__ __forceinline__ void send_partial(const float (&s)[32], uint32_t peer_xbuf, int t, uint32_t peer_xfull) {
+#pragma unroll
+  for (int v = 0; v < 8; ++v) {
+    st_async_f32x4(peer_xbuf + (v * 128 + t) * 16, s[4 * v], s[4 * v + 1], s[4 * v + 2], s[4 * v + 3], peer_xfull);
+  }
+}
+
+// s += the peer's partial, rank 0's partial first in both CTAs: the same bits on both sides.
+__device__ __forceinline__ void add_peer_partial(float (&s)[32], uint32_t my_xbuf, int t, uint32_t rank) {
+#pragma unroll
+  for (int v = 0; v < 8; ++v) {
+    const float4 x = ld_shared_f32x4(my_xbuf + (v * 128 + t) * 16);
+    if (rank == 0) {
+      s[4 * v] += x.x, s[4 * v + 1] += x.y, s[4 * v + 2] += x.z, s[4 * v + 3] += x.w;
+    } else {
+      s[4 * v] = x.x + s[4 * v], s[4 * v + 1] = x.y + s[4 * v + 1];
+      s[4 * v + 2] = x.z + s[4 * v + 2], s[4 * v + 3] = x.w + s[4 * v + 3];
+    }
+  }
+}
+
+// A consumer thread's place, and the exchange buffer and barriers of its consumer and of the same
+// consumer in the other CTA.
+struct Peer {
+  int t, w, lane;
+  uint32_t sQ, my_xbuf, peer_xbuf, peer_xfull, peer_xempty;
+};
+
+__device__ __forceinline__ Peer peer_of(uint32_t sbase, const Bars& bars, uint32_t rank) {
+  Peer x;
+  x.t = threadIdx.x % 128;
+  x.w = threadIdx.x / 128;
+  x.lane = x.t % 32;
+  x.sQ = sbase + kQOff;
+  x.my_xbuf = sbase + kXbuf + x.w * kXbufBytes;
+  x.peer_xbuf = peer_addr(x.my_xbuf, rank ^ 1);
+  x.peer_xfull = peer_addr(bars.xfull(x.w), rank ^ 1);
+  x.peer_xempty = peer_addr(bars.xempty(x.w), rank ^ 1);
+  return x;
+}
+
+// Waits for the peer's partial of this consumer's page k, adds it, and tells the peer its buffer
+// is free again; mark(3) / mark(4) end the wait and the rest (phase clocks).
+template <typename M>
+__device__ __forceinline__ void receive_partial(float (&s)[32], const Peer& pr, uint32_t xfull, int k, uint32_t rank,
+                                                M&& mark) {
+  mbar_wait_cluster(xfull, k & 1);
+  mark(3);
+  add_peer_partial(s, pr.my_xbuf, pr.t, rank);
+  __syncwarp();
+  if (pr.lane == 0) mbar_arrive_remote(pr.peer_xempty);
+  mark(4);
+}
+
+// The fast-path softmax and its raise vote over the consumer's 128 threads.
+__device__ __forceinline__ void softmax_and_vote(float (&s)[32], RowState& st, float sl2, int w) {
+  const bool raise = softmax_fast(s, st, sl2);
+  if (named_barrier_sync_or(1 + w, 128, raise)) st.m[0] += 1.f;   // never taken with this data
+}
+
 enum Mode : int { kResident, kLoads, kPairs, kLoadsNoExchange, kPairsNoExchange, kResidentNoExchange };
 __host__ __device__ constexpr bool has_loads(int m) { return m != kResident && m != kResidentNoExchange; }
 __host__ __device__ constexpr bool has_exchange(int m) {
@@ -222,24 +283,28 @@ struct Clocks {
 // arrival per warp, instead of st.async with a transaction count per 16 bytes.
 // kBulk: the partial is written to a local buffer (in the fourth stage's room, so three stages
 // remain) and one thread sends it with a single bulk copy.
+// A phase's end (kClocks builds only); kClockStart starts the clocks of a run.
+constexpr int kClockStart = -1;
+template <bool kClocks>
+__device__ __forceinline__ void clock_mark(Clocks* clk, int p) {
+  if constexpr (kClocks) {
+    if (p == kClockStart) {
+      clk->start();
+    } else {
+      clk->mark(p);
+    }
+  }
+}
+
 template <int kMode, bool kClocks = false, bool kOrdered = false, bool kStores = false, bool kBulk = false>
 __device__ __forceinline__ float run_consumer(uint32_t sbase, const Bars& bars, int k0, int iters, float sl2,
                                               uint32_t rank, Clocks* clk = nullptr) {
-  auto mark = [&](int p) {
-    if constexpr (kClocks) clk->mark(p);
-  };
-  if constexpr (kClocks) clk->start();
-  const int t = threadIdx.x % 128, w = threadIdx.x / 128, lane = t % 32;
-  const uint32_t sQ = sbase + kQOff;
-  const uint32_t peer = rank ^ 1;
-  const uint32_t my_xbuf = sbase + kXbuf + w * kXbufBytes;
-  const uint32_t peer_xbuf = peer_addr(my_xbuf, peer);
-  const uint32_t peer_xfull = peer_addr(bars.xfull(w), peer);
-  const uint32_t peer_xempty = peer_addr(bars.xempty(w), peer);
-  float o[128];
-#pragma unroll
-  for (int i = 0; i < 128; ++i) o[i] = 0.f;
-  RowState st{{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};
+  auto mark = [&](int p) { clock_mark<kClocks>(clk, p); };
+  mark(kClockStart);
+  const Peer pr = peer_of(sbase, bars, rank);
+  const int t = pr.t, w = pr.w, lane = pr.lane;
+  float o[128] = {};
+  RowState st{};
   for (int k = k0; k < k0 + iters; ++k) {
     const int n = 2 * k + w;
     constexpr int kRing = kBulk ? 3 : kStages;
@@ -250,8 +315,8 @@ __device__ __forceinline__ float run_consumer(uint32_t sbase, const Bars& bars, 
     if constexpr (kOrdered) {
       if (w == 1 || k > 0) named_barrier_sync(4 + w, 256);
     }
-    score_chunk<0>(s, sQ, stage);
-    score_chunk<9>(part, sQ, stage);
+    score_chunk<0>(s, pr.sQ, stage);
+    score_chunk<9>(part, pr.sQ, stage);
     if constexpr (kOrdered) named_barrier_arrive(4 + (1 - w), 256);
     wgmma_wait<0>();
     mark(1);
@@ -270,41 +335,22 @@ __device__ __forceinline__ float run_consumer(uint32_t sbase, const Bars& bars, 
         }
         fence_proxy_async_smem();
         named_barrier_sync(6 + w, 128);
-        if (t == 0) bulk_to_peer(peer_xbuf, send, kXbufBytes, peer_xfull);
+        if (t == 0) bulk_to_peer(pr.peer_xbuf, send, kXbufBytes, pr.peer_xfull);
       } else if constexpr (kStores) {
 #pragma unroll
         for (int v = 0; v < 8; ++v) {
-          st_cluster_f32x4(peer_xbuf + (v * 128 + t) * 16, s[4 * v], s[4 * v + 1], s[4 * v + 2], s[4 * v + 3]);
+          st_cluster_f32x4(pr.peer_xbuf + (v * 128 + t) * 16, s[4 * v], s[4 * v + 1], s[4 * v + 2], s[4 * v + 3]);
         }
         fence_cluster();
         __syncwarp();
-        if (lane == 0) mbar_arrive_remote(peer_xfull);
+        if (lane == 0) mbar_arrive_remote(pr.peer_xfull);
       } else {
-#pragma unroll
-        for (int v = 0; v < 8; ++v) {
-          st_async_f32x4(peer_xbuf + (v * 128 + t) * 16, s[4 * v], s[4 * v + 1], s[4 * v + 2], s[4 * v + 3], peer_xfull);
-        }
+        send_partial(s, pr.peer_xbuf, t, pr.peer_xfull);
       }
       mark(2);
-      mbar_wait_cluster(bars.xfull(w), k & 1);
-      mark(3);
-#pragma unroll
-      for (int v = 0; v < 8; ++v) {
-        const float4 x = ld_shared_f32x4(my_xbuf + (v * 128 + t) * 16);
-        // Rank 0's partial first in both CTAs: the same bits on both sides.
-        if (rank == 0) {
-          s[4 * v] += x.x, s[4 * v + 1] += x.y, s[4 * v + 2] += x.z, s[4 * v + 3] += x.w;
-        } else {
-          s[4 * v] = x.x + s[4 * v], s[4 * v + 1] = x.y + s[4 * v + 1];
-          s[4 * v + 2] = x.z + s[4 * v + 2], s[4 * v + 3] = x.w + s[4 * v + 3];
-        }
-      }
-      __syncwarp();
-      if (lane == 0) mbar_arrive_remote(peer_xempty);
-      mark(4);
+      receive_partial(s, pr, bars.xfull(w), k, rank, mark);
     }
-    const bool raise = softmax_fast(s, st, sl2);
-    if (named_barrier_sync_or(1 + w, 128, raise)) st.m[0] += 1.f;   // never taken with this data
+    softmax_and_vote(s, st, sl2, w);
     mark(5);
     uint32_t hi[16];
 #pragma unroll
@@ -328,28 +374,19 @@ __device__ __forceinline__ float run_consumer(uint32_t sbase, const Bars& bars, 
   return sink;
 }
 
-// The same page sequence, software-pipelined: the next page's scores are issued before this page's
-// partial comes back from the peer, so the exchange runs under them (and under the other consumer's
-// MMAs). Live at the peak: O (128), this page's scores (32), the next page's two chunk accumulators
-// (64), hence 240 registers for the consumers.
+// The same page sequence, software-pipelined: the next page's first score chunk is issued before
+// this page's partial comes back from the peer, so the exchange runs under it (and under the other
+// consumer's MMAs); its second chunk goes once this page's P is packed. Consumers get 240 registers
+// (O, this page's scores and the next page's accumulators); it still spills ~100 B.
 template <int kMode, bool kClocks, bool kOrdered>
 __device__ __forceinline__ float run_consumer_pipelined(uint32_t sbase, const Bars& bars, int k0, int iters, float sl2,
                                                         uint32_t rank, Clocks* clk = nullptr) {
-  auto mark = [&](int p) {
-    if constexpr (kClocks) clk->mark(p);
-  };
-  if constexpr (kClocks) clk->start();
-  const int t = threadIdx.x % 128, w = threadIdx.x / 128, lane = t % 32;
-  const uint32_t sQ = sbase + kQOff;
-  const uint32_t peer = rank ^ 1;
-  const uint32_t my_xbuf = sbase + kXbuf + w * kXbufBytes;
-  const uint32_t peer_xbuf = peer_addr(my_xbuf, peer);
-  const uint32_t peer_xfull = peer_addr(bars.xfull(w), peer);
-  const uint32_t peer_xempty = peer_addr(bars.xempty(w), peer);
-  float o[128];
-#pragma unroll
-  for (int i = 0; i < 128; ++i) o[i] = 0.f;
-  RowState st{{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};
+  auto mark = [&](int p) { clock_mark<kClocks>(clk, p); };
+  mark(kClockStart);
+  const Peer pr = peer_of(sbase, bars, rank);
+  const int t = pr.t, w = pr.w, lane = pr.lane;
+  float o[128] = {};
+  RowState st{};
   auto stage_of = [&](int k) { return sbase + kStage0 + ((2 * k + w) % kStages) * kHalf; };
   // `real`: false on the last page, where the MMAs rescore the current page and go unused (an MMA
   // issued under a condition makes ptxas serialize every wgmma: C7514).
@@ -359,10 +396,10 @@ __device__ __forceinline__ float run_consumer_pipelined(uint32_t sbase, const Ba
     if (kOrdered && real) {
       if (w == 1 || k > 0) named_barrier_sync(4 + w, 256);
     }
-    score_chunk<0>(a, sQ, stage_of(k));
+    score_chunk<0>(a, pr.sQ, stage_of(k));
   };
   auto issue_second_chunk = [&](int k, float (&b)[32], bool real) {
-    score_chunk<9>(b, sQ, stage_of(k));
+    score_chunk<9>(b, pr.sQ, stage_of(k));
     if (kOrdered && real) named_barrier_arrive(4 + (1 - w), 256);
   };
   auto release = [&](int k) {
@@ -383,10 +420,7 @@ __device__ __forceinline__ float run_consumer_pipelined(uint32_t sbase, const Ba
     // s: this CTA's partial scores of page k; P @ V of page k - 1 may still run.
     if (t == 0) mbar_arrive_expect_tx(bars.xfull(w), kXbufBytes);
     if (k > 0) mbar_wait(bars.xempty(w), (k - 1) & 1);
-#pragma unroll
-    for (int v = 0; v < 8; ++v) {
-      st_async_f32x4(peer_xbuf + (v * 128 + t) * 16, s[4 * v], s[4 * v + 1], s[4 * v + 2], s[4 * v + 3], peer_xfull);
-    }
+    send_partial(s, pr.peer_xbuf, t, pr.peer_xfull);
     mark(2);
     wgmma_wait<0>();
     if (k > k0) release(k - 1);
@@ -397,23 +431,8 @@ __device__ __forceinline__ float run_consumer_pipelined(uint32_t sbase, const Ba
     const int kn = more ? k + 1 : k;
     issue_first_chunk(kn, s2, more);
     mark(1);
-    mbar_wait_cluster(bars.xfull(w), k & 1);
-    mark(3);
-#pragma unroll
-    for (int v = 0; v < 8; ++v) {
-      const float4 x = ld_shared_f32x4(my_xbuf + (v * 128 + t) * 16);
-      if (rank == 0) {
-        s[4 * v] += x.x, s[4 * v + 1] += x.y, s[4 * v + 2] += x.z, s[4 * v + 3] += x.w;
-      } else {
-        s[4 * v] = x.x + s[4 * v], s[4 * v + 1] = x.y + s[4 * v + 1];
-        s[4 * v + 2] = x.z + s[4 * v + 2], s[4 * v + 3] = x.w + s[4 * v + 3];
-      }
-    }
-    __syncwarp();
-    if (lane == 0) mbar_arrive_remote(peer_xempty);
-    mark(4);
-    const bool raise = softmax_fast(s, st, sl2);
-    if (named_barrier_sync_or(1 + w, 128, raise)) st.m[0] += 1.f;   // never taken with this data
+    receive_partial(s, pr, bars.xfull(w), k, rank, mark);
+    softmax_and_vote(s, st, sl2, w);
     uint32_t hi[16];
 #pragma unroll
     for (int i = 0; i < 16; ++i) hi[i] = HalfOps<T>::pack(s[2 * i], s[2 * i + 1]);
@@ -446,12 +465,8 @@ __device__ __forceinline__ float run_consumer_pipelined(uint32_t sbase, const Ba
 // once. Prices the round trip against its size.
 template <int kVecs>
 __device__ __forceinline__ float run_exchange_only(uint32_t sbase, const Bars& bars, int k0, int iters, uint32_t rank) {
-  const int t = threadIdx.x % 128, w = threadIdx.x / 128, lane = t % 32;
-  const uint32_t peer = rank ^ 1;
-  const uint32_t my_xbuf = sbase + kXbuf + w * kXbufBytes;
-  const uint32_t peer_xbuf = peer_addr(my_xbuf, peer);
-  const uint32_t peer_xfull = peer_addr(bars.xfull(w), peer);
-  const uint32_t peer_xempty = peer_addr(bars.xempty(w), peer);
+  const Peer pr = peer_of(sbase, bars, rank);
+  const int t = pr.t, w = pr.w, lane = pr.lane;
   float s[4 * kVecs];
 #pragma unroll
   for (int i = 0; i < 4 * kVecs; ++i) s[i] = float(i + t);
@@ -460,16 +475,16 @@ __device__ __forceinline__ float run_exchange_only(uint32_t sbase, const Bars& b
     if (k > 0) mbar_wait(bars.xempty(w), (k - 1) & 1);
 #pragma unroll
     for (int v = 0; v < kVecs; ++v) {
-      st_async_f32x4(peer_xbuf + (v * 128 + t) * 16, s[4 * v], s[4 * v + 1], s[4 * v + 2], s[4 * v + 3], peer_xfull);
+      st_async_f32x4(pr.peer_xbuf + (v * 128 + t) * 16, s[4 * v], s[4 * v + 1], s[4 * v + 2], s[4 * v + 3], pr.peer_xfull);
     }
     mbar_wait_cluster(bars.xfull(w), k & 1);
 #pragma unroll
     for (int v = 0; v < kVecs; ++v) {
-      const float4 x = ld_shared_f32x4(my_xbuf + (v * 128 + t) * 16);
+      const float4 x = ld_shared_f32x4(pr.my_xbuf + (v * 128 + t) * 16);
       s[4 * v] += x.x, s[4 * v + 1] += x.y, s[4 * v + 2] += x.z, s[4 * v + 3] += x.w;
     }
     __syncwarp();
-    if (lane == 0) mbar_arrive_remote(peer_xempty);
+    if (lane == 0) mbar_arrive_remote(pr.peer_xempty);
   }
   float sink = 0.f;
 #pragma unroll
