@@ -29,10 +29,12 @@
 #include "kernels/sm90/async_ptx.cuh"
 #include "kernels/sm90/ptx.cuh"
 #include "kernels/sm90/wgmma_ops.cuh"
+#include "probe_page_loop.cuh"
 
 namespace {
 
 using namespace flashmla::sm90;
+using namespace probe;
 using T = __nv_bfloat16;
 
 constexpr uint32_t kChunk = 8192;       // 64 rows x 64 channels, 128-byte swizzled rows
@@ -81,33 +83,6 @@ __device__ __forceinline__ void add_last_chunk(float (&s)[32], float (&part)[32]
   fence_registers(part);
 #pragma unroll
   for (int i = 0; i < 32; ++i) s[i] += part[i];
-}
-
-struct RowState {
-  float m[2], l[2], sq[2];
-};
-
-// Fast-path softmax of N scores a thread (N = 16 or 32, rows row0 and row0 + 8 alternating by
-// pairs): whether a row maximum passes the reference + slack, then P in place, sums, squares.
-template <int N>
-__device__ __forceinline__ bool softmax_fast(float (&s)[N], RowState& st, float sl2) {
-  float own[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-  for (int i = 0; i < N; ++i) own[(i >> 1) & 1] = fmaxf(own[(i >> 1) & 1], s[i]);
-  const bool raise = own[0] > st.m[0] + 8.f / sl2 || own[1] > st.m[1] + 8.f / sl2;
-  float sum[2] = {0.f, 0.f}, sq[2] = {0.f, 0.f};
-#pragma unroll
-  for (int i = 0; i < N; ++i) {
-    s[i] = exp2_ftz(fmaf(s[i], sl2, -st.m[(i >> 1) & 1] * sl2));
-    sum[(i >> 1) & 1] += s[i];
-    sq[(i >> 1) & 1] = fmaf(s[i], s[i], sq[(i >> 1) & 1]);
-  }
-#pragma unroll
-  for (int e = 0; e < 2; ++e) {
-    st.l[e] += sum[e];
-    st.sq[e] += sq[e];
-  }
-  return raise;
 }
 
 template <int N>
@@ -214,12 +189,6 @@ struct Ring {
   }
 };
 
-__device__ __forceinline__ void bulk_load(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar) {
-  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(dst),
-               "l"(src), "r"(bytes), "r"(bar)
-               : "memory");
-}
-
 // Fills buffer `buf` `fills` times (the first fill needs no free buffer).
 __device__ __forceinline__ void produce(const Ring& ring, uint32_t sbase, int buf, int fills, const uint8_t* src,
                                         size_t src_pages, size_t first_page) {
@@ -297,10 +266,7 @@ __device__ __forceinline__ float run_one_page(uint32_t sbase, int iters, float s
   // The page scored last is not multiplied in this run: the next run starts with it again.
   seq += iters;
   fence_registers(o);
-  float sink = st.l[0] + st.l[1] + st.sq[0];
-#pragma unroll
-  for (int i = 0; i < 128; ++i) sink += o[i];
-  return sink;
+  return sink_of(o, st);
 }
 
 // The seesaw: consumer c scores the pages of buffer c (pages 2i + c). Its P goes to shared memory for
@@ -407,10 +373,7 @@ __device__ __forceinline__ float run_seesaw(uint32_t sbase, int iters, float sl2
   seq += iters;
   wgmma_wait<0>();
   fence_registers(o);
-  float sink = st.l[0] + st.l[1] + st.sq[0];
-#pragma unroll
-  for (int i = 0; i < 128; ++i) sink += o[i];
-  return sink;
+  return sink_of(o, st);
 }
 
 enum Schedule : int {
@@ -428,12 +391,6 @@ enum Schedule : int {
 __host__ __device__ constexpr bool has_loads(int schedule) { return schedule >= kOnePageLoads; }
 __host__ __device__ constexpr bool one_page(int schedule) {
   return schedule == kOnePage || schedule == kOnePageLoads || schedule == kOnePagePairs;
-}
-
-__device__ __forceinline__ uint64_t global_ns() {
-  uint64_t t;
-  asm volatile("mov.u64 %0, %globaltimer;" : "=l"(t));
-  return t;
 }
 
 template <int kSchedule>

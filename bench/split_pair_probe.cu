@@ -42,10 +42,12 @@
 #include "kernels/sm90/async_ptx.cuh"
 #include "kernels/sm90/ptx.cuh"
 #include "kernels/sm90/wgmma_ops.cuh"
+#include "probe_page_loop.cuh"
 
 namespace {
 
 using namespace flashmla::sm90;
+using namespace probe;
 using T = __nv_bfloat16;
 
 constexpr uint32_t kChunk = 8192;                 // 64 rows x 64 channels, 128-byte swizzled rows
@@ -132,12 +134,6 @@ __device__ __forceinline__ void mbar_wait_cluster(uint32_t bar, uint32_t parity)
       : "memory");
 }
 
-__device__ __forceinline__ void bulk_load(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar) {
-  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(dst),
-               "l"(src), "r"(bytes), "r"(bar)
-               : "memory");
-}
-
 // mbarrier addresses, computed where used (an array of them indexed by page went to local memory).
 struct Bars {
   uint32_t base;
@@ -166,30 +162,6 @@ __device__ __forceinline__ void score_chunk(float (&acc)[32], uint32_t sQ, uint3
     }
   }
   wgmma_commit();
-}
-
-struct RowState {
-  float m[2], l[2], sq[2];
-};
-
-__device__ __forceinline__ bool softmax_fast(float (&s)[32], RowState& st, float sl2) {
-  float own[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-  for (int i = 0; i < 32; ++i) own[(i >> 1) & 1] = fmaxf(own[(i >> 1) & 1], s[i]);
-  const bool raise = own[0] > st.m[0] + 8.f / sl2 || own[1] > st.m[1] + 8.f / sl2;
-  float sum[2] = {0.f, 0.f}, sq[2] = {0.f, 0.f};
-#pragma unroll
-  for (int i = 0; i < 32; ++i) {
-    s[i] = exp2_ftz(fmaf(s[i], sl2, -st.m[(i >> 1) & 1] * sl2));
-    sum[(i >> 1) & 1] += s[i];
-    sq[(i >> 1) & 1] = fmaf(s[i], s[i], sq[(i >> 1) & 1]);
-  }
-#pragma unroll
-  for (int e = 0; e < 2; ++e) {
-    st.l[e] += sum[e];
-    st.sq[e] += sq[e];
-  }
-  return raise;
 }
 
 // This thread's 32 partial scores into the same thread's slots of the peer's buffer (st.async).
@@ -368,10 +340,7 @@ __device__ __forceinline__ float run_consumer(uint32_t sbase, const Bars& bars, 
     }
   }
   fence_registers(o);
-  float sink = st.l[0] + st.l[1] + st.sq[0];
-#pragma unroll
-  for (int i = 0; i < 128; ++i) sink += o[i];
-  return sink;
+  return sink_of(o, st);
 }
 
 // The same page sequence, software-pipelined: the next page's first score chunk is issued before
@@ -454,10 +423,7 @@ __device__ __forceinline__ float run_consumer_pipelined(uint32_t sbase, const Ba
   wgmma_wait<0>();
   release(k0 + iters - 1);
   fence_registers(o);
-  float sink = st.l[0] + st.l[1] + st.sq[0];
-#pragma unroll
-  for (int i = 0; i < 128; ++i) sink += o[i];
-  return sink;
+  return sink_of(o, st);
 }
 
 // The exchange alone, no MMAs: kVecs 16-byte vectors per thread (kVecs * 2 KiB per consumer)
@@ -506,12 +472,6 @@ __device__ __forceinline__ void produce(const Bars& bars, uint32_t sbase, int pa
     for (int ch = 0; ch < 4; ++ch) bulk_load(dst + ch * kChunk, page + ch * kChunk, kChunk, bars.full(s));
     bulk_load(dst + 4 * kChunk, page + 4 * kChunk, kRopeHalf, bars.full(s));
   }
-}
-
-__device__ __forceinline__ uint64_t global_ns() {
-  uint64_t t;
-  asm volatile("mov.u64 %0, %globaltimer;" : "=l"(t));
-  return t;
 }
 
 template <int kMode, bool kClocks = false, bool kOrdered = false, bool kStores = false, bool kBulk = false,

@@ -1,0 +1,62 @@
+// Pieces the page-loop probes share (seesaw_probe.cu, split_pair_probe.cu): the fast-path softmax
+// they time, their page loads and clocks, and the sink that keeps ptxas from dropping their MMAs.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/sm90/ptx.cuh"
+
+namespace probe {
+
+using flashmla::sm90::exp2_ftz;
+
+struct RowState {
+  float m[2], l[2], sq[2];
+};
+
+// Fast-path softmax of N scores a thread (N = 16 or 32, rows row0 and row0 + 8 alternating by
+// pairs): whether a row maximum passes the reference + slack, then P in place, sums, squares.
+template <int N>
+__device__ __forceinline__ bool softmax_fast(float (&s)[N], RowState& st, float sl2) {
+  float own[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+  for (int i = 0; i < N; ++i) own[(i >> 1) & 1] = fmaxf(own[(i >> 1) & 1], s[i]);
+  const bool raise = own[0] > st.m[0] + 8.f / sl2 || own[1] > st.m[1] + 8.f / sl2;
+  float sum[2] = {0.f, 0.f}, sq[2] = {0.f, 0.f};
+#pragma unroll
+  for (int i = 0; i < N; ++i) {
+    s[i] = exp2_ftz(fmaf(s[i], sl2, -st.m[(i >> 1) & 1] * sl2));
+    sum[(i >> 1) & 1] += s[i];
+    sq[(i >> 1) & 1] = fmaf(s[i], s[i], sq[(i >> 1) & 1]);
+  }
+#pragma unroll
+  for (int e = 0; e < 2; ++e) {
+    st.l[e] += sum[e];
+    st.sq[e] += sq[e];
+  }
+  return raise;
+}
+
+// A value that depends on every output and row statistic, so that no MMA's result goes unread.
+__device__ __forceinline__ float sink_of(const float (&o)[128], const RowState& st) {
+  float sink = st.l[0] + st.l[1] + st.sq[0];
+#pragma unroll
+  for (int i = 0; i < 128; ++i) sink += o[i];
+  return sink;
+}
+
+// `bytes` from global memory into this CTA's shared memory, counted on its mbarrier.
+__device__ __forceinline__ void bulk_load(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(dst),
+               "l"(src), "r"(bytes), "r"(bar)
+               : "memory");
+}
+
+__device__ __forceinline__ uint64_t global_ns() {
+  uint64_t t;
+  asm volatile("mov.u64 %0, %globaltimer;" : "=l"(t));
+  return t;
+}
+
+}  // namespace probe
