@@ -31,6 +31,27 @@
 #include "kernels/sm90/wgmma_ops.cuh"
 #include "probe_page_loop.cuh"
 
+// -DPROBE_PHASE_CLOCKS: the one-page loop's phases timed by thread 0 of each consumer (cycles per
+// page, printed per case), at the kernel's phase-clock boundaries where the two loops match.
+#ifdef PROBE_PHASE_CLOCKS
+__device__ unsigned long long g_probe_phase[2][8];
+#define PROBE_MARK(i)                     \
+  do {                                    \
+    const uint32_t now_ = clock32_probe(); \
+    ph[i] += now_ - ph_last;              \
+    ph_last = now_;                       \
+  } while (0)
+__device__ __forceinline__ uint32_t clock32_probe() {
+  uint32_t t;
+  asm volatile("mov.u32 %0, %%clock;" : "=r"(t));
+  return t;
+}
+#else
+#define PROBE_MARK(i) \
+  do {                \
+  } while (0)
+#endif
+
 namespace {
 
 using namespace flashmla::sm90;
@@ -222,8 +243,12 @@ __device__ __forceinline__ void produce_parts(const Ring& ring, uint32_t sbase, 
 
 // Today's schedule. Page j sits in buffer j & 1; with loads, buffer j & 1 is released once page j's
 // P @ V has completed (during the next page's scores) and refilled with page j + 2.
-template <bool kLoads>
-__device__ __forceinline__ float run_one_page(uint32_t sbase, int iters, float sl2, const Ring& ring, int& seq) {
+// kEarlyRelease: buffer j & 1 is released as soon as page j's P @ V has completed, before the wait
+// for page j + 1 (instead of inside page j + 1's scores, after that wait). `waited` accumulates the
+// cycles spent waiting for pages to land.
+template <bool kLoads, bool kEarlyRelease = false>
+__device__ __forceinline__ float run_one_page(uint32_t sbase, int iters, float sl2, const Ring& ring, int& seq,
+                                              unsigned long long& waited) {
   const int t = threadIdx.x % 128, c = threadIdx.x / 128, lane = t % 32;
   const int row0 = 16 * (t / 32) + (lane >> 2), tq = lane & 3;
   const uint32_t sQ = sbase + kQOff;
@@ -232,18 +257,28 @@ __device__ __forceinline__ float run_one_page(uint32_t sbase, int iters, float s
   for (int i = 0; i < 128; ++i) o[i] = 0.f;
   RowState st{{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};
   float s[16];
+#ifdef PROBE_PHASE_CLOCKS
+  uint32_t ph[8] = {}, ph_last = clock32_probe();
+#endif
   // Scores of the page numbered n (absolute), releasing buffer (n - 1) & 1 when `release`.
   auto score = [&](int n, bool release) {
     const uint32_t page = sbase + (n & 1 ? kPage1 : kPage0);
-    if (kLoads) ring.wait_full(n & 1, n >> 1);
+    if (kLoads) {
+      const unsigned long long w0 = clock64();
+      ring.wait_full(n & 1, n >> 1);
+      waited += clock64() - w0;
+    }
+    PROBE_MARK(4);
     auto done = [&] {
       if (kLoads && release) ring.release((n - 1) & 1);
+      PROBE_MARK(5);
     };
     if (c == 0) {
       one_page_scores<0>(s, sQ, page, sbase + kXchg, t, done);
     } else {
       one_page_scores<1>(s, sQ, page, sbase + kXchg, t, done);
     }
+    PROBE_MARK(6);
   };
   score(seq, false);
   for (int j = 0; j < iters; ++j) {
@@ -252,18 +287,34 @@ __device__ __forceinline__ float run_one_page(uint32_t sbase, int iters, float s
     const uint32_t p_hi = page + 8 * kChunk;   // P_hi in the page's RoPE chunk, as in the kernel
     const bool raise = softmax_fast<16>(s, st, sl2);
     if (named_barrier_sync_or(kBarC, 256, raise)) st.m[0] += 1.f;   // never taken with this data
+    PROBE_MARK(0);
     uint32_t hi[8];
     pack<16>(s, hi);
     pv_regs<2>(o, hi, page, c, 2 * c);
+    PROBE_MARK(1);
     store_p<8>(p_hi, hi, row0, 4 * c, tq);
     fence_proxy_async_smem();
     named_barrier_sync(kBarD, 256);
+    PROBE_MARK(2);
     pv_smem<2>(o, p_hi, page, c, 2 * (1 - c));
-    wgmma_wait<1>();
-    score(n + 1, true);
+    PROBE_MARK(3);
+    if constexpr (kEarlyRelease) {
+      wgmma_wait<0>();
+      ring.release(n & 1);
+      score(n + 1, false);
+    } else {
+      wgmma_wait<1>();
+      score(n + 1, true);
+    }
   }
   wgmma_wait<0>();
   // The page scored last is not multiplied in this run: the next run starts with it again.
+#ifdef PROBE_PHASE_CLOCKS
+  PROBE_MARK(7);
+  if (t == 0 && iters > 8) {
+    for (int i = 0; i < 8; ++i) atomicAdd(&g_probe_phase[c][i], static_cast<unsigned long long>(ph[i]));
+  }
+#endif
   seq += iters;
   fence_registers(o);
   return sink_of(o, st);
@@ -386,17 +437,20 @@ enum Schedule : int {
   kSeesawPairs,
   kSeesawPartsLoads,   // the seesaw with each buffer in two parts (Ring::part_full)
   kSeesawPartsPairs,
+  kOnePageEarlyLoads,   // one-page, each buffer released before the wait for the next page
+  kOnePageEarlyPairs,
 };
 
 __host__ __device__ constexpr bool has_loads(int schedule) { return schedule >= kOnePageLoads; }
 __host__ __device__ constexpr bool one_page(int schedule) {
-  return schedule == kOnePage || schedule == kOnePageLoads || schedule == kOnePagePairs;
+  return schedule == kOnePage || schedule == kOnePageLoads || schedule == kOnePagePairs ||
+         schedule == kOnePageEarlyLoads || schedule == kOnePageEarlyPairs;
 }
 
 template <int kSchedule>
 __global__ void __launch_bounds__(384, 1) seesaw_probe_kernel(int iters, unsigned long long* cycles,
-                                                              unsigned long long* ns, float* sink, const uint8_t* src,
-                                                              size_t src_pages) {
+                                                              unsigned long long* ns, unsigned long long* waits,
+                                                              float* sink, const uint8_t* src, size_t src_pages) {
   extern __shared__ __align__(1024) uint8_t smem[];
   const uint32_t sbase = smem_u32(smem);
   Ring ring;
@@ -432,7 +486,8 @@ __global__ void __launch_bounds__(384, 1) seesaw_probe_kernel(int iters, unsigne
     regs_decrease<40>();
     if constexpr (has_loads(kSchedule)) {
       const int warp = threadIdx.x / 32 % 4;
-      const bool pairs = kSchedule == kOnePagePairs || kSchedule == kSeesawPairs || kSchedule == kSeesawPartsPairs;
+      const bool pairs = kSchedule == kOnePagePairs || kSchedule == kSeesawPairs || kSchedule == kSeesawPartsPairs ||
+                         kSchedule == kOnePageEarlyPairs;
       const int stream = pairs ? blockIdx.x / 2 : blockIdx.x;
       const size_t first = size_t(stream) * 2 * (kWarm + iters + 2);
       if (threadIdx.x % 32 == 0) {
@@ -452,10 +507,14 @@ __global__ void __launch_bounds__(384, 1) seesaw_probe_kernel(int iters, unsigne
   regs_increase<232>();
   const float sl2 = 1e-6f;
   int seq = 0;
+  unsigned long long waited = 0;
   auto run = [&](int n) {
-    if constexpr (kSchedule == kOnePage) return run_one_page<false>(sbase, n, sl2, ring, seq);
+    if constexpr (kSchedule == kOnePage) return run_one_page<false>(sbase, n, sl2, ring, seq, waited);
     if constexpr (kSchedule == kOnePageLoads || kSchedule == kOnePagePairs) {
-      return run_one_page<true>(sbase, n, sl2, ring, seq);
+      return run_one_page<true>(sbase, n, sl2, ring, seq, waited);
+    }
+    if constexpr (kSchedule == kOnePageEarlyLoads || kSchedule == kOnePageEarlyPairs) {
+      return run_one_page<true, true>(sbase, n, sl2, ring, seq, waited);
     }
     if constexpr (kSchedule == kSeesawFree) return run_seesaw<0>(sbase, n, sl2, ring, seq);
     if constexpr (kSchedule == kSeesawCoupled) return run_seesaw<1>(sbase, n, sl2, ring, seq);
@@ -464,12 +523,14 @@ __global__ void __launch_bounds__(384, 1) seesaw_probe_kernel(int iters, unsigne
   };
   (void)run(kWarm);   // warm-up
   named_barrier_sync(kBarF + 1, 256);
+  if constexpr (one_page(kSchedule)) waited = 0;
   const unsigned long long t0 = clock64(), n0 = global_ns();
   const float v = run(iters);
   const unsigned long long t1 = clock64(), n1 = global_ns();
   if (threadIdx.x % 128 == 0) {
     cycles[blockIdx.x * 2 + wg] = t1 - t0;
     ns[blockIdx.x * 2 + wg] = n1 - n0;
+    if constexpr (one_page(kSchedule)) waits[blockIdx.x * 2 + wg] = waited;
   }
   if (v == 12345.f) sink[threadIdx.x] = v;
 }
@@ -477,7 +538,7 @@ __global__ void __launch_bounds__(384, 1) seesaw_probe_kernel(int iters, unsigne
 int run_probe(int iters) {
   struct Case {
     const char* name;
-    void (*kernel)(int, unsigned long long*, unsigned long long*, float*, const uint8_t*, size_t);
+    void (*kernel)(int, unsigned long long*, unsigned long long*, unsigned long long*, float*, const uint8_t*, size_t);
     int pages_per_iter;   // pages one iteration covers for the CTA
   } cases[] = {
       {"one-page (today's wide kernel)", seesaw_probe_kernel<kOnePage>, 1},
@@ -489,6 +550,8 @@ int run_probe(int iters) {
       {"seesaw, CTA pairs load the same pages", seesaw_probe_kernel<kSeesawPairs>, 2},
       {"seesaw, buffers in two parts, pages from HBM", seesaw_probe_kernel<kSeesawPartsLoads>, 2},
       {"seesaw, buffers in two parts, CTA pairs", seesaw_probe_kernel<kSeesawPartsPairs>, 2},
+      {"one-page, released before the next page's wait, pages from HBM", seesaw_probe_kernel<kOnePageEarlyLoads>, 1},
+      {"one-page, released before the next page's wait, CTA pairs", seesaw_probe_kernel<kOnePageEarlyPairs>, 1},
   };
   int sms = 0;
   BENCH_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
@@ -497,38 +560,59 @@ int run_probe(int iters) {
   uint8_t* d_src = nullptr;
   BENCH_CUDA(cudaMalloc(&d_src, src_pages * kPage));
   BENCH_CUDA(cudaMemset(d_src, 0x3c, src_pages * kPage));
-  unsigned long long *d_cycles = nullptr, *d_ns = nullptr;
+  unsigned long long *d_cycles = nullptr, *d_ns = nullptr, *d_waits = nullptr;
   float* d_sink = nullptr;
+  BENCH_CUDA(cudaMalloc(&d_waits, sizeof(unsigned long long) * 2 * sms));
+  BENCH_CUDA(cudaMemset(d_waits, 0, sizeof(unsigned long long) * 2 * sms));
   BENCH_CUDA(cudaMalloc(&d_cycles, sizeof(unsigned long long) * 2 * sms));
   BENCH_CUDA(cudaMalloc(&d_ns, sizeof(unsigned long long) * 2 * sms));
   BENCH_CUDA(cudaMalloc(&d_sink, sizeof(float) * 384));
   unsigned long long* h = new unsigned long long[2 * sms];
   unsigned long long* hn = new unsigned long long[2 * sms];
-  std::printf("| schedule | cycles per page (wg0) | (wg1) | tensor work per page | work / time | SM GHz | ns per page | page bytes / time, GB/s |\n");
-  std::printf("|---|---|---|---|---|---|---|---|\n");
+  unsigned long long* hw = new unsigned long long[2 * sms];
+  std::printf("| schedule | cycles per page (wg0) | (wg1) | tensor work per page | work / time | SM GHz | ns per page | page bytes / time, GB/s | one-page: cycles a page waiting for it to land |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|\n");
   for (const Case& c : cases) {
+#ifdef PROBE_PHASE_CLOCKS
+    unsigned long long zero[2][8] = {};
+    BENCH_CUDA(cudaMemcpyToSymbol(g_probe_phase, zero, sizeof(zero)));
+#endif
     BENCH_CUDA(cudaFuncSetAttribute(c.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes + 128));
-    c.kernel<<<sms, 384, kSmemBytes + 128>>>(iters, d_cycles, d_ns, d_sink, d_src, src_pages);
+    c.kernel<<<sms, 384, kSmemBytes + 128>>>(iters, d_cycles, d_ns, d_waits, d_sink, d_src, src_pages);
     BENCH_CUDA(cudaGetLastError());
     BENCH_CUDA(cudaDeviceSynchronize());
     BENCH_CUDA(cudaMemcpy(h, d_cycles, sizeof(unsigned long long) * 2 * sms, cudaMemcpyDeviceToHost));
     BENCH_CUDA(cudaMemcpy(hn, d_ns, sizeof(unsigned long long) * 2 * sms, cudaMemcpyDeviceToHost));
-    double per[2] = {0, 0}, cyc = 0, nsec = 0;
+    BENCH_CUDA(cudaMemcpy(hw, d_waits, sizeof(unsigned long long) * 2 * sms, cudaMemcpyDeviceToHost));
+    double per[2] = {0, 0}, cyc = 0, nsec = 0, wait = 0;
     for (int b = 0; b < sms; ++b) {
       for (int w = 0; w < 2; ++w) {
         per[w] += double(h[2 * b + w]) / (double(iters) * c.pages_per_iter) / sms;
         cyc += double(h[2 * b + w]);
         nsec += double(hn[2 * b + w]);
+        wait += double(hw[2 * b + w]) / (double(iters) * c.pages_per_iter) / (2.0 * sms);
       }
     }
     const double ghz = cyc / nsec, ns_page = nsec / (2.0 * sms) / (double(iters) * c.pages_per_iter);
     const double work = 2176.0;   // scores 1,152 + P @ V (hi) 1,024 tensor cycles a page
     const double tmax = per[0] > per[1] ? per[0] : per[1];
-    std::printf("| %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.0f | %.0f |\n", c.name, per[0], per[1], work, work / tmax,
-                ghz, ns_page, double(kPage) * sms / ns_page);
+    std::printf("| %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.0f | %.0f | %.0f |\n", c.name, per[0], per[1], work,
+                work / tmax, ghz, ns_page, double(kPage) * sms / ns_page, wait);
+#ifdef PROBE_PHASE_CLOCKS
+    unsigned long long ph[2][8];
+    BENCH_CUDA(cudaMemcpyFromSymbol(ph, g_probe_phase, sizeof(ph)));
+    for (int w = 0; w < 2; ++w) {
+      if (ph[w][0] == 0) continue;
+      std::printf("  phases wg%d cycles/page:", w);
+      for (int i = 0; i < 8; ++i) std::printf(" q%d=%.0f", i, double(ph[w][i]) / (double(iters) * sms));
+      std::printf("\n");
+    }
+#endif
   }
   delete[] h;
   delete[] hn;
+  delete[] hw;
+  BENCH_CUDA(cudaFree(d_waits));
   BENCH_CUDA(cudaFree(d_src));
   BENCH_CUDA(cudaFree(d_cycles));
   BENCH_CUDA(cudaFree(d_ns));

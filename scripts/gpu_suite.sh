@@ -92,6 +92,11 @@ do_bench() {
     build/bench/flashmla_seesaw_probe >"$out/seesaw_probe.txt" 2>&1 || status=1
     cat "$out/seesaw_probe.txt" >>"$log"
   fi
+  # How fast pages reach shared memory, by ring depth, hold, sharing and source (bench/page_stream_probe.cu).
+  if [ -x build/bench/flashmla_page_stream_probe ]; then
+    build/bench/flashmla_page_stream_probe >"$out/page_stream_probe.txt" 2>&1 || status=1
+    cat "$out/page_stream_probe.txt" >>"$log"
+  fi
   PYTHONUNBUFFERED=1 "$python" -m flash_mla.bench --json "$out/bench_py.json" \
       --cpp-json "$out/bench_cpp.json" >"$out/bench_py.txt" 2>&1
   local prc=$?

@@ -29,7 +29,7 @@
 namespace flashmla::plan {
 
 inline constexpr int kBlockN = 64;          // keys per KV tile: one cache page
-inline constexpr int kFixedCost = 5;        // per-request overhead, in KV tiles
+inline constexpr int kFixedCost = 2;        // per-request overhead, in KV tiles (tuned: perf-log entry 56)
 inline constexpr int kRowsPerTile = 64;     // query rows (token x head of one kv group) per CTA
 
 // Fields of one tile_scheduler_metadata row (int32[8]).

@@ -212,6 +212,15 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
     mbar_wait(ring.empty(it), ring.full_parity(it) ^ 1);
     clk.mark(0);
     clk.page();
+#ifdef FLASHMLA_EXPERIMENT_RESIDENT_PAGES
+    // Timing only (wrong results; perf-log entry 55): each stage is loaded once per CTA, and later
+    // pages reuse its bytes, so the page loop runs with no loads in flight.
+    if (it >= 2) {
+      mbar_arrive(ring.full(it));
+      if constexpr (kTwoPart) mbar_arrive(ring.full_b(it));
+      continue;
+    }
+#endif
     mbar_arrive_expect_tx(ring.full(it), kTwoPart ? kPagePartAChunks * kChunkBytes : kTileBytes);
     const int page = load.page();   // out of range: TMA fills zeros
     auto load_chunk = [&](int c, uint32_t full) {

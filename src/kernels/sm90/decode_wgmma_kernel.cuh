@@ -493,6 +493,9 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         const bool raise = own_max[0] > m[0] + lazy_slack || own_max[1] > m[1] + lazy_slack;
         const bool slow = named_barrier_sync_or(kBarRaise, 2 * kWarpgroupThreads, raise);
         clk.mark(0);
+#ifdef FLASHMLA_EXPERIMENT_SPIN_SOFTMAX
+        spin_cycles(FLASHMLA_EXPERIMENT_SPIN_SOFTMAX);   // timing only: the softmax phase made longer (perf-log entry 55)
+#endif
         const int valid = sg.seqlen - blk * plan::kBlockN;
         if (!slow) {
           C::exponentiate(s, m, sl2, sum);
@@ -571,6 +574,9 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
           C::pv_with_lo(o, rope, sPlo, st, wg);
         }
         clk.mark(3);
+#ifdef FLASHMLA_EXPERIMENT_SPIN_AFTER_PV
+        spin_cycles(FLASHMLA_EXPERIMENT_SPIN_AFTER_PV);   // timing only: a delay behind the P @ V issue (perf-log entry 55)
+#endif
         auto release_stage = [&] {
           fence_registers(o);
           if (lane == 0) mbar_arrive(ring.empty(it_j));

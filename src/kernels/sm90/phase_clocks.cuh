@@ -107,4 +107,12 @@ struct PhaseClocks {
 inline void register_phase_clock_report() {}
 #endif
 
+// Experiment-only: a delay of `cycles` inserted into a phase (FLASHMLA_EXPERIMENT_SPIN_*), to see
+// how much of it reaches the kernel's time, i.e. whether that phase is on the critical path.
+__device__ __forceinline__ void spin_cycles(long long cycles) {
+  const long long until = clock64() + cycles;
+  while (clock64() < until) {
+  }
+}
+
 }  // namespace flashmla::sm90
