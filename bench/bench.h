@@ -37,6 +37,7 @@ struct Options {
   int device = 0;
   bool check = false;
   bool rotate = true;              // rotate copies of q/cache so small rows do not run from L2
+  bool contiguous_pages = false;   // block tables give each request consecutive pages (default: a random permutation)
   double read_gib = 4.0;           // size of the streaming-read ceiling buffer
   std::string json_path;
 };
@@ -90,10 +91,11 @@ struct Workload {
   flashmla::DecodeArgs args(int i) const;
 };
 
-// Allocates and fills a workload (random q and cache, random permuted block table), then
-// computes the split plan once with get_mla_metadata on `stream` (as an engine does per step).
+// Allocates and fills a workload (random q and cache, random permuted block table, or with
+// contiguous_pages each request's pages consecutive in memory), then computes the split plan once
+// with get_mla_metadata on `stream` (as an engine does per step).
 // rotate_bytes > 0: enough copies that consecutive calls touch at least that many bytes.
-void build_workload(Workload& w, const Config& c, int device, size_t rotate_bytes,
+void build_workload(Workload& w, const Config& c, int device, size_t rotate_bytes, bool contiguous_pages,
                     cudaStream_t stream);
 
 // Fills `count` 16-bit values with deterministic pseudo-random numbers in [-scale, scale).

@@ -19,6 +19,8 @@ const char* kUsage =
     "  --json FILE                write all rows, ceilings and device info as JSON\n"
     "  --check                    verify a cut-down case of each row against Backend::cpu first\n"
     "  --rotate 1|0               rotate q/cache copies so small rows do not run from L2 (default 1)\n"
+    "  --pages random|contiguous  block tables: a random permutation of the pages (default, ANCHORS.md's\n"
+    "                             recipe) or each request's pages consecutive in memory\n"
     "  --read-gib 4               size of the streaming-read ceiling buffer\n"
     "  --device 0                 CUDA device\n";
 
@@ -123,6 +125,11 @@ Options parse_args(int argc, char** argv) {
     else if (name == "json") opt.json_path = value;
     else if (name == "check") opt.check = value.empty() ? true : to_bool(name, value);
     else if (name == "rotate") opt.rotate = to_bool(name, value);
+    else if (name == "pages") {
+      if (value == "random") opt.contiguous_pages = false;
+      else if (value == "contiguous") opt.contiguous_pages = true;
+      else throw std::runtime_error("--pages: expected random or contiguous, got '" + value + "'");
+    }
     else if (name == "read-gib") opt.read_gib = std::stod(value);
     else throw std::runtime_error("unknown option --" + name + "\n" + kUsage);
   }

@@ -9,7 +9,8 @@
 //   - sharing: every CTA its own pages (R = 64: one row tile), CTA pairs on the same pages (the two
 //     row tiles of R = 128, loading them separately, the second read mostly from L2), or CTA pairs
 //     in a cluster of two, each loading half of every page with multicast to both;
-//   - source: pages streamed once from a 4 GiB buffer (HBM), or a 18 MiB set read over and over
+//   - source: pages streamed once from a 4 GiB buffer (HBM) in address order, the same pages in a
+//     scattered order (as a random block table gives them), or a 18 MiB set read over and over
 //     (L2-resident: the L2 -> SM path alone).
 // The consumer of every CTA times its pages with clock64 and globaltimer after a warm-up.
 #include <cstdint>
@@ -41,14 +42,19 @@ struct Args {
   int hold;              // cycles the consumer keeps each stage
   const uint8_t* src;    // [src_pages, 72 KiB]
   size_t src_pages;
-  bool l2_set;           // read pages from a small reused set instead of once each
+  int source;           // kHbmInOrder, kHbmScattered or kL2Set
   unsigned long long* cycles;   // [grid]
   unsigned long long* ns;       // [grid]
 };
 
+enum Source : int { kHbmInOrder, kHbmScattered, kL2Set };
+
 __device__ __forceinline__ size_t page_of(const Args& a, int stream, int n) {
-  if (a.l2_set) return (size_t(stream) * 7 + n) % kL2Pages;
-  return (size_t(stream) * (kWarm + a.iters + 4) + n) % a.src_pages;
+  if (a.source == kL2Set) return (size_t(stream) * 7 + n) % kL2Pages;
+  const size_t in_order = size_t(stream) * (kWarm + a.iters + 4) + n;
+  if (a.source == kHbmInOrder) return in_order % a.src_pages;
+  // An odd multiplier modulo a power of two is a permutation: every page still read once.
+  return (in_order * 0x9E3779B1ull) & (a.src_pages - 1);
 }
 
 template <int kShare, int kStages>
@@ -146,7 +152,7 @@ int run_probe(int iters) {
   int sms = 0;
   BENCH_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
   const int ctas = sms & ~1;
-  const size_t src_pages = (size_t(4) << 30) / kPage;
+  const size_t src_pages = 65536;   // 4.5 GiB, as large as the grid's largest cache; a power of two
   uint8_t* d_src = nullptr;
   BENCH_CUDA(cudaMalloc(&d_src, src_pages * kPage));
   BENCH_CUDA(cudaMemset(d_src, 0x3c, src_pages * kPage));
@@ -158,12 +164,13 @@ int run_probe(int iters) {
   std::printf("CTAs: %d, pages per CTA: %d (after %d warm-up pages), page %u B\n\n", ctas, iters, kWarm, kPage);
   std::printf("| source | sharing | stages | hold cycles | cycles per page | ns per page | SM GHz | into SMs, GB/s | from L2 to SMs, GB/s | distinct pages, GB/s |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
-  for (int l2 = 0; l2 < 2; ++l2) {
+  const char* source_names[] = {"HBM, in order", "HBM, scattered", "L2 set"};
+  for (int source = 0; source < 3; ++source) {
     for (const Case& c : cases) {
       for (int hold : holds) {
         const size_t smem = c.stages * kPage + 128;
         BENCH_CUDA(cudaFuncSetAttribute(c.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-        Args a{iters, hold, d_src, src_pages, l2 == 1, d_cycles, d_ns};
+        Args a{iters, hold, d_src, src_pages, source, d_cycles, d_ns};
         c.kernel<<<ctas, 64, smem>>>(a);
         BENCH_CUDA(cudaGetLastError());
         BENCH_CUDA(cudaDeviceSynchronize());
@@ -177,7 +184,7 @@ int run_probe(int iters) {
         const double into = double(ctas) * kPage / nsec;   // bytes per ns = GB/s
         const double from_l2 = c.share == kMulticast ? into / 2 : into;
         const double distinct = c.share == kSolo ? into : into / 2;
-        std::printf("| %s | %s | %d | %d | %.0f | %.0f | %.2f | %.0f | %.0f | %.0f |\n", l2 ? "L2 set" : "HBM",
+        std::printf("| %s | %s | %d | %d | %.0f | %.0f | %.2f | %.0f | %.0f | %.0f |\n", source_names[source],
                     share_name(c.share), c.stages, hold, cyc, nsec, cyc / nsec, into, from_l2, distinct);
       }
     }

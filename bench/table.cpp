@@ -86,8 +86,9 @@ void print_header(const DeviceInfo& dev, const Ceilings& ceil, const Options& op
   std::printf("- bf16 GEMM ceiling (cuBLAS %d^3, f32 compute, median of %zu): %.0f TFLOPS\n", ceil.gemm_n,
               ceil.gemm_samples_tflops.size(), ceil.gemm_tflops);
   std::printf("- Timing: median of %d repeats x %d back-to-back calls (CUDA events), %d warm-up calls, "
-              "metadata computed once per row; L2 rotation %s\n",
-              opt.repeats, opt.iters, opt.warmup, opt.rotate ? "on" : "off");
+              "metadata computed once per row; L2 rotation %s; pages %s\n",
+              opt.repeats, opt.iters, opt.warmup, opt.rotate ? "on" : "off",
+              opt.contiguous_pages ? "contiguous per request" : "randomly permuted");
   std::printf("- FlashMLA %% roof: quoted from shared/ANCHORS.md (H200, its own ceilings), "
               "= ANCHORS roofline us / FlashMLA us\n\n");
   std::fflush(stdout);
@@ -126,6 +127,7 @@ void write_json(const std::string& path, const DeviceInfo& dev, const Ceilings& 
     << ", \"gemm_method\": \"cublasGemmEx bf16 in/out, CUBLAS_COMPUTE_32F\"},\n";
   j << "  \"settings\": {\"repeats\": " << opt.repeats << ", \"iters\": " << opt.iters
     << ", \"warmup\": " << opt.warmup << ", \"l2_rotation\": " << (opt.rotate ? "true" : "false")
+    << ", \"pages\": \"" << (opt.contiguous_pages ? "contiguous" : "random") << "\""
     << ", \"check\": " << (opt.check ? "true" : "false") << "},\n";
   j << "  \"rows\": [";
   for (size_t i = 0; i < rows.size(); ++i) {

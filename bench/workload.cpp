@@ -87,7 +87,7 @@ flashmla::DecodeArgs Workload::args(int i) const {
   return a;
 }
 
-void build_workload(Workload& w, const Config& c, int device, size_t rotate_bytes,
+void build_workload(Workload& w, const Config& c, int device, size_t rotate_bytes, bool contiguous_pages,
                     cudaStream_t stream) {
   const int d = flashmla::kHeadDimQK, dv = flashmla::kHeadDimV, page = flashmla::kPageBlockSize;
   if (c.b < 1 || c.s_q < 1 || c.h_q < 1 || c.h_kv < 1 || c.s_k < 1 || c.h_q % c.h_kv != 0) {
@@ -98,7 +98,8 @@ void build_workload(Workload& w, const Config& c, int device, size_t rotate_byte
   w.mean_len = mean_length(w.lengths);
 
   // Block table: request r uses ceil(len_r / 64) pages; all used pages are a random
-  // permutation of [0, num_blocks). Unused slots hold page 0 (never read).
+  // permutation of [0, num_blocks), or with contiguous_pages [0, num_blocks) in request order.
+  // Unused slots hold page 0 (never read).
   std::vector<int> pages(w.lengths.size());
   long long total_pages = 0;
   int max_pages = 1;
@@ -113,7 +114,7 @@ void build_workload(Workload& w, const Config& c, int device, size_t rotate_byte
   std::vector<int32_t> perm(static_cast<size_t>(w.num_blocks));
   std::iota(perm.begin(), perm.end(), 0);
   std::mt19937_64 rng(0x5eed0001ull);
-  std::shuffle(perm.begin(), perm.end(), rng);
+  if (!contiguous_pages) std::shuffle(perm.begin(), perm.end(), rng);
   std::vector<int32_t> table(static_cast<size_t>(c.b) * max_pages, 0);
   size_t next = 0;
   for (int r = 0; r < c.b; ++r) {

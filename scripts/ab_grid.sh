@@ -6,8 +6,11 @@
 # Raw JSON per round goes to $OUT/ab/. Revisions are git revisions, or tar files of them made with
 # `git archive` (for a machine that has the working tree but not the repository: carry them along).
 #
+# A revision may carry extra benchmark arguments after "::" (the same build timed two ways).
+#
 #   bash scripts/ab_grid.sh main exp/kv-multicast [rounds]        (default 4 rounds)
 #   bash scripts/ab_grid.sh ab-main.tar ab-x.tar ab-y.tar 3       (any number of builds)
+#   bash scripts/ab_grid.sh main "main::--pages contiguous" 3
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -19,8 +22,12 @@ if [[ "${revs[-1]}" =~ ^[0-9]+$ ]]; then rounds="${revs[-1]}"; unset 'revs[-1]';
 work="$root/ab-work"
 rm -rf "$work" && mkdir -p "$work" "$out/ab"
 jobs=$(( $(nproc) / ${#revs[@]} > 1 ? $(nproc) / ${#revs[@]} : 1 ))
+bench_args=()
 for i in "${!revs[@]}"; do
-  rev="${revs[$i]}"
+  spec="${revs[$i]}"
+  rev="${spec%%::*}"
+  bench_args[$i]=""
+  [[ "$spec" == *::* ]] && bench_args[$i]="${spec#*::}"
   mkdir -p "$work/src-$i"
   if [ -f "$rev" ]; then
     tar xf "$rev" -C "$work/src-$i" || { echo "ab_grid: cannot extract $rev"; exit 1; }
@@ -37,7 +44,8 @@ for i in "${!revs[@]}"; do
 done
 for r in $(seq 1 "$rounds"); do
   for i in "${!revs[@]}"; do
-    "$work/build-$i/bench/flashmla_bench" --rows all --repeats 5 --read-gib 1 --json "$out/ab/$i-$r.json" \
+    # shellcheck disable=SC2086  # extra arguments are split on purpose
+    "$work/build-$i/bench/flashmla_bench" --rows all --repeats 5 --read-gib 1 ${bench_args[$i]} --json "$out/ab/$i-$r.json" \
       >/dev/null 2>&1 || { echo "ab_grid: bench ${revs[$i]} round $r failed"; exit 1; }
   done
 done

@@ -43,6 +43,21 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
       : "memory");
 }
 
+// Whether the phase with the given parity has completed, without waiting.
+__device__ __forceinline__ bool mbar_test(uint32_t bar, uint32_t parity) {
+  uint32_t done;
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "mbarrier.test_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+      "selp.u32 %0, 1, 0, p;\n"
+      "}\n"
+      : "=r"(done)
+      : "r"(bar), "r"(parity)
+      : "memory");
+  return done != 0;
+}
+
 // mbar_wait for waits that last a whole request (the Q loaders): the suspend-time hint lets the
 // warp sleep in try_wait instead of re-issuing it, leaving issue slots to the consumer warps.
 __device__ __forceinline__ void mbar_wait_idle(uint32_t bar, uint32_t parity) {

@@ -86,6 +86,11 @@ struct KvRing {
 // then, for a ring of two-part pages only, full_b0 and full_b1.
 inline constexpr uint32_t kPipelineBarrierBytes = 48;
 inline constexpr uint32_t kTwoPartBarrierBytes = 16;
+#ifdef FLASHMLA_EXPERIMENT_UNWAITED_LOADS
+inline constexpr uint32_t kUnwaitedLoadBarrierBytes = 8;   // after full_b1: counts the unwaited pages' bytes
+#else
+inline constexpr uint32_t kUnwaitedLoadBarrierBytes = 0;
+#endif
 
 // The chunks of a two-part page's first part: channel chunks 0-2 and 4-6, which the first score
 // MMAs of consumer 0 and 1 read (48 KiB); the second part is chunks 3, 7 and the RoPE chunk 8.
@@ -221,6 +226,24 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
       continue;
     }
 #endif
+#ifdef FLASHMLA_EXPERIMENT_UNWAITED_LOADS
+    // Timing only (wrong results; perf-log entry 55): the page's stage is signalled full at once,
+    // and its loads still go out into it, counted on a barrier nobody waits for. The page loop
+    // then runs with the loads' shared-memory writes and traffic, but never waits for a page.
+    if constexpr (kTwoPart) {
+      const uint32_t unwaited = ring.full_b1 + 8;
+      mbar_arrive(ring.full(it));
+      mbar_arrive(ring.full_b(it));
+      asm volatile("mbarrier.expect_tx.relaxed.cta.shared::cta.b64 [%0], %1;\n" ::"r"(unwaited), "r"(kTileBytes)
+                   : "memory");
+      const int page = load.page();
+#pragma unroll
+      for (int c = 0; c < kHeadDim / kChunkCols; ++c) {
+        tma_load_4d(ring.stage(it) + c * kChunkBytes, kv_map, unwaited, c * kChunkCols, 0, kv_head, page);
+      }
+      continue;
+    }
+#endif
     mbar_arrive_expect_tx(ring.full(it), kTwoPart ? kPagePartAChunks * kChunkBytes : kTileBytes);
     const int page = load.page();   // out of range: TMA fills zeros
     auto load_chunk = [&](int c, uint32_t full) {
@@ -253,6 +276,12 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
   }
 #ifdef FLASHMLA_EXPERIMENT_PHASE_CLOCKS
   if (it > 0) landed(it - 1);
+#endif
+#ifdef FLASHMLA_EXPERIMENT_UNWAITED_LOADS
+  if constexpr (kTwoPart) {   // the CTA outlives its last loads: the phase completes once all bytes landed
+    mbar_arrive(ring.full_b1 + 8);
+    mbar_wait(ring.full_b1 + 8, 0);
+  }
 #endif
   clk.flush(2, true);
 }
@@ -327,6 +356,9 @@ __device__ __forceinline__ void init_pipeline_barriers(const Pipeline& pl, bool 
   if constexpr (kTwoPart) {
     mbar_init(pl.ring.full_b0, 1);
     mbar_init(pl.ring.full_b1, 1);
+#ifdef FLASHMLA_EXPERIMENT_UNWAITED_LOADS
+    mbar_init(pl.ring.full_b1 + 8, 1);
+#endif
   }
   mbar_init(pl.ring.empty0, 8);
   mbar_init(pl.ring.empty1, 8);

@@ -79,7 +79,7 @@ struct WgmmaDecodeSmem {
   static constexpr uint32_t kRowMax = kPlo + kChunkBytes;   // float[2][64]: per consumer
   static constexpr uint32_t kRowSum = kRowMax + 2 * 64 * 4;  // float[2][64]: per consumer
   static constexpr uint32_t kBars = kRowSum + 2 * 64 * 4;
-  static constexpr uint32_t kBytes = kBars + kPipelineBarrierBytes + kTwoPartBarrierBytes;
+  static constexpr uint32_t kBytes = kBars + kPipelineBarrierBytes + kTwoPartBarrierBytes + kUnwaitedLoadBarrierBytes;
 };
 static_assert(WgmmaDecodeSmem::kBytes <= 227 * 1024, "decode CTA must fit Hopper's 227 KiB per block");
 static_assert(WgmmaDecodeSmem::kPlo % 1024 == 0 && WgmmaDecodeSmem::kStage0 % 1024 == 0 && kChunkBytes % 1024 == 0,
@@ -582,11 +582,22 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
           if (lane == 0) mbar_arrive(ring.empty(it_j));
         };
         if (j + 1 < nblk) {
+#ifdef FLASHMLA_EXPERIMENT_EARLY_RELEASE
+          // When the next page has not landed yet, this page's stage is released now rather than
+          // after the next page's first score chunk (perf-log entry 55).
+          const bool next_here = __all_sync(0xffffffffu, mbar_test(ring.full(it_j + 1), ring.full_parity(it_j + 1)));
+          if (!next_here) {
+            wgmma_wait<0>();
+            release_stage();
+          }
+#else
+          constexpr bool next_here = true;
+#endif
           mbar_wait(ring.full(it_j + 1), ring.full_parity(it_j + 1));
           clk.mark(4);
           score_page(it_j + 1, [&] {
             clk.mark(5);
-            release_stage();
+            if (next_here) release_stage();
           });
           clk.mark(6);
         } else {
