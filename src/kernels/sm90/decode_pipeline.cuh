@@ -91,6 +91,8 @@ inline constexpr uint32_t kUnwaitedLoadBarrierBytes = 8;   // after full_b1: cou
 #else
 inline constexpr uint32_t kUnwaitedLoadBarrierBytes = 0;
 #endif
+// The experiment's barrier (FLASHMLA_EXPERIMENT_UNWAITED_LOADS): the 8 bytes after full_b1.
+__device__ __forceinline__ uint32_t unwaited_load_barrier(const KvRing& ring) { return ring.full_b1 + 8; }
 
 // The chunks of a two-part page's first part: channel chunks 0-2 and 4-6, which the first score
 // MMAs of consumer 0 and 1 read (48 KiB); the second part is chunks 3, 7 and the RoPE chunk 8.
@@ -226,25 +228,24 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
       continue;
     }
 #endif
+    // Timing only (wrong results; perf-log entry 55), FLASHMLA_EXPERIMENT_UNWAITED_LOADS: the page's
+    // stage is signalled full at once, and its loads still go out into it, counted on a barrier
+    // nobody waits for. The page loop then runs with the loads' shared-memory writes and traffic,
+    // but never waits for a page.
 #ifdef FLASHMLA_EXPERIMENT_UNWAITED_LOADS
-    // Timing only (wrong results; perf-log entry 55): the page's stage is signalled full at once,
-    // and its loads still go out into it, counted on a barrier nobody waits for. The page loop
-    // then runs with the loads' shared-memory writes and traffic, but never waits for a page.
-    if constexpr (kTwoPart) {
-      const uint32_t unwaited = ring.full_b1 + 8;
+    constexpr bool kUnwaited = kTwoPart;
+#else
+    constexpr bool kUnwaited = false;
+#endif
+    if constexpr (kUnwaited) {
       mbar_arrive(ring.full(it));
       mbar_arrive(ring.full_b(it));
-      asm volatile("mbarrier.expect_tx.relaxed.cta.shared::cta.b64 [%0], %1;\n" ::"r"(unwaited), "r"(kTileBytes)
+      asm volatile("mbarrier.expect_tx.relaxed.cta.shared::cta.b64 [%0], %1;\n" ::"r"(unwaited_load_barrier(ring)),
+                   "r"(kTileBytes)
                    : "memory");
-      const int page = load.page();
-#pragma unroll
-      for (int c = 0; c < kHeadDim / kChunkCols; ++c) {
-        tma_load_4d(ring.stage(it) + c * kChunkBytes, kv_map, unwaited, c * kChunkCols, 0, kv_head, page);
-      }
-      continue;
+    } else {
+      mbar_arrive_expect_tx(ring.full(it), kTwoPart ? kPagePartAChunks * kChunkBytes : kTileBytes);
     }
-#endif
-    mbar_arrive_expect_tx(ring.full(it), kTwoPart ? kPagePartAChunks * kChunkBytes : kTileBytes);
     const int page = load.page();   // out of range: TMA fills zeros
     auto load_chunk = [&](int c, uint32_t full) {
       const uint32_t dst = ring.stage(it) + c * kChunkBytes;
@@ -254,6 +255,11 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
         tma_load_4d(dst, kv_map, full, c * kChunkCols, 0, kv_head, page);
       }
     };
+    if constexpr (kUnwaited) {
+#pragma unroll
+      for (int c = 0; c < kHeadDim / kChunkCols; ++c) load_chunk(c, unwaited_load_barrier(ring));
+      continue;
+    }
     if constexpr (kTwoPart) {
 #pragma unroll
       for (int c = 0; c < kHeadDim / kChunkCols; ++c) {
@@ -279,8 +285,8 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
 #endif
 #ifdef FLASHMLA_EXPERIMENT_UNWAITED_LOADS
   if constexpr (kTwoPart) {   // the CTA outlives its last loads: the phase completes once all bytes landed
-    mbar_arrive(ring.full_b1 + 8);
-    mbar_wait(ring.full_b1 + 8, 0);
+    mbar_arrive(unwaited_load_barrier(ring));
+    mbar_wait(unwaited_load_barrier(ring), 0);
   }
 #endif
   clk.flush(2, true);
@@ -357,7 +363,7 @@ __device__ __forceinline__ void init_pipeline_barriers(const Pipeline& pl, bool 
     mbar_init(pl.ring.full_b0, 1);
     mbar_init(pl.ring.full_b1, 1);
 #ifdef FLASHMLA_EXPERIMENT_UNWAITED_LOADS
-    mbar_init(pl.ring.full_b1 + 8, 1);
+    mbar_init(unwaited_load_barrier(pl.ring), 1);
 #endif
   }
   mbar_init(pl.ring.empty0, 8);
