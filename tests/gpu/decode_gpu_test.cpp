@@ -122,9 +122,10 @@ TEST(GpuDecode, LongSingleRequestManySplits) {
   run_and_check(spec_of(DType::fp16, 2, 1, 48, 1, true, {9000, 0}, 503));
 }
 
-// Long ranges per CTA (two parts) with softmaxes from flat to sharp: the wide bf16 kernel drops
-// P's lo term on tiles that carry little of a row's weight (docs/design.md, precision), so most
-// tiles of the flat rows go without it and the sharp rows keep it where their weight sits.
+// Long ranges per CTA (two parts) with softmaxes from flat to sharp: the bf16 kernels drop P's lo
+// term where it carries little of a row's weight (the wide kernel per page, the narrow kernel per
+// thread and page; docs/design.md, precision), so most pages of the flat rows go without it and
+// the sharp rows keep it where their weight sits.
 TEST(GpuDecode, LongRangesSoftmaxSharpness) {
   uint64_t seed = 550;
   for (float sharpness : {0.5f, 1.0f, 2.0f, 4.0f, 8.0f}) {
@@ -137,6 +138,10 @@ TEST(GpuDecode, LongRangesSoftmaxSharpness) {
     CaseSpec narrow = spec_of(DType::bf16, 2, 1, 16, 1, false, {9000, 700}, seed++);
     narrow.softmax_scale = sharpness / 24.0f;
     run_and_check(narrow, 1);
+    // The narrow kernel with 32 rows (lazy maxima), where P_lo is dropped by the same rule.
+    CaseSpec narrow32 = spec_of(DType::bf16, 2, 1, 32, 1, false, {7000, 900}, seed++);
+    narrow32.softmax_scale = sharpness / 24.0f;
+    run_and_check(narrow32, 2);
   }
 }
 

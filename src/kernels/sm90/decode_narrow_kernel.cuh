@@ -199,10 +199,43 @@ struct NarrowConsumer {
     }
   }
 
+  // bf16, warpgroup 1 (the one that writes P_lo): whether this thread's P_lo of the page is kept,
+  // by the lo rule (wants_p_lo, decode_pipeline.cuh) taken over all its query columns at once, so
+  // that it needs one register: lo_dropped holds the squared weights this thread wrote without lo,
+  // summed over its columns, in a scale no smaller than any column's (the callers scale it by the
+  // largest of the columns' factors). A column's share is then at most lo_dropped, so requiring
+  // lo_dropped + sq <= tau^2 * l^2 for the smallest of the thread's column sums l bounds every
+  // column as the rule does. l_part: the thread's share of the column sums, this page included.
+  static __device__ __forceinline__ bool keeps_lo(const float (&pv)[kS], const float (&l_part)[kCols],
+                                                  float& lo_dropped) {
+#ifdef FLASHMLA_EXPERIMENT_NARROW_ZERO_LO
+    return false;   // timing only: P_lo zero everywhere (what the MMA's zero operands save)
+#endif
+    float sq = 0.f, l_min = l_part[0];
+#pragma unroll
+    for (int i = 0; i < kS; ++i) sq = fmaf(pv[i], pv[i], sq);
+#pragma unroll
+    for (int c = 1; c < kCols; ++c) l_min = fminf(l_min, l_part[c]);
+    if (wants_p_lo(lo_dropped, sq, l_min)) return true;
+    lo_dropped += sq;
+    return false;
+  }
+
+  // The largest of the columns' rescale factors, squared: lo_dropped's factor (keeps_lo).
+  static __device__ __forceinline__ float max_square(const float (&f)[kCols]) {
+    float x = f[0];
+#pragma unroll
+    for (int c = 1; c < kCols; ++c) x = fmaxf(x, f[c]);
+    return x * x;
+  }
+
   // Writes P^T (hi rows 0..kRows-1, lo rows kRows..2*kRows-1) with stmatrix.trans: matrix
   // 2 * jn + e of a thread is keys 16w + 8e.. x columns 8jn.., stored as memory rows (query
-  // 8jn + r) of 8 keys. bf16: warpgroup 0 writes hi, warpgroup 1 lo; fp16: warpgroup 0 writes P.
-  static __device__ __forceinline__ void store_p(const float (&pv)[kS], uint32_t sP, int wg, int w, int lane) {
+  // 8jn + r) of 8 keys. bf16: warpgroup 0 writes hi, warpgroup 1 lo (zeros unless keep_lo: the
+  // output MMA keeps its shape, and zero operands cost the tensor core less power); fp16:
+  // warpgroup 0 writes P.
+  static __device__ __forceinline__ void store_p(const float (&pv)[kS], uint32_t sP, int wg, int w, int lane,
+                                                 bool keep_lo) {
     constexpr int kMatrices = kRows / 4;
     if (!kSplitP && wg != 0) return;
     uint32_t word[kMatrices];
@@ -212,7 +245,7 @@ struct NarrowConsumer {
       const uint32_t hi = HalfOps<T>::pack(a, b);
       if (kSplitP && wg == 1) {
         const float2 r = HalfOps<T>::unpack(hi);
-        word[mi] = HalfOps<T>::pack(a - r.x, b - r.y);
+        word[mi] = keep_lo ? HalfOps<T>::pack(a - r.x, b - r.y) : 0u;
       } else {
         word[mi] = hi;
       }
@@ -302,11 +335,16 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     for (int c = 0; c < kCols; ++c) lim_min = min(lim_min, lim_of(c));
 
     float m[kCols], l_part[kCols];
+    float lo_dropped = 0.f;   // bf16, warpgroup 1: squared weights written without P_lo (keeps_lo)
 #pragma unroll
     for (int c = 0; c < kCols; ++c) {
       m[c] = -INFINITY;
       l_part[c] = 0.f;
     }
+    // The lo rule runs in warpgroup 1 (which writes P_lo) on the lazy-maxima path, i.e. at R = 32
+    // only: there the rows are bound by the power cap and the zeros save energy; R = 16 streams at
+    // the memory rate either way (docs/perf-log.md, entry 57) and keeps lo everywhere.
+    const bool lo_rule = C::kSplitP && wg == 1;
     float o[4][kO];
 #pragma unroll
     for (int tt = 0; tt < 4; ++tt) {
@@ -354,9 +392,25 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
             s[i] = exp2_ftz(fmaf(s[i], sl2, r == -INFINITY ? 0.f : -r * sl2));
             sum[c] += s[i];
           }
+          if constexpr (C::kSplitP) {
+            if (raise) {
+              float f[kCols];
 #pragma unroll
-          for (int c = 0; c < kCols; ++c) l_part[c] = (raise ? l_part[c] * softmax_rescale(m[c], ref(c), sl2) : l_part[c]) + sum[c];
-          C::store_p(s, sP, wg, w, lane);
+              for (int c = 0; c < kCols; ++c) {
+                f[c] = softmax_rescale(m[c], ref(c), sl2);
+                l_part[c] *= f[c];
+              }
+              lo_dropped *= C::max_square(f);
+            }
+#pragma unroll
+            for (int c = 0; c < kCols; ++c) l_part[c] += sum[c];
+          } else {   // (the same sums; this form keeps the fp16 kernel's code as it was)
+#pragma unroll
+            for (int c = 0; c < kCols; ++c) l_part[c] = (raise ? l_part[c] * softmax_rescale(m[c], ref(c), sl2) : l_part[c]) + sum[c];
+          }
+          // Warpgroup 0 writes P_hi, which keep_lo does not touch.
+          const bool keep_lo = lo_rule && C::keeps_lo(s, l_part, lo_dropped);
+          C::store_p(s, sP, wg, w, lane, keep_lo);
           const int valid = sg.seqlen - blk * plan::kBlockN;
           if (valid < plan::kBlockN) zero_tail_rows(st, wg, valid, t);
           fence_proxy_async_smem();
@@ -377,11 +431,14 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
               m[c] = m_new;
               l_part[c] *= f[c];
             }
+            lo_dropped *= C::max_square(f);
 #pragma unroll
             for (int i = 0; i < kS; ++i) s[i] *= f[C::col_of(i)];
             // P @ V of the previous page has completed (the scores' waits drained the group queue).
             if (moved) C::scale_o(o, alpha);
-            C::store_p(s, sP, wg, w, lane);
+            // The lo choice stays the fast path's: a column's weights, sums and dropped weights
+            // move by the same factor, which keeps its bound (keeps_lo).
+            C::store_p(s, sP, wg, w, lane, keep_lo);
             fence_proxy_async_smem();
             // Every warp of this group has read col_max before the next page's slow path rewrites it.
             named_barrier_sync(kBarPReady, 2 * kWarpgroupThreads);
@@ -415,7 +472,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
           }
 #pragma unroll
           for (int c = 0; c < kCols; ++c) l_part[c] = l_part[c] * alpha[c] + sum[c];
-          C::store_p(s, sP, wg, w, lane);
+          C::store_p(s, sP, wg, w, lane, true);   // R = 16: lo everywhere
           const int valid = sg.seqlen - blk * plan::kBlockN;
           if (valid < plan::kBlockN) zero_tail_rows(st, wg, valid, t);
           fence_proxy_async_smem();

@@ -128,6 +128,25 @@ __device__ __forceinline__ float softmax_rescale(float from, float to, float sca
   return to == -INFINITY ? 1.f : exp2_ftz((from - to) * scale_log2);
 }
 
+// bf16 P enters P @ V as hi + lo bf16 terms, and the lo term is dropped where it carries little
+// weight: a thread drops it for a row (wide kernel: for a page, by a vote of every thread) when
+// the squared weights that went without lo stay below tau^2 times the square of the thread's
+// share of the running row sum. Summed over the threads of a row that bounds the dropped squared
+// weights by tau^2 * (row sum)^2, so the dropped rounding errors (each under 2^-8 of its weight)
+// have an RMS of about 2^-9 * tau * rms(V) or less in an output element, while the pages that
+// carry a row's weight keep lo (docs/design.md, precision). tau = 0 keeps lo everywhere.
+#ifndef FLASHMLA_P_LO_TAU
+#define FLASHMLA_P_LO_TAU 0.25f
+#endif
+inline constexpr float kPLoTau2 = float(FLASHMLA_P_LO_TAU) * float(FLASHMLA_P_LO_TAU);
+
+// Whether this thread wants the lo term: sq = its squared weights of the page (for one row), sum
+// = its share of the row sum including the page, dropped = squared weights so far without lo (all
+// three in the current row-maximum scale).
+__device__ __forceinline__ bool wants_p_lo(float dropped, float sq, float sum) {
+  return dropped + sq > kPLoTau2 * sum * sum;
+}
+
 // Where a request's rows go: `out`/`lse` when it is not split, else partial slot `slot` (skipped
 // when the slot lies outside the workspace).
 struct RequestOutput {
@@ -194,7 +213,7 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
   // A page read by one CTA only (one row tile per kv head) is dead in L2 once it has landed, so
   // it is loaded evict-first; with two row tiles the second CTA's read should hit L2
   // (docs/perf-log.md, entry 15).
-#ifdef FLASHMLA_EXPERIMENT_NO_EVICT_FIRST
+#if defined(FLASHMLA_EXPERIMENT_NO_EVICT_FIRST) || defined(FLASHMLA_EXPERIMENT_L2_PAGES)
   const bool evict_first = false;
 #else
   const bool evict_first = p.num_row_tiles == 1;
@@ -246,7 +265,15 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
     } else {
       mbar_arrive_expect_tx(ring.full(it), kTwoPart ? kPagePartAChunks * kChunkBytes : kTileBytes);
     }
+#ifdef FLASHMLA_EXPERIMENT_L2_PAGES
+    // Timing only (wrong results; perf-log entry 57): each part cycles over two pages of its own
+    // (the row tiles of a part share them, as they share real pages), so every load after the
+    // first two hits L2: the page loop with its L2 -> SM traffic and shared-memory writes, and
+    // no HBM reads.
+    const int page = static_cast<int>((2u * blockIdx.x + static_cast<unsigned>(it & 1)) % static_cast<unsigned>(p.num_blocks));
+#else
     const int page = load.page();   // out of range: TMA fills zeros
+#endif
     auto load_chunk = [&](int c, uint32_t full) {
       const uint32_t dst = ring.stage(it) + c * kChunkBytes;
       if (evict_first) {

@@ -52,26 +52,6 @@ namespace flashmla::sm90 {
 inline constexpr int kScoreStepsPerChunk = FLASHMLA_SCORE_STEPS_PER_CHUNK;
 static_assert(36 % kScoreStepsPerChunk == 0, "score chunks must tile the 36 k-steps");
 
-// bf16 P enters P @ V as hi + lo bf16 terms. A page's lo MMA is dropped when, in every thread,
-// the squared weights of the pages that went without lo stay below tau^2 times the square of
-// the thread's share of the running row sum. Summed over the threads of a row that bounds the
-// dropped squared weights by tau^2 * (row sum)^2, so the dropped rounding errors (each under
-// 2^-8 of its weight) have an RMS of about 2^-9 * tau * rms(V) or less in an output element,
-// while the pages that carry a row's weight keep lo (docs/design.md, precision). tau = 0 keeps
-// lo on every page. The narrow kernel has no such rule: it stacks hi and lo in N of one MMA,
-// which reads V once for both.
-#ifndef FLASHMLA_P_LO_TAU
-#define FLASHMLA_P_LO_TAU 0.25f
-#endif
-inline constexpr float kPLoTau2 = float(FLASHMLA_P_LO_TAU) * float(FLASHMLA_P_LO_TAU);
-
-// Whether this thread wants the lo term for the current page: sq = its squared weights of the
-// page, sum = its share of the row sum including the page, dropped = squared weights so far
-// without lo (all three in the current row-maximum scale).
-__device__ __forceinline__ bool wants_p_lo(float dropped, float sq, float sum) {
-  return dropped + sq > kPLoTau2 * sum * sum;
-}
-
 struct WgmmaDecodeSmem {
   static constexpr uint32_t kQ = 0;
   static constexpr uint32_t kStage0 = kTileBytes;
