@@ -21,7 +21,8 @@
 //   - P^T is written with stmatrix.trans as a K-major B tile of R query rows x 64 keys; for bf16
 //     the hi and lo terms of P (docs/design.md, precision) are stacked as 2R rows, so one
 //     m64n(2R) MMA reads V once for both and the two halves of its accumulator are added at the
-//     end: hi + lo costs no second pass over V;
+//     end: hi + lo costs no second pass over V. At R = 32, P_lo is written as zeros where the lo
+//     rule lets a thread go without it (zero operands cost the tensor core less power);
 //   - output: WG c accumulates channels 256c..256c+255, four m64 channel tiles of O^T (R = 32,
 //     bf16: 4 x 32 registers per thread).
 //
