@@ -405,7 +405,10 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
             }
 #pragma unroll
             for (int c = 0; c < kCols; ++c) l_part[c] += sum[c];
-          } else {   // (the same sums; this form keeps the fp16 kernel's code as it was)
+          } else {
+            // The same sums in the form fp16 was measured with: these lines compile differently in
+            // the two forms, and the bf16 form with lo_dropped was timed (perf-log entry 57), the
+            // fp16 one was not.
 #pragma unroll
             for (int c = 0; c < kCols; ++c) l_part[c] = (raise ? l_part[c] * softmax_rescale(m[c], ref(c), sl2) : l_part[c]) + sum[c];
           }
