@@ -24,6 +24,9 @@ for i in $(seq 1 $#); do
    cmake --build "$work/build-$i" -j "$jobs" --target flashmla_bench >>"$out/clock-build-$i.txt" 2>&1) &
 done
 wait
+for i in $(seq 1 $#); do
+  [ -x "$work/build-$i/bench/flashmla_bench" ] || { echo "clock_ab: build of ${!i} failed"; tail -20 "$out/clock-build-$i.txt"; exit 1; }
+done
 for row in $rows; do
   IFS=, read -r b s_q h_q s_k <<<"$row"
   varlen=0; [ "$b" = 128 ] && varlen=1
