@@ -15,7 +15,10 @@
 // streamed from HBM by a producer warpgroup through full / empty mbarriers (every page read once, as
 // at R = 64); CTA pairs streaming the same pages (as the two row tiles of R = 128, the second read
 // mostly from L2); and, for the seesaw, buffers filled as two parts (the owner's V half; the other
-// V half and RoPE), each released by its own readers (entry 51). Softmax work is the fast path's
+// V half and RoPE), each released by its own readers (entry 51); and the seesaw with the consumers
+// loading the pages themselves, one full barrier per 64-channel chunk, each buffer reloaded in two
+// parts by the consumer that reads the part last, without the producer warpgroup (256 threads;
+// entry 59), also in the layout a decode kernel would need for P_lo. Softmax work is the fast path's
 // (row maxima against a reference, exponentials, row sums, squared weights, packing); no masks,
 // slow path or P_lo. One CTA of three warpgroups per SM on every SM, as in decode; thread 0 of each
 // consumer times its pages with clock64 and globaltimer.
@@ -24,6 +27,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <type_traits>
 
 #include "cuda_check.h"
 #include "kernels/sm90/async_ptx.cuh"
@@ -203,6 +207,9 @@ struct Ring {
   // owner's V half (chunks 4b..4b+3: the owner's scores and P @ V read it), part 1 the other V half
   // and the RoPE chunk (the owner's scores and the other consumer's P @ V read it).
   uint32_t part_full[2][2], part_empty[2][2];
+  // kSeesawSelf: one full barrier per 64-channel chunk of each buffer; the consumers load the pages.
+  uint32_t chunk_full0;
+  __device__ __forceinline__ uint32_t chunk_full(int buf, int ch) const { return chunk_full0 + 8 * (9 * buf + ch); }
   __device__ __forceinline__ void wait_full(int buf, int seq) const { mbar_wait(full[buf], seq & 1); }
   // One arrival per consumer warp once its MMAs reading the buffer have completed.
   __device__ __forceinline__ void release(int buf) const {
@@ -427,6 +434,163 @@ __device__ __forceinline__ float run_seesaw(uint32_t sbase, int iters, float sl2
   return sink_of(o, st);
 }
 
+// The seesaw with the consumers loading the pages themselves (no producer warp between a buffer's
+// release and its reload) and one full barrier per 64-channel chunk, so that a page's scores start
+// on its first chunk to land (docs/perf-log.md, entry 59). Each buffer is reloaded in two parts by
+// the consumer that reads the part last: chunks 0-3 (V channels 0-255) by consumer 0, once its
+// P @ V of that page has completed; chunks 4-8 (V channels 256-511 and RoPE) by consumer 1. The
+// owner of a page scores the part it reloaded itself first (consumer 0: chunks 0-3, then 4-8;
+// consumer 1: 4-8, then 0-3). P of buffer 0 goes to the spare chunk, P of buffer 1 to Q's RoPE
+// chunk: buffer 1's RoPE chunk is reloaded before consumer 0 reads that P. (A kernel would keep
+// Q's RoPE k-steps in registers; here the scores keep reading that chunk, whatever it holds.)
+struct SelfLoads {
+  const uint8_t* src;
+  size_t src_pages, first;
+  int fills;   // pages each buffer takes in the whole run
+};
+
+__device__ __forceinline__ void load_chunks(const Ring& ring, uint32_t sbase, const SelfLoads& ld, int buf, int fill,
+                                            int ch_begin, int ch_end) {
+  const uint32_t dst = sbase + (buf ? kPage1 : kPage0);
+  const uint8_t* page = ld.src + ((ld.first + 2 * size_t(fill) + buf) % ld.src_pages) * kPage;
+  for (int ch = ch_begin; ch < ch_end; ++ch) {
+    mbar_arrive_expect_tx(ring.chunk_full(buf, ch), kChunk);
+    bulk_load(dst + ch * kChunk, page + ch * kChunk, kChunk, ring.chunk_full(buf, ch));
+  }
+}
+
+// kPerChunk = false: a part's first score chunk waits for the whole part instead (the same loads
+// and releases), to tell the two changes apart.
+// kKernelLayout: where a decode kernel would put things, so that P_lo has room: P of each page in
+// its own RoPE chunk (consumer 1 reloads buffer 1's chunks 4-7 alone; consumer 0 reloads buffer 1's
+// chunk 8 with its chunks 0-3, after reading P_Y there), Q's RoPE k-steps from registers (A of the
+// MMA), which leaves the spare chunk and Q's RoPE chunk free for the two P_lo.
+template <bool kPerChunk, bool kKernelLayout = false>
+__device__ __forceinline__ float run_seesaw_self(uint32_t sbase, int iters, float sl2, const Ring& ring, int& seq,
+                                                 const SelfLoads& ld) {
+  const int t = threadIdx.x % 128, c = threadIdx.x / 128, lane = t % 32;
+  const int row0 = 16 * (t / 32) + (lane >> 2), tq = lane & 3;
+  const uint32_t sQ = sbase + kQOff;
+  const uint32_t own = sbase + (c ? kPage1 : kPage0), other = sbase + (c ? kPage0 : kPage1);
+  const uint32_t p_x = kKernelLayout ? kPage0 + 8 * kChunk : kXchg;
+  const uint32_t p_y = kKernelLayout ? kPage1 + 8 * kChunk : kQOff + 8 * kChunk;
+  const uint32_t p_own = c ? p_y : p_x, p_other = c ? p_x : p_y;
+  // Q's RoPE k-steps as A fragments (kKernelLayout; a kernel would ldmatrix them once a request;
+  // here small values like the rest of the probe's data).
+  uint32_t rq[16];
+#pragma unroll
+  for (int i = 0; i < 16; ++i) rq[i] = 0x3c003c00u ^ ((t * 16 + i) * 2654435761u & 0x007f007fu);
+  const int bar_p_mine = kBarA + c, bar_p_theirs = kBarA + (1 - c);
+  const int bar_mine_done = 9 + c;   // this consumer's four warps, before its thread 0 reloads
+  float o[128];
+#pragma unroll
+  for (int i = 0; i < 128; ++i) o[i] = 0.f;
+  RowState st{{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};
+  if (c == 1) named_barrier_sync(kBarE, 256);
+  // Chunk pairs in the owner's order: consumer 0 chunks 0..8, consumer 1 chunks 4..8 then 0..3.
+  // (kKernelLayout: consumer 1 takes chunks 4..7, then 0..3 and 8.)
+  // The scores of consumer C (a constant in each body, so that every chunk offset is one).
+  auto score_as = [&](auto cc, float (&s)[32], float (&part)[32], int j, int k) {
+    constexpr int C = decltype(cc)::value;
+    auto chunk_at = [](int i) { return C == 0 || i == 8 ? i : kKernelLayout ? (i + 4) % 8 : (i + 4) % 9; };
+    const uint64_t q = kdesc(sQ), kk = kdesc(own);
+    // Score chunk g covers the owner's chunk positions 2g, 2g + 1 (g = 4: the last one alone for
+    // consumer 0; for consumer 1 position 4 is the RoPE chunk, so its groups are {0,1}, {2,3},
+    // {4}, {5,6}, {7,8}). Each waits for its chunks' own barriers.
+    auto chunk = [&](float (&acc)[32], auto p0c, auto nc) {
+      constexpr int p0 = decltype(p0c)::value, n = decltype(nc)::value;
+      if constexpr (kPerChunk) {
+        for (int i = 0; i < n; ++i) mbar_wait(ring.chunk_full(C, chunk_at(p0 + i)), k & 1);
+      } else {
+        // Positions of the owner's two parts: 0..3 and 4..8 (consumer 0), 0..4 and 5..8 (consumer 1).
+        const int second = C == 0 || kKernelLayout ? 4 : 5;
+        if (p0 == 0 || p0 == second) {
+          const int end = p0 == 0 ? second : 9;
+          for (int i = p0; i < end; ++i) mbar_wait(ring.chunk_full(C, chunk_at(i)), k & 1);
+        }
+      }
+      if (kKernelLayout && p0 == 8) {
+#pragma unroll
+        for (int i = 0; i < 16; ++i) asm volatile("" : "+r"(rq[i])::"memory");
+      }
+      wgmma_fence();
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        if (i < n) {
+          const int ch = chunk_at(p0 + i);
+#pragma unroll
+          for (int s4 = 0; s4 < 4; ++s4) {
+            const uint32_t off = step_off(4 * ch + s4);
+            if (kKernelLayout && p0 + i == 8) {
+              WgmmaRs<T, 64>::mma(acc, rq[4 * s4], rq[4 * s4 + 1], rq[4 * s4 + 2], rq[4 * s4 + 3],
+                                  desc_add_at_use(kk, off), i != 0 || s4 != 0);
+            } else {
+              Wgmma<T, 64, 0, 0>::mma(acc, desc_add_at_use(q, off), desc_add_at_use(kk, off), i != 0 || s4 != 0);
+            }
+          }
+        }
+      }
+      wgmma_commit();
+    };
+    if constexpr (C == 0 || kKernelLayout) {
+      chunk(s, std::integral_constant<int, 0>{}, std::integral_constant<int, 2>{});
+      chunk(part, std::integral_constant<int, 2>{}, std::integral_constant<int, 2>{});
+      add_first_chunks(s, part, C == 0 && j == 0);
+      chunk(part, std::integral_constant<int, 4>{}, std::integral_constant<int, 2>{});
+      add_last_chunk(s, part);
+      chunk(part, std::integral_constant<int, 6>{}, std::integral_constant<int, 2>{});
+      add_last_chunk(s, part);
+      chunk(part, std::integral_constant<int, 8>{}, std::integral_constant<int, 1>{});
+      add_last_chunk(s, part);
+    } else {
+      chunk(s, std::integral_constant<int, 0>{}, std::integral_constant<int, 2>{});
+      chunk(part, std::integral_constant<int, 2>{}, std::integral_constant<int, 2>{});
+      add_first_chunks(s, part, false);
+      chunk(part, std::integral_constant<int, 4>{}, std::integral_constant<int, 1>{});
+      add_last_chunk(s, part);
+      chunk(part, std::integral_constant<int, 5>{}, std::integral_constant<int, 2>{});
+      add_last_chunk(s, part);
+      chunk(part, std::integral_constant<int, 7>{}, std::integral_constant<int, 2>{});
+      add_last_chunk(s, part);
+    }
+  };
+  for (int j = 0; j < iters; ++j) {
+    const int k = seq + j;
+    float s[32], part[32];
+    if (c == 0) {
+      score_as(std::integral_constant<int, 0>{}, s, part, j, k);
+    } else {
+      score_as(std::integral_constant<int, 1>{}, s, part, j, k);
+    }
+    const bool raise = softmax_fast<32>(s, st, sl2);
+    if (named_barrier_sync_or(kBarF + c * 2, 128, raise)) st.m[0] += 1.f;   // never taken with this data
+    uint32_t hi[16];
+    pack<32>(s, hi);
+    pv_regs<4>(o, hi, own, c, 0);
+    store_p<16>(sbase + p_own, hi, row0, 0, tq);
+    fence_proxy_async_smem();
+    named_barrier_arrive(bar_p_mine, 256);
+    named_barrier_sync(bar_p_theirs, 256);
+    pv_smem<4>(o, sbase + p_other, other, c, 0);
+    const bool reload = k + 1 < ld.fills;
+    // My page's part that I read last: its own V half (and, for consumer 1, RoPE).
+    wgmma_wait<1>();
+    named_barrier_sync(bar_mine_done, 128);
+    if (t == 0 && reload) load_chunks(ring, sbase, ld, c, k + 1, c == 0 ? 0 : 4, c == 0 ? 4 : kKernelLayout ? 8 : 9);
+    // The other's page: the same channel half, read last by my P @ V of it (kKernelLayout: with
+    // buffer 1's RoPE chunk, where consumer 0 has just read P_Y).
+    wgmma_wait<0>();
+    named_barrier_sync(bar_mine_done, 128);
+    if (t == 0 && reload) {
+      load_chunks(ring, sbase, ld, 1 - c, k + 1, c == 0 ? 0 : 4, c == 0 ? 4 : 9);
+      if (kKernelLayout && c == 0) load_chunks(ring, sbase, ld, 1, k + 1, 8, 9);
+    }
+  }
+  seq += iters;
+  fence_registers(o);
+  return sink_of(o, st);
+}
+
 enum Schedule : int {
   kOnePage,
   kSeesawFree,
@@ -439,21 +603,37 @@ enum Schedule : int {
   kSeesawPartsPairs,
   kOnePageEarlyLoads,   // one-page, each buffer released before the wait for the next page
   kOnePageEarlyPairs,
+  kSeesawSelfLoads,   // the seesaw, consumers loading, one barrier per chunk, pages from HBM
+  kSeesawSelfPairs,
+  kSeesawSelfPartWaitLoads,   // the same, but each part waited for as a whole
+  kSeesawSelfPartWaitPairs,
+  kSeesawSelfLayoutLoads,   // per-chunk waits, P in the pages' RoPE chunks, Q's RoPE in registers
+  kSeesawSelfLayoutPairs,
 };
 
 __host__ __device__ constexpr bool has_loads(int schedule) { return schedule >= kOnePageLoads; }
+__host__ __device__ constexpr bool self_loads(int schedule) {
+  return schedule == kSeesawSelfLoads || schedule == kSeesawSelfPairs || schedule == kSeesawSelfPartWaitLoads ||
+         schedule == kSeesawSelfPartWaitPairs || schedule == kSeesawSelfLayoutLoads || schedule == kSeesawSelfLayoutPairs;
+}
+__host__ __device__ constexpr bool pairs_of(int schedule) {
+  return schedule == kOnePagePairs || schedule == kSeesawPairs || schedule == kSeesawPartsPairs ||
+         schedule == kOnePageEarlyPairs || schedule == kSeesawSelfPairs || schedule == kSeesawSelfPartWaitPairs ||
+         schedule == kSeesawSelfLayoutPairs;
+}
 __host__ __device__ constexpr bool one_page(int schedule) {
   return schedule == kOnePage || schedule == kOnePageLoads || schedule == kOnePagePairs ||
          schedule == kOnePageEarlyLoads || schedule == kOnePageEarlyPairs;
 }
 
 template <int kSchedule>
-__global__ void __launch_bounds__(384, 1) seesaw_probe_kernel(int iters, unsigned long long* cycles,
+__global__ void __launch_bounds__(self_loads(kSchedule) ? 256 : 384, 1) seesaw_probe_kernel(int iters, unsigned long long* cycles,
                                                               unsigned long long* ns, unsigned long long* waits,
                                                               float* sink, const uint8_t* src, size_t src_pages) {
   extern __shared__ __align__(1024) uint8_t smem[];
   const uint32_t sbase = smem_u32(smem);
   Ring ring;
+  ring.chunk_full0 = sbase + kSmemBytes + 96;
   for (int b = 0; b < 2; ++b) {
     ring.full[b] = sbase + kSmemBytes + 8 * b;
     ring.empty[b] = sbase + kSmemBytes + 16 + 8 * b;
@@ -475,6 +655,7 @@ __global__ void __launch_bounds__(384, 1) seesaw_probe_kernel(int iters, unsigne
       mbar_init(ring.part_full[b][1], 1);
       mbar_init(ring.part_empty[b][0], 4);   // the owner's warps
       mbar_init(ring.part_empty[b][1], 8);   // the owner's and the other consumer's
+      for (int ch = 0; ch < 9; ++ch) mbar_init(ring.chunk_full(b, ch), 1);
     }
     fence_barrier_init();
   }
@@ -482,12 +663,16 @@ __global__ void __launch_bounds__(384, 1) seesaw_probe_kernel(int iters, unsigne
   __syncthreads();
   const int wg = threadIdx.x / 128;
   constexpr int kWarm = 4;
-  if (wg == 2) {
+  // The page stream of this CTA (pairs: both CTAs of a pair stream the same pages).
+  const SelfLoads ld{src, src_pages, size_t(pairs_of(kSchedule) ? blockIdx.x / 2 : blockIdx.x) * 2 * (kWarm + iters + 2),
+                     kWarm + iters};
+  // The self-loading schedules run without the producer warpgroup (256 threads, up to 255 registers
+  // a thread, as a decode kernel built that way would).
+  if (!self_loads(kSchedule) && wg == 2) {
     regs_decrease<40>();
-    if constexpr (has_loads(kSchedule)) {
+    if constexpr (has_loads(kSchedule) && !self_loads(kSchedule)) {
       const int warp = threadIdx.x / 32 % 4;
-      const bool pairs = kSchedule == kOnePagePairs || kSchedule == kSeesawPairs || kSchedule == kSeesawPartsPairs ||
-                         kSchedule == kOnePageEarlyPairs;
+      const bool pairs = pairs_of(kSchedule);
       const int stream = pairs ? blockIdx.x / 2 : blockIdx.x;
       const size_t first = size_t(stream) * 2 * (kWarm + iters + 2);
       if (threadIdx.x % 32 == 0) {
@@ -504,7 +689,13 @@ __global__ void __launch_bounds__(384, 1) seesaw_probe_kernel(int iters, unsigne
     }
     return;
   }
-  regs_increase<232>();
+  if constexpr (!self_loads(kSchedule)) regs_increase<232>();
+  if constexpr (self_loads(kSchedule)) {
+    if (threadIdx.x == 0) {
+      load_chunks(ring, sbase, ld, 0, 0, 0, 9);
+      load_chunks(ring, sbase, ld, 1, 0, 0, 9);
+    }
+  }
   const float sl2 = 1e-6f;
   int seq = 0;
   unsigned long long waited = 0;
@@ -518,6 +709,11 @@ __global__ void __launch_bounds__(384, 1) seesaw_probe_kernel(int iters, unsigne
     }
     if constexpr (kSchedule == kSeesawFree) return run_seesaw<0>(sbase, n, sl2, ring, seq);
     if constexpr (kSchedule == kSeesawCoupled) return run_seesaw<1>(sbase, n, sl2, ring, seq);
+    if constexpr (self_loads(kSchedule)) {
+      constexpr bool kLayout = kSchedule == kSeesawSelfLayoutLoads || kSchedule == kSeesawSelfLayoutPairs;
+      constexpr bool kPerChunk = kLayout || kSchedule == kSeesawSelfLoads || kSchedule == kSeesawSelfPairs;
+      return run_seesaw_self<kPerChunk, kLayout>(sbase, n, sl2, ring, seq, ld);
+    }
     if constexpr (kSchedule >= kSeesawPartsLoads) return run_seesaw<3>(sbase, n, sl2, ring, seq);
     return run_seesaw<2>(sbase, n, sl2, ring, seq);
   };
@@ -540,6 +736,7 @@ int run_probe(int iters) {
     const char* name;
     void (*kernel)(int, unsigned long long*, unsigned long long*, unsigned long long*, float*, const uint8_t*, size_t);
     int pages_per_iter;   // pages one iteration covers for the CTA
+    int threads = 384;
   } cases[] = {
       {"one-page (today's wide kernel)", seesaw_probe_kernel<kOnePage>, 1},
       {"seesaw, stages uncoupled", seesaw_probe_kernel<kSeesawFree>, 2},
@@ -552,6 +749,12 @@ int run_probe(int iters) {
       {"seesaw, buffers in two parts, CTA pairs", seesaw_probe_kernel<kSeesawPartsPairs>, 2},
       {"one-page, released before the next page's wait, pages from HBM", seesaw_probe_kernel<kOnePageEarlyLoads>, 1},
       {"one-page, released before the next page's wait, CTA pairs", seesaw_probe_kernel<kOnePageEarlyPairs>, 1},
+      {"seesaw, consumers load, a barrier per chunk, pages from HBM", seesaw_probe_kernel<kSeesawSelfLoads>, 2, 256},
+      {"seesaw, consumers load, a barrier per chunk, CTA pairs", seesaw_probe_kernel<kSeesawSelfPairs>, 2, 256},
+      {"seesaw, consumers load, parts waited whole, pages from HBM", seesaw_probe_kernel<kSeesawSelfPartWaitLoads>, 2, 256},
+      {"seesaw, consumers load, parts waited whole, CTA pairs", seesaw_probe_kernel<kSeesawSelfPartWaitPairs>, 2, 256},
+      {"seesaw, consumers load, kernel layout, pages from HBM", seesaw_probe_kernel<kSeesawSelfLayoutLoads>, 2, 256},
+      {"seesaw, consumers load, kernel layout, CTA pairs", seesaw_probe_kernel<kSeesawSelfLayoutPairs>, 2, 256},
   };
   int sms = 0;
   BENCH_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
@@ -577,8 +780,8 @@ int run_probe(int iters) {
     unsigned long long zero[2][8] = {};
     BENCH_CUDA(cudaMemcpyToSymbol(g_probe_phase, zero, sizeof(zero)));
 #endif
-    BENCH_CUDA(cudaFuncSetAttribute(c.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes + 128));
-    c.kernel<<<sms, 384, kSmemBytes + 128>>>(iters, d_cycles, d_ns, d_waits, d_sink, d_src, src_pages);
+    BENCH_CUDA(cudaFuncSetAttribute(c.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes + 256));
+    c.kernel<<<sms, c.threads, kSmemBytes + 256>>>(iters, d_cycles, d_ns, d_waits, d_sink, d_src, src_pages);
     BENCH_CUDA(cudaGetLastError());
     BENCH_CUDA(cudaDeviceSynchronize());
     BENCH_CUDA(cudaMemcpy(h, d_cycles, sizeof(unsigned long long) * 2 * sms, cudaMemcpyDeviceToHost));

@@ -23,6 +23,7 @@ SHAPES = [
 # the accumulator layout of an m64 tile packed two columns at a time).
 RS_SHAPES = [
     (256, 1, "wide output: A = P in registers, B = V (N-major)"),
+    (64, 0, "seesaw probe scores: A = Q's RoPE k-steps in registers, B = 64 keys (K-major)"),
 ]
 
 
