@@ -327,6 +327,24 @@ __device__ __forceinline__ float run_one_page(uint32_t sbase, int iters, float s
   return sink_of(o, st);
 }
 
+// The seesaw's page after its scores: the fast-path softmax of consumer c's own page, its P @ V from
+// registers, P handed to the other consumer (P stores, then bar kBarA + c) and the other's P @ V of
+// the page it scored, from shared memory. Both groups are left in flight.
+__device__ __forceinline__ void seesaw_softmax_and_pv(float (&o)[128], float (&s)[32], RowState& st, float sl2,
+                                                      uint32_t own, uint32_t other, uint32_t p_own, uint32_t p_other,
+                                                      int c, int row0, int tq) {
+  const bool raise = softmax_fast<32>(s, st, sl2);
+  if (named_barrier_sync_or(kBarF + c * 2, 128, raise)) st.m[0] += 1.f;   // never taken with this data
+  uint32_t hi[16];
+  pack<32>(s, hi);
+  pv_regs<4>(o, hi, own, c, 0);
+  store_p<16>(p_own, hi, row0, 0, tq);
+  fence_proxy_async_smem();
+  named_barrier_arrive(kBarA + c, 256);
+  named_barrier_sync(kBarA + (1 - c), 256);
+  pv_smem<4>(o, p_other, other, c, 0);
+}
+
 // The seesaw: consumer c scores the pages of buffer c (pages 2i + c). Its P goes to shared memory for
 // the other consumer: P of buffer 0 in the spare chunk, P of buffer 1 in its RoPE chunk.
 // kCoupling: 0 none; 1 two-stage coupling with no loads (my buffer's next page may be scored once the
@@ -341,7 +359,6 @@ __device__ __forceinline__ float run_seesaw(uint32_t sbase, int iters, float sl2
   const uint32_t p_own = c ? kPage1 + 8 * kChunk : kXchg, p_other = c ? kXchg : kPage1 + 8 * kChunk;
   // P ready: consumer c arrives on kBarA + c, the other syncs on it. Buffer free (coupling 1): the
   // other's P @ V of my page has completed: it arrives on kBarC + c, I sync on it.
-  const int bar_p_mine = kBarA + c, bar_p_theirs = kBarA + (1 - c);
   const int bar_free_mine = kBarC + c, bar_free_theirs = kBarC + (1 - c);
   float o[128];
 #pragma unroll
@@ -397,16 +414,7 @@ __device__ __forceinline__ float run_seesaw(uint32_t sbase, int iters, float sl2
       score_chunk<9>(part, sQ, own, 27);
       add_last_chunk(s, part);
     }
-    const bool raise = softmax_fast<32>(s, st, sl2);
-    if (named_barrier_sync_or(kBarF + c * 2, 128, raise)) st.m[0] += 1.f;   // never taken with this data
-    uint32_t hi[16];
-    pack<32>(s, hi);
-    pv_regs<4>(o, hi, own, c, 0);
-    store_p<16>(sbase + p_own, hi, row0, 0, tq);
-    fence_proxy_async_smem();
-    named_barrier_arrive(bar_p_mine, 256);
-    named_barrier_sync(bar_p_theirs, 256);
-    pv_smem<4>(o, sbase + p_other, other, c, 0);
+    seesaw_softmax_and_pv(o, s, st, sl2, own, other, sbase + p_own, sbase + p_other, c, row0, tq);
     if (kCoupling == 1) {
       wgmma_wait<0>();
       if (j + 1 < iters) named_barrier_arrive(bar_free_theirs, 256);
@@ -480,7 +488,6 @@ __device__ __forceinline__ float run_seesaw_self(uint32_t sbase, int iters, floa
   uint32_t rq[16];
 #pragma unroll
   for (int i = 0; i < 16; ++i) rq[i] = 0x3c003c00u ^ ((t * 16 + i) * 2654435761u & 0x007f007fu);
-  const int bar_p_mine = kBarA + c, bar_p_theirs = kBarA + (1 - c);
   const int bar_mine_done = 9 + c;   // this consumer's four warps, before its thread 0 reloads
   float o[128];
 #pragma unroll
@@ -562,16 +569,7 @@ __device__ __forceinline__ float run_seesaw_self(uint32_t sbase, int iters, floa
     } else {
       score_as(std::integral_constant<int, 1>{}, s, part, j, k);
     }
-    const bool raise = softmax_fast<32>(s, st, sl2);
-    if (named_barrier_sync_or(kBarF + c * 2, 128, raise)) st.m[0] += 1.f;   // never taken with this data
-    uint32_t hi[16];
-    pack<32>(s, hi);
-    pv_regs<4>(o, hi, own, c, 0);
-    store_p<16>(sbase + p_own, hi, row0, 0, tq);
-    fence_proxy_async_smem();
-    named_barrier_arrive(bar_p_mine, 256);
-    named_barrier_sync(bar_p_theirs, 256);
-    pv_smem<4>(o, sbase + p_other, other, c, 0);
+    seesaw_softmax_and_pv(o, s, st, sl2, own, other, sbase + p_own, sbase + p_other, c, row0, tq);
     const bool reload = k + 1 < ld.fills;
     // My page's part that I read last: its own V half (and, for consumer 1, RoPE).
     wgmma_wait<1>();
