@@ -217,25 +217,35 @@ struct Ring {
   }
 };
 
+// A CTA's page stream: fill k of buffer b is page first + 2k + b of the source (pairs: both CTAs of
+// a pair have the same `first`).
+struct PageStream {
+  const uint8_t* src;
+  size_t src_pages, first;
+  int fills;   // pages each buffer takes in the whole run (the consumer-loaded schedules)
+  __device__ __forceinline__ const uint8_t* page(int buf, int fill) const {
+    return src + ((first + 2 * size_t(fill) + buf) % src_pages) * kPage;
+  }
+};
+
 // Fills buffer `buf` `fills` times (the first fill needs no free buffer).
-__device__ __forceinline__ void produce(const Ring& ring, uint32_t sbase, int buf, int fills, const uint8_t* src,
-                                        size_t src_pages, size_t first_page) {
+__device__ __forceinline__ void produce(const Ring& ring, uint32_t sbase, int buf, int fills, const PageStream& ps) {
   const uint32_t dst = sbase + (buf ? kPage1 : kPage0);
   for (int k = 0; k < fills; ++k) {
     if (k > 0) mbar_wait(ring.empty[buf], (k - 1) & 1);
     mbar_arrive_expect_tx(ring.full[buf], kPage);
-    const uint8_t* page = src + ((first_page + 2 * size_t(k) + buf) % src_pages) * kPage;
+    const uint8_t* page = ps.page(buf, k);
 #pragma unroll 1
     for (int ch = 0; ch < 9; ++ch) bulk_load(dst + ch * kChunk, page + ch * kChunk, kChunk, ring.full[buf]);
   }
 }
 
 // Parts: part 0 (32 KiB) then part 1 (40 KiB) of each fill, each once its own readers are done.
-__device__ __forceinline__ void produce_parts(const Ring& ring, uint32_t sbase, int buf, int fills, const uint8_t* src,
-                                              size_t src_pages, size_t first_page) {
+__device__ __forceinline__ void produce_parts(const Ring& ring, uint32_t sbase, int buf, int fills,
+                                              const PageStream& ps) {
   const uint32_t dst = sbase + (buf ? kPage1 : kPage0);
   for (int k = 0; k < fills; ++k) {
-    const uint8_t* page = src + ((first_page + 2 * size_t(k) + buf) % src_pages) * kPage;
+    const uint8_t* page = ps.page(buf, k);
     for (int part = 0; part < 2; ++part) {
       if (k > 0) mbar_wait(ring.part_empty[buf][part], (k - 1) & 1);
       mbar_arrive_expect_tx(ring.part_full[buf][part], part == 0 ? 4 * kChunk : 5 * kChunk);
@@ -451,16 +461,10 @@ __device__ __forceinline__ float run_seesaw(uint32_t sbase, int iters, float sl2
 // consumer 1: 4-8, then 0-3). P of buffer 0 goes to the spare chunk, P of buffer 1 to Q's RoPE
 // chunk: buffer 1's RoPE chunk is reloaded before consumer 0 reads that P. (A kernel would keep
 // Q's RoPE k-steps in registers; here the scores keep reading that chunk, whatever it holds.)
-struct SelfLoads {
-  const uint8_t* src;
-  size_t src_pages, first;
-  int fills;   // pages each buffer takes in the whole run
-};
-
-__device__ __forceinline__ void load_chunks(const Ring& ring, uint32_t sbase, const SelfLoads& ld, int buf, int fill,
+__device__ __forceinline__ void load_chunks(const Ring& ring, uint32_t sbase, const PageStream& ld, int buf, int fill,
                                             int ch_begin, int ch_end) {
   const uint32_t dst = sbase + (buf ? kPage1 : kPage0);
-  const uint8_t* page = ld.src + ((ld.first + 2 * size_t(fill) + buf) % ld.src_pages) * kPage;
+  const uint8_t* page = ld.page(buf, fill);
   for (int ch = ch_begin; ch < ch_end; ++ch) {
     mbar_arrive_expect_tx(ring.chunk_full(buf, ch), kChunk);
     bulk_load(dst + ch * kChunk, page + ch * kChunk, kChunk, ring.chunk_full(buf, ch));
@@ -475,7 +479,7 @@ __device__ __forceinline__ void load_chunks(const Ring& ring, uint32_t sbase, co
 // MMA), which leaves the spare chunk and Q's RoPE chunk free for the two P_lo.
 template <bool kPerChunk, bool kKernelLayout = false>
 __device__ __forceinline__ float run_seesaw_self(uint32_t sbase, int iters, float sl2, const Ring& ring, int& seq,
-                                                 const SelfLoads& ld) {
+                                                 const PageStream& ld) {
   const int t = threadIdx.x % 128, c = threadIdx.x / 128, lane = t % 32;
   const int row0 = 16 * (t / 32) + (lane >> 2), tq = lane & 3;
   const uint32_t sQ = sbase + kQOff;
@@ -662,26 +666,23 @@ __global__ void __launch_bounds__(self_loads(kSchedule) ? 256 : 384, 1) seesaw_p
   const int wg = threadIdx.x / 128;
   constexpr int kWarm = 4;
   // The page stream of this CTA (pairs: both CTAs of a pair stream the same pages).
-  const SelfLoads ld{src, src_pages, size_t(pairs_of(kSchedule) ? blockIdx.x / 2 : blockIdx.x) * 2 * (kWarm + iters + 2),
-                     kWarm + iters};
+  const PageStream ld{src, src_pages, size_t(pairs_of(kSchedule) ? blockIdx.x / 2 : blockIdx.x) * 2 * (kWarm + iters + 2),
+                      kWarm + iters};
   // The self-loading schedules run without the producer warpgroup (256 threads, up to 255 registers
   // a thread, as a decode kernel built that way would).
   if (!self_loads(kSchedule) && wg == 2) {
     regs_decrease<40>();
-    if constexpr (has_loads(kSchedule) && !self_loads(kSchedule)) {
+    if constexpr (has_loads(kSchedule)) {
       const int warp = threadIdx.x / 32 % 4;
-      const bool pairs = pairs_of(kSchedule);
-      const int stream = pairs ? blockIdx.x / 2 : blockIdx.x;
-      const size_t first = size_t(stream) * 2 * (kWarm + iters + 2);
       if (threadIdx.x % 32 == 0) {
         if (one_page(kSchedule) && warp < 2) {
           // pages 0 .. kWarm + iters: buffer b holds those with n & 1 == b
           const int n_last = kWarm + iters;
-          produce(ring, sbase, warp, (n_last - warp) / 2 + 1, src, src_pages, first);
+          produce(ring, sbase, warp, (n_last - warp) / 2 + 1, ld);
         } else if (warp < 2 && kSchedule >= kSeesawPartsLoads) {
-          produce_parts(ring, sbase, warp, kWarm + iters, src, src_pages, first);
+          produce_parts(ring, sbase, warp, kWarm + iters, ld);
         } else if (warp < 2) {
-          produce(ring, sbase, warp, kWarm + iters, src, src_pages, first);
+          produce(ring, sbase, warp, kWarm + iters, ld);
         }
       }
     }
