@@ -7,10 +7,13 @@
 # `git archive` (for a machine that has the working tree but not the repository: carry them along).
 #
 # A revision may carry extra benchmark arguments after "::" (the same build timed two ways).
+# A revision may also be a prebuilt flashmla_bench (an executable file, e.g. built on a machine
+# without a GPU and carried to the device): it is timed as it is, with no build.
 #
 #   bash scripts/ab_grid.sh main exp/kv-multicast [rounds]        (default 4 rounds)
 #   bash scripts/ab_grid.sh ab-main.tar ab-x.tar ab-y.tar 3       (any number of builds)
 #   bash scripts/ab_grid.sh main "main::--pages contiguous" 3
+#   bash scripts/ab_grid.sh bins/a/flashmla_bench bins/b/flashmla_bench 3
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -23,11 +26,17 @@ work="$root/ab-work"
 rm -rf "$work" && mkdir -p "$work" "$out/ab"
 jobs=$(( $(nproc) / ${#revs[@]} > 1 ? $(nproc) / ${#revs[@]} : 1 ))
 bench_args=()
+bins=()
 for i in "${!revs[@]}"; do
   spec="${revs[$i]}"
   rev="${spec%%::*}"
   bench_args[$i]=""
   [[ "$spec" == *::* ]] && bench_args[$i]="${spec#*::}"
+  bins[$i]="$work/build-$i/bench/flashmla_bench"
+  if [ -f "$rev" ] && [ -x "$rev" ]; then
+    bins[$i]="$(cd "$(dirname "$rev")" && pwd)/$(basename "$rev")"
+    continue
+  fi
   mkdir -p "$work/src-$i"
   if [ -f "$rev" ]; then
     tar xf "$rev" -C "$work/src-$i" || { echo "ab_grid: cannot extract $rev"; exit 1; }
@@ -40,12 +49,12 @@ for i in "${!revs[@]}"; do
 done
 wait
 for i in "${!revs[@]}"; do
-  [ -x "$work/build-$i/bench/flashmla_bench" ] || { echo "ab_grid: build of ${revs[$i]} failed"; tail -20 "$out/ab/build-$i.txt"; exit 1; }
+  [ -x "${bins[$i]}" ] || { echo "ab_grid: build of ${revs[$i]} failed"; tail -20 "$out/ab/build-$i.txt"; exit 1; }
 done
 for r in $(seq 1 "$rounds"); do
   for i in "${!revs[@]}"; do
     # shellcheck disable=SC2086  # extra arguments are split on purpose
-    "$work/build-$i/bench/flashmla_bench" --rows all --repeats 5 --read-gib 1 ${bench_args[$i]} --json "$out/ab/$i-$r.json" \
+    "${bins[$i]}" --rows all --repeats 5 --read-gib 1 ${bench_args[$i]} --json "$out/ab/$i-$r.json" \
       >/dev/null 2>&1 || { echo "ab_grid: bench ${revs[$i]} round $r failed"; exit 1; }
   done
 done

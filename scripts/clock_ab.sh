@@ -6,7 +6,11 @@
 # The clock builds spill where the plain ones do not: compare their periods with the plain
 # build's time and clock before reading their phases (docs/perf-log.md, entry 58).
 #
+# A build may also be a prebuilt flashmla_bench made with that flag (an executable file): it runs as
+# it is.
+#
 #   bash scripts/clock_ab.sh "128,1,32,8192 128,2,16,8192" ab-main.tar ab-x.tar
+#   bash scripts/clock_ab.sh "128,1,128,8192" bins/clk-a/flashmla_bench bins/clk-b/flashmla_bench
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -16,8 +20,14 @@ rows="$1"; shift
 work="$root/clock-work"
 rm -rf "$work" && mkdir -p "$work" "$out"
 jobs=$(( $(nproc) / $# > 1 ? $(nproc) / $# : 1 ))
+bins=()
 for i in $(seq 1 $#); do
   tarball="${!i}"
+  bins[$i]="$work/build-$i/bench/flashmla_bench"
+  if [ -f "$tarball" ] && [ -x "$tarball" ]; then
+    bins[$i]="$(cd "$(dirname "$tarball")" && pwd)/$(basename "$tarball")"
+    continue
+  fi
   mkdir -p "$work/src-$i" && tar xf "$tarball" -C "$work/src-$i" || { echo "clock_ab: cannot extract $tarball"; exit 1; }
   (cmake -S "$work/src-$i" -B "$work/build-$i" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFLASHMLA_BUILD_TESTS=OFF \
      -DFLASHMLA_EXTRA_CUDA_FLAGS="-DFLASHMLA_EXPERIMENT_PHASE_CLOCKS" >"$out/clock-build-$i.txt" 2>&1 &&
@@ -25,7 +35,7 @@ for i in $(seq 1 $#); do
 done
 wait
 for i in $(seq 1 $#); do
-  [ -x "$work/build-$i/bench/flashmla_bench" ] || { echo "clock_ab: build of ${!i} failed"; tail -20 "$out/clock-build-$i.txt"; exit 1; }
+  [ -x "${bins[$i]}" ] || { echo "clock_ab: build of ${!i} failed"; tail -20 "$out/clock-build-$i.txt"; exit 1; }
 done
 for row in $rows; do
   IFS=, read -r b s_q h_q s_k <<<"$row"
@@ -33,7 +43,7 @@ for row in $rows; do
   for round in 1 2; do
     for i in $(seq 1 $#); do
       echo "== $row ${!i} (round $round)"
-      "$work/build-$i/bench/flashmla_bench" --b "$b" --s_q "$s_q" --h_q "$h_q" --s_k "$s_k" --varlen "$varlen" \
+      "${bins[$i]}" --b "$b" --s_q "$s_q" --h_q "$h_q" --s_k "$s_k" --varlen "$varlen" \
         --causal 1 --repeats 3 --iters 10 2>&1 | grep -E "phase_clocks|^\| [0-9]"
     done
   done
