@@ -16,19 +16,19 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 out="${OUT:-$root/out}"
 rows="$1"; shift
-(( $# >= 1 )) || { echo "usage: clock_ab.sh \"ROWS\" BUILD.tar [BUILD.tar ...]"; exit 2; }
+(( $# >= 1 )) || { echo "usage: clock_ab.sh \"ROWS\" BUILD [BUILD ...]   (BUILD: a git archive tar or a prebuilt flashmla_bench)"; exit 2; }
 work="$root/clock-work"
 rm -rf "$work" && mkdir -p "$work" "$out"
 jobs=$(( $(nproc) / $# > 1 ? $(nproc) / $# : 1 ))
 bins=()
 for i in $(seq 1 $#); do
-  tarball="${!i}"
+  build="${!i}"
   bins[$i]="$work/build-$i/bench/flashmla_bench"
-  if [ -f "$tarball" ] && [ -x "$tarball" ]; then
-    bins[$i]="$(cd "$(dirname "$tarball")" && pwd)/$(basename "$tarball")"
+  if [ -f "$build" ] && [ -x "$build" ]; then
+    bins[$i]="$(cd "$(dirname "$build")" && pwd)/$(basename "$build")"
     continue
   fi
-  mkdir -p "$work/src-$i" && tar xf "$tarball" -C "$work/src-$i" || { echo "clock_ab: cannot extract $tarball"; exit 1; }
+  mkdir -p "$work/src-$i" && tar xf "$build" -C "$work/src-$i" || { echo "clock_ab: cannot extract $build"; exit 1; }
   (cmake -S "$work/src-$i" -B "$work/build-$i" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFLASHMLA_BUILD_TESTS=OFF \
      -DFLASHMLA_EXTRA_CUDA_FLAGS="-DFLASHMLA_EXPERIMENT_PHASE_CLOCKS" >"$out/clock-build-$i.txt" 2>&1 &&
    cmake --build "$work/build-$i" -j "$jobs" --target flashmla_bench >>"$out/clock-build-$i.txt" 2>&1) &

@@ -131,10 +131,11 @@ __device__ __forceinline__ float softmax_rescale(float from, float to, float sca
 // bf16 P enters P @ V as hi + lo bf16 terms, and the lo term is dropped where it carries little
 // weight: it is dropped (wide kernel: for a page, by a vote of every thread; narrow kernel: per
 // thread and page, over all its rows at once) when the squared weights that went without lo stay
-// below tau^2 times the square of the thread's share of the running row sum. Summed over the threads of a row that bounds the dropped squared
-// weights by tau^2 * (row sum)^2, so the dropped rounding errors (each under 2^-8 of its weight)
-// have an RMS of about 2^-9 * tau * rms(V) or less in an output element, while the pages that
-// carry a row's weight keep lo (docs/design.md, precision). tau = 0 keeps lo everywhere.
+// below tau^2 times the square of the thread's share of the running row sum. Summed over the
+// threads of a row that bounds the dropped squared weights by tau^2 * (row sum)^2, so the dropped
+// rounding errors (each under 2^-8 of its weight) have an RMS of about 2^-9 * tau * rms(V) or
+// less in an output element, while the pages that carry a row's weight keep lo (docs/design.md,
+// precision). tau = 0 keeps lo everywhere.
 #ifndef FLASHMLA_P_LO_TAU
 #define FLASHMLA_P_LO_TAU 0.25f
 #endif
