@@ -81,55 +81,48 @@ __global__ void __launch_bounds__(256) small_kernel(unsigned* sink) {
   if (threadIdx.x == 0 && word[5] == 0xffffffffu) sink[0] = 1;
 }
 
-cudaError_t launch_small(int grid, cudaStream_t s, unsigned* sink) {
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(grid);
-  config.blockDim = dim3(256);
-  config.stream = s;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = attr;
-  config.numAttrs = 1;
-  return cudaLaunchKernelEx(&config, small_kernel, sink);
-}
+// One launch of `kernel` over `grid` CTAs with the given attributes.
+struct LaunchShape {
+  int grid;
+  int threads;
+  unsigned smem_bytes;
+  bool cooperative;
+  bool pdl;
+};
 
-cudaError_t launch(bool cooperative, bool pdl, int grid, cudaStream_t s, void (*kernel)(unsigned long long*, int, unsigned*),
-                   unsigned long long* count, int barriers, unsigned* sink) {
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(grid);
-  config.blockDim = dim3(kThreads);
-  config.dynamicSmemBytes = kSmemBytes;
-  config.stream = s;
+template <typename... Params, typename... Args>
+cudaError_t launch_kernel(const LaunchShape& shape, cudaStream_t s, void (*kernel)(Params...), Args... args) {
   cudaLaunchAttribute attrs[2];
   int n = 0;
-  if (cooperative) {
+  if (shape.cooperative) {
     attrs[n].id = cudaLaunchAttributeCooperative;
-    attrs[n].val.cooperative = 1;
-    ++n;
+    attrs[n++].val.cooperative = 1;
   }
-  if (pdl) {
+  if (shape.pdl) {
     attrs[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attrs[n].val.programmaticStreamSerializationAllowed = 1;
-    ++n;
+    attrs[n++].val.programmaticStreamSerializationAllowed = 1;
   }
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(shape.grid);
+  config.blockDim = dim3(shape.threads);
+  config.dynamicSmemBytes = shape.smem_bytes;
+  config.stream = s;
   config.attrs = attrs;
   config.numAttrs = n;
-  return cudaLaunchKernelEx(&config, kernel, count, barriers, sink);
+  return cudaLaunchKernelEx(&config, kernel, args...);
+}
+
+cudaError_t launch_barriers(bool cooperative, bool pdl, int grid, cudaStream_t s, unsigned long long* count,
+                            int barriers, unsigned* sink) {
+  return launch_kernel({grid, kThreads, kSmemBytes, cooperative, pdl}, s, barrier_kernel, count, barriers, sink);
 }
 
 cudaError_t launch_empty(bool pdl, int grid, cudaStream_t s, unsigned* sink) {
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(grid);
-  config.blockDim = dim3(kThreads);
-  config.dynamicSmemBytes = kSmemBytes;
-  config.stream = s;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = attr;
-  config.numAttrs = pdl ? 1 : 0;
-  return cudaLaunchKernelEx(&config, empty_kernel, sink);
+  return launch_kernel({grid, kThreads, kSmemBytes, false, pdl}, s, empty_kernel, sink);
+}
+
+cudaError_t launch_small(int grid, cudaStream_t s, unsigned* sink) {
+  return launch_kernel({grid, 256, 0, false, true}, s, small_kernel, sink);
 }
 
 template <typename F>
@@ -178,15 +171,15 @@ int main() {
   for (int v = 0; v < 3; ++v) {
     const bool coop = v >= 1, pdl = v != 1;
     const char* name = v == 0 ? "PDL" : v == 1 ? "cooperative" : "cooperative + PDL";
-    cudaError_t direct = launch(coop, pdl, sms, s, barrier_kernel, count, 1, sink);
+    cudaError_t direct = launch_barriers(coop, pdl, sms, s, count, 1, sink);
     cudaError_t sync = cudaStreamSynchronize(s);
     if (direct == cudaSuccess) direct = sync;
     cudaGraph_t graph = nullptr;
     cudaGraphExec_t exec = nullptr;
     cudaError_t captured = cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal);
     if (captured == cudaSuccess) {
-      cudaError_t l1 = launch(coop, pdl, sms, s, barrier_kernel, count, 1, sink);
-      cudaError_t l2 = launch(coop, pdl, sms, s, barrier_kernel, count, 1, sink);
+      cudaError_t l1 = launch_barriers(coop, pdl, sms, s, count, 1, sink);
+      cudaError_t l2 = launch_barriers(coop, pdl, sms, s, count, 1, sink);
       captured = cudaStreamEndCapture(s, &graph);
       if (captured == cudaSuccess) captured = l1 != cudaSuccess ? l1 : l2;
     }
@@ -205,7 +198,7 @@ int main() {
   for (int barriers : {0, 1, 16}) {
     for (int coop = 0; coop < 2; ++coop) {
       const float us = time_us(s, kCalls, [&] {
-        PROBE_CHECK(launch(coop != 0, true, sms, s, barrier_kernel, count, barriers, sink));
+        PROBE_CHECK(launch_barriers(coop != 0, true, sms, s, count, barriers, sink));
       });
       std::printf("| %s PDL grid, %d grid barriers | %.2f |\n", coop ? "cooperative" : "plain", barriers, us);
     }
