@@ -8,26 +8,23 @@
 //      waiting in griddepcontrol.wait), and without PDL?
 // Prints one table; no GPU other than sm_90a is supported (same as the decode kernels).
 #include <algorithm>
-#include <cstdio>
 #include <cstdint>
-#include <cstdlib>
+#include <cstdio>
+#include <exception>
 #include <vector>
 
 #include <cuda_runtime.h>
+
+#include "cuda_check.h"
+#include "kernels/sm90/async_ptx.cuh"
+
+using flashmla::sm90::allow_dependent_launch;
+using flashmla::sm90::wait_for_primary_grid;
 
 namespace {
 
 constexpr int kThreads = 384;
 constexpr unsigned kSmemBytes = 230464;   // the wide decode kernel's dynamic shared memory
-
-#define PROBE_CHECK(call)                                                                    \
-  do {                                                                                       \
-    cudaError_t e_ = (call);                                                                 \
-    if (e_ != cudaSuccess) {                                                                 \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                          \
-    }                                                                                        \
-  } while (0)
 
 __device__ __forceinline__ unsigned long long load_acquire(const unsigned long long* p) {
   unsigned long long v;
@@ -50,22 +47,13 @@ __device__ __forceinline__ void grid_sync(unsigned long long* count, unsigned n)
   __syncthreads();
 }
 
+// With barriers = 0, one CTA per SM that does next to nothing: what a kernel boundary costs.
 __global__ void barrier_kernel(unsigned long long* count, int barriers, unsigned* sink) {
   extern __shared__ unsigned smem[];
-  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-  asm volatile("griddepcontrol.wait;" ::: "memory");
+  allow_dependent_launch();
+  wait_for_primary_grid();
   const unsigned n = gridDim.x;
   for (int i = 0; i < barriers; ++i) grid_sync(count, n);
-  if (threadIdx.x == 0) smem[0] = blockIdx.x;
-  __syncthreads();
-  if (threadIdx.x == 0 && smem[0] == 0xffffffffu) sink[0] = 1;
-}
-
-// One CTA per SM that does next to nothing: what a kernel boundary costs.
-__global__ void empty_kernel(unsigned* sink) {
-  extern __shared__ unsigned smem[];
-  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-  asm volatile("griddepcontrol.wait;" ::: "memory");
   if (threadIdx.x == 0) smem[0] = blockIdx.x;
   __syncthreads();
   if (threadIdx.x == 0 && smem[0] == 0xffffffffu) sink[0] = 1;
@@ -74,8 +62,8 @@ __global__ void empty_kernel(unsigned* sink) {
 // A combine-sized grid: small CTAs, several per SM, little shared memory.
 __global__ void __launch_bounds__(256) small_kernel(unsigned* sink) {
   __shared__ unsigned word[32];
-  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-  asm volatile("griddepcontrol.wait;" ::: "memory");
+  allow_dependent_launch();
+  wait_for_primary_grid();
   if (threadIdx.x < 32) word[threadIdx.x] = blockIdx.x;
   __syncthreads();
   if (threadIdx.x == 0 && word[5] == 0xffffffffu) sink[0] = 1;
@@ -117,8 +105,8 @@ cudaError_t launch_barriers(bool cooperative, bool pdl, int grid, cudaStream_t s
   return launch_kernel({grid, kThreads, kSmemBytes, cooperative, pdl}, s, barrier_kernel, count, barriers, sink);
 }
 
-cudaError_t launch_empty(bool pdl, int grid, cudaStream_t s, unsigned* sink) {
-  return launch_kernel({grid, kThreads, kSmemBytes, false, pdl}, s, empty_kernel, sink);
+cudaError_t launch_empty(bool pdl, int grid, cudaStream_t s, unsigned long long* count, unsigned* sink) {
+  return launch_barriers(false, pdl, grid, s, count, 0, sink);
 }
 
 cudaError_t launch_small(int grid, cudaStream_t s, unsigned* sink) {
@@ -128,42 +116,41 @@ cudaError_t launch_small(int grid, cudaStream_t s, unsigned* sink) {
 template <typename F>
 float time_us(cudaStream_t s, int calls, F&& body) {
   cudaEvent_t a, b;
-  PROBE_CHECK(cudaEventCreate(&a));
-  PROBE_CHECK(cudaEventCreate(&b));
+  BENCH_CUDA(cudaEventCreate(&a));
+  BENCH_CUDA(cudaEventCreate(&b));
   body();   // warm-up
-  PROBE_CHECK(cudaStreamSynchronize(s));
+  BENCH_CUDA(cudaStreamSynchronize(s));
   std::vector<float> t;
   for (int rep = 0; rep < 7; ++rep) {
-    PROBE_CHECK(cudaEventRecord(a, s));
+    BENCH_CUDA(cudaEventRecord(a, s));
     for (int i = 0; i < calls; ++i) body();
-    PROBE_CHECK(cudaEventRecord(b, s));
-    PROBE_CHECK(cudaEventSynchronize(b));
+    BENCH_CUDA(cudaEventRecord(b, s));
+    BENCH_CUDA(cudaEventSynchronize(b));
     float ms = 0.f;
-    PROBE_CHECK(cudaEventElapsedTime(&ms, a, b));
+    BENCH_CUDA(cudaEventElapsedTime(&ms, a, b));
     t.push_back(1000.f * ms / calls);
   }
   std::sort(t.begin(), t.end());
-  PROBE_CHECK(cudaEventDestroy(a));
-  PROBE_CHECK(cudaEventDestroy(b));
+  BENCH_CUDA(cudaEventDestroy(a));
+  BENCH_CUDA(cudaEventDestroy(b));
   return t[t.size() / 2];
 }
 
 }  // namespace
 
-int main() {
+int run_probe() {
   int sms = 0;
-  PROBE_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
-  PROBE_CHECK(cudaFuncSetAttribute(barrier_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
-  PROBE_CHECK(cudaFuncSetAttribute(empty_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+  BENCH_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  BENCH_CUDA(cudaFuncSetAttribute(barrier_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
   int per_sm = 0;
-  PROBE_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, barrier_kernel, kThreads, kSmemBytes));
+  BENCH_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, barrier_kernel, kThreads, kSmemBytes));
   cudaStream_t s;
-  PROBE_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  BENCH_CUDA(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   unsigned long long* count = nullptr;
   unsigned* sink = nullptr;
-  PROBE_CHECK(cudaMalloc(&count, sizeof(unsigned long long)));
-  PROBE_CHECK(cudaMalloc(&sink, sizeof(unsigned)));
-  PROBE_CHECK(cudaMemset(count, 0, sizeof(unsigned long long)));
+  BENCH_CUDA(cudaMalloc(&count, sizeof(unsigned long long)));
+  BENCH_CUDA(cudaMalloc(&sink, sizeof(unsigned)));
+  BENCH_CUDA(cudaMemset(count, 0, sizeof(unsigned long long)));
   std::printf("SMs %d, CTAs per SM at %u B of shared memory: %d\n\n", sms, kSmemBytes, per_sm);
 
   // 1. Which attribute sets launch, directly and captured.
@@ -198,16 +185,16 @@ int main() {
   for (int barriers : {0, 1, 16}) {
     for (int coop = 0; coop < 2; ++coop) {
       const float us = time_us(s, kCalls, [&] {
-        PROBE_CHECK(launch_barriers(coop != 0, true, sms, s, count, barriers, sink));
+        BENCH_CUDA(launch_barriers(coop != 0, true, sms, s, count, barriers, sink));
       });
       std::printf("| %s PDL grid, %d grid barriers | %.2f |\n", coop ? "cooperative" : "plain", barriers, us);
     }
   }
   for (int pdl = 0; pdl < 2; ++pdl) {
-    const float one = time_us(s, kCalls, [&] { PROBE_CHECK(launch_empty(pdl != 0, sms, s, sink)); });
+    const float one = time_us(s, kCalls, [&] { BENCH_CUDA(launch_empty(pdl != 0, sms, s, count, sink)); });
     const float two = time_us(s, kCalls, [&] {
-      PROBE_CHECK(launch_empty(pdl != 0, sms, s, sink));
-      PROBE_CHECK(launch_empty(pdl != 0, sms, s, sink));
+      BENCH_CUDA(launch_empty(pdl != 0, sms, s, count, sink));
+      BENCH_CUDA(launch_empty(pdl != 0, sms, s, count, sink));
     });
     std::printf("| empty grid%s: one kernel / two kernels a call | %.2f / %.2f |\n", pdl ? " with PDL" : "", one, two);
   }
@@ -215,18 +202,27 @@ int main() {
   // preferred shared-memory carveout left to the driver or set to the decode kernel's (maximum):
   // different carveouts may make the SMs reconfigure between the two kernels.
   for (int carve = 0; carve < 2; ++carve) {
-    PROBE_CHECK(cudaFuncSetAttribute(small_kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+    BENCH_CUDA(cudaFuncSetAttribute(small_kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
                                      carve ? 100 : -1));
     for (int small_grid : {128, 1024}) {
       const float us = time_us(s, kCalls, [&] {
-        PROBE_CHECK(launch_empty(true, sms, s, sink));
-        PROBE_CHECK(launch_small(small_grid, s, sink));
+        BENCH_CUDA(launch_empty(true, sms, s, count, sink));
+        BENCH_CUDA(launch_small(small_grid, s, sink));
       });
       std::printf("| empty decode-sized grid + %d-CTA small grid, carveout %s | %.2f |\n", small_grid,
                   carve ? "max shared" : "default", us);
     }
   }
-  PROBE_CHECK(cudaFree(count));
-  PROBE_CHECK(cudaFree(sink));
+  BENCH_CUDA(cudaFree(count));
+  BENCH_CUDA(cudaFree(sink));
   return 0;
+}
+
+int main() {
+  try {
+    return run_probe();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "flashmla_grid_barrier_probe: %s\n", e.what());
+    return 1;
+  }
 }
