@@ -11,18 +11,24 @@
 // (TMA stream of pages into a 2-stage ring, Q tile loads) is the wide kernel's
 // (decode_pipeline.cuh). The two consumer warpgroups work on the same page:
 //   - scores: WG c takes 288 of the 576 channels (18 k-steps) of S^T; the two partial sums meet
-//     through shared memory (one 256-thread barrier) and both then hold the whole S^T with the
-//     same bits (a + b = b + a), so both run the same softmax and never exchange maxima or sums;
-//   - softmax over keys, i.e. down the M side, against reference column maxima that move only
-//     when a page raises a column's maximum by more than kLazyMaxLog2 (decode_pipeline.cuh):
+//     through shared memory (one 256-thread barrier). At R = 32 each warpgroup then completes
+//     half of the query columns (16c..16c+15: it receives the other's partial sums of those and
+//     hands over its own of the rest) and runs the softmax, the lo rule and the P^T stores of
+//     those columns alone. At R = 16 both hold the whole S^T with the same bits (a + b = b + a)
+//     and run the same softmax;
+//   - softmax over keys, i.e. down the M side. R = 32: against reference column maxima that move
+//     only when a page raises a column's maximum by more than kLazyMaxLog2 (decode_pipeline.cuh):
 //     on most pages no maximum crosses lanes or warps. A raising page (every column's first,
 //     and later jumps) takes a uniform slow path that finds the column maxima over the 8 lanes
-//     (shuffles) and the 4 warps (shared memory, a 128-thread barrier per warpgroup);
+//     (shuffles) and the 4 warps (shared memory, a 128-thread barrier per warpgroup), and the
+//     warpgroups publish their columns' rescale factors for O^T, which holds every column in
+//     both. R = 16: the exact maxima of every page, the same way;
 //   - P^T is written with stmatrix.trans as a K-major B tile of R query rows x 64 keys; for bf16
 //     the hi and lo terms of P (docs/design.md, precision) are stacked as 2R rows, so one
 //     m64n(2R) MMA reads V once for both and the two halves of its accumulator are added at the
 //     end: hi + lo costs no second pass over V. At R = 32, P_lo is written as zeros where the lo
-//     rule lets a thread go without it (zero operands cost the tensor core less power);
+//     rule lets a thread go without it (zero operands cost the tensor core less power), and each
+//     warpgroup writes hi and lo of its own columns; at R = 16 warpgroup 0 writes hi, 1 lo;
 //   - output: WG c accumulates channels 256c..256c+255, four m64 channel tiles of O^T (R = 32,
 //     bf16: 4 x 32 registers per thread).
 //
@@ -63,7 +69,7 @@ struct NarrowLayout {
 };
 
 // Named barriers (0 is __syncthreads): the two consumer warpgroups, and each one alone.
-enum : int { kBarScores = 1, kBarPReady = 2, kBarGroup0 = 3 };
+enum : int { kBarScores = 1, kBarPReady = 2, kBarGroup0 = 3, kBarColumns = 5 };
 
 template <typename T, int kRows>
 struct NarrowConsumer {
@@ -140,24 +146,59 @@ struct NarrowConsumer {
     }
   }
 
+  // Column split (lazy maxima, R = 32): warpgroup c owns the second half of a thread's query
+  // columns if c = 1, the first if c = 0, i.e. accumulator elements kOwnS * c.. (query columns
+  // kOwnQ * c..). It completes the scores, softmax, sums, lo rule and P^T stores (hi and lo) of
+  // those columns alone, so each warpgroup exponentiates half of S^T instead of all of it, and
+  // both store the same share of P^T (docs/perf-log.md, entry 63). Local element k is element
+  // kOwnS * wg + k; local column c' is column kOwnCols * wg + c'.
+  static constexpr int kOwnS = kS / 2;
+  static constexpr int kOwnCols = kCols / 2;
+  static constexpr int kOwnQ = kRows / 2;   // query columns per warpgroup
+
+  // The owned half of S^T: this warpgroup's partial sums of its own columns plus the other's,
+  // which it receives through shared memory while handing over its partial sums of the other's.
+  static __device__ __forceinline__ void exchange_own(const float (&s)[kS], float (&x)[kOwnS], uint8_t* xchg, int wg,
+                                                      int t) {
+    float4* mine = reinterpret_cast<float4*>(xchg) + wg * (kOwnS / 4) * kWarpgroupThreads + t;
+    const float4* other = reinterpret_cast<const float4*>(xchg) + (1 - wg) * (kOwnS / 4) * kWarpgroupThreads + t;
+    // (Selects rather than an index that depends on wg, which would put s in local memory.)
+    auto theirs = [&](int k) { return wg == 0 ? s[kOwnS + k] : s[k]; };
+    auto ours = [&](int k) { return wg == 0 ? s[k] : s[kOwnS + k]; };
+#pragma unroll
+    for (int v = 0; v < kOwnS / 4; ++v) {
+      mine[v * kWarpgroupThreads] = make_float4(theirs(4 * v), theirs(4 * v + 1), theirs(4 * v + 2), theirs(4 * v + 3));
+    }
+    named_barrier_sync(kBarScores, 2 * kWarpgroupThreads);
+#pragma unroll
+    for (int v = 0; v < kOwnS / 4; ++v) {
+      const float4 o = other[v * kWarpgroupThreads];
+      x[4 * v] = ours(4 * v) + o.x;
+      x[4 * v + 1] = ours(4 * v + 1) + o.y;
+      x[4 * v + 2] = ours(4 * v + 2) + o.z;
+      x[4 * v + 3] = ours(4 * v + 3) + o.w;
+    }
+  }
+
   // Invisible keys get -inf (tail pages only); own = this thread's maxima of its query columns
-  // (its two keys). key0: the thread's first key (page start + 16w + g).
+  // (its two keys). key0: the thread's first key (page start + 16w + g). kN accumulator elements
+  // (kN / 2 columns, numbered as col_of numbers them).
   // lim_of(c): the visible keys of query column c, recomputed on tail pages rather than held in
   // registers through the page loop.
-  template <typename F>
-  static __device__ __forceinline__ void mask_and_own_max(float (&s)[kS], int page_key0, int key0, int lim_min,
-                                                          F&& lim_of, float (&own)[kCols]) {
+  template <int kN, typename F>
+  static __device__ __forceinline__ void mask_and_own_max(float (&s)[kN], int page_key0, int key0, int lim_min,
+                                                          F&& lim_of, float (&own)[kN / 2]) {
     if (page_key0 + plan::kBlockN > lim_min) {
-      int lim[kCols];
+      int lim[kN / 2];
 #pragma unroll
-      for (int c = 0; c < kCols; ++c) lim[c] = lim_of(c);
+      for (int c = 0; c < kN / 2; ++c) lim[c] = lim_of(c);
 #pragma unroll
-      for (int i = 0; i < kS; ++i) {
+      for (int i = 0; i < kN; ++i) {
         if (key0 + 8 * ((i >> 1) & 1) >= lim[col_of(i)]) s[i] = -INFINITY;
       }
     }
 #pragma unroll
-    for (int c = 0; c < kCols; ++c) {
+    for (int c = 0; c < kN / 2; ++c) {
       const int i = 4 * (c >> 1) + (c & 1);
       own[c] = fmaxf(s[i], s[i + 2]);
     }
@@ -168,11 +209,13 @@ struct NarrowConsumer {
 
   // The page's maxima of this thread's query columns over all 64 keys: the column's 8 lanes
   // (shuffles), then its 4 warps through col_max ([4 warps][kRows]) and one 128-thread barrier.
-  static __device__ __forceinline__ void page_column_max(const float (&own)[kCols], float* col_max, int w, int g,
-                                                         int tq, int bar_group, float (&tile)[kCols]) {
-    float cmax[kCols];
+  // kNC columns, the first being query column q0 + query_of(0, tq).
+  template <int kNC>
+  static __device__ __forceinline__ void page_column_max(const float (&own)[kNC], float* col_max, int w, int g,
+                                                         int tq, int bar_group, float (&tile)[kNC], int q0 = 0) {
+    float cmax[kNC];
 #pragma unroll
-    for (int c = 0; c < kCols; ++c) {
+    for (int c = 0; c < kNC; ++c) {
       float v = own[c];
       v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 4));
       v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 8));
@@ -181,12 +224,12 @@ struct NarrowConsumer {
     }
     if (g == 0) {
 #pragma unroll
-      for (int c = 0; c < kCols; ++c) col_max[w * kRows + query_of(c, tq)] = cmax[c];
+      for (int c = 0; c < kNC; ++c) col_max[w * kRows + q0 + query_of(c, tq)] = cmax[c];
     }
     named_barrier_sync(bar_group, kWarpgroupThreads);
 #pragma unroll
-    for (int c = 0; c < kCols; ++c) {
-      const int q = query_of(c, tq);
+    for (int c = 0; c < kNC; ++c) {
+      const int q = q0 + query_of(c, tq);
       tile[c] = fmaxf(fmaxf(col_max[q], col_max[kRows + q]), fmaxf(col_max[2 * kRows + q], col_max[3 * kRows + q]));
     }
   }
@@ -207,26 +250,28 @@ struct NarrowConsumer {
   // largest of the columns' factors). A column's share is then at most lo_dropped, so requiring
   // lo_dropped + sq <= tau^2 * l^2 for the smallest of the thread's column sums l bounds every
   // column as the rule does. l_part: the thread's share of the column sums, this page included.
-  static __device__ __forceinline__ bool keeps_lo(const float (&pv)[kS], const float (&l_part)[kCols],
+  template <int kN>
+  static __device__ __forceinline__ bool keeps_lo(const float (&pv)[kN], const float (&l_part)[kN / 2],
                                                   float& lo_dropped) {
 #ifdef FLASHMLA_EXPERIMENT_NARROW_ZERO_LO
     return false;   // timing only: P_lo zero everywhere (what the MMA's zero operands save)
 #endif
     float sq = 0.f, l_min = l_part[0];
 #pragma unroll
-    for (int i = 0; i < kS; ++i) sq = fmaf(pv[i], pv[i], sq);
+    for (int i = 0; i < kN; ++i) sq = fmaf(pv[i], pv[i], sq);
 #pragma unroll
-    for (int c = 1; c < kCols; ++c) l_min = fminf(l_min, l_part[c]);
+    for (int c = 1; c < kN / 2; ++c) l_min = fminf(l_min, l_part[c]);
     if (wants_p_lo(lo_dropped, sq, l_min)) return true;
     lo_dropped += sq;
     return false;
   }
 
   // The largest of the columns' rescale factors, squared: lo_dropped's factor (keeps_lo).
-  static __device__ __forceinline__ float max_square(const float (&f)[kCols]) {
+  template <int kNC>
+  static __device__ __forceinline__ float max_square(const float (&f)[kNC]) {
     float x = f[0];
 #pragma unroll
-    for (int c = 1; c < kCols; ++c) x = fmaxf(x, f[c]);
+    for (int c = 1; c < kNC; ++c) x = fmaxf(x, f[c]);
     return x * x;
   }
 
@@ -261,6 +306,38 @@ struct NarrowConsumer {
     }
   }
 
+  // Column split: this warpgroup's query columns of P^T, hi (rows kOwnQ * wg..) and, for bf16, lo
+  // (kRows rows further; zeros unless keep_lo), with stmatrix.trans: matrix mi = 2 * jn' + e is
+  // keys 16w + 8e.. x columns kOwnQ * wg + 8jn'.., as in store_p.
+  static __device__ __forceinline__ void store_p_own(const float (&x)[kOwnS], uint32_t sP, int wg, int w, int lane,
+                                                     bool keep_lo) {
+    constexpr int kM = kOwnS / 2;   // matrices per term: 4 (R = 32) or 2 (R = 16)
+    uint32_t hi[kM], lo[kM];
+#pragma unroll
+    for (int mi = 0; mi < kM; ++mi) {
+      const float a = x[2 * mi], b = x[2 * mi + 1];
+      hi[mi] = HalfOps<T>::pack(a, b);
+      if constexpr (kSplitP) {
+        const float2 r = HalfOps<T>::unpack(hi[mi]);
+        lo[mi] = keep_lo ? HalfOps<T>::pack(a - r.x, b - r.y) : 0u;
+      }
+    }
+    const int r = lane & 7;
+    auto addr_of = [&](int mi, uint32_t rows) {
+      const int q = kOwnQ * wg + 8 * (mi >> 1) + r;
+      return sP + (rows + q) * 128 + ((((2 * w + (mi & 1)) ^ r) & 7) << 4);
+    };
+    if constexpr (kM == 4) {
+      const uint32_t addr = addr_of(lane >> 3, 0);
+      stmatrix_x4_trans(addr, hi[0], hi[1], hi[2], hi[3]);
+      if constexpr (kSplitP) stmatrix_x4_trans(addr + kRows * 128, lo[0], lo[1], lo[2], lo[3]);
+    } else if constexpr (kSplitP) {   // lanes 0-15 address the hi matrices, 16-31 the lo ones
+      stmatrix_x4_trans(addr_of((lane >> 3) & 1, lane >= 16 ? kRows : 0), hi[0], hi[1], lo[0], lo[1]);
+    } else {
+      stmatrix_x2_trans(addr_of((lane >> 3) & 1, 0), hi[0], hi[1]);
+    }
+  }
+
   // O^T of this warpgroup's channels (tiles 4wg..4wg+3) += V^T P^T over the page's 64 keys.
   static __device__ __forceinline__ void pv(float (&o)[4][kO], uint32_t sP, uint32_t stage, int wg) {
     const uint64_t vt = smem_desc_sw128(stage + 4 * wg * kChunkBytes, kChunkBytes, 1024);
@@ -291,7 +368,14 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   // Lazy column maxima (kLazyMaxLog2) shorten R = 32's page chain; R = 16 streams at the memory
   // rate either way, and measured slower with them (docs/perf-log.md, entry 27), so it keeps the
   // exact maxima of every page.
+#ifdef FLASHMLA_EXPERIMENT_NARROW16_LAZY
+  constexpr bool kLazyMax = true;   // R = 16 with lazy maxima and the column split: no gain (entry 63)
+#else
   constexpr bool kLazyMax = kRows > 16;
+#endif
+  // With lazy maxima the warpgroups split the query columns (C::exchange_own); with exact ones
+  // both hold all of S^T and run the same softmax.
+  constexpr int kStateCols = kLazyMax ? C::kOwnCols : kCols;
   extern __shared__ __align__(1024) uint8_t smem[];
   const uint32_t sbase = smem_u32(smem);
   const uint32_t sQ = sbase + L::kQ;
@@ -318,7 +402,10 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   const float sl2 = p.scale_log2;
   const float lazy_slack = kLazyMaxLog2 / sl2;
   float* col_max = reinterpret_cast<float*>(smem + L::kColMax) + wg * 4 * kRows;   // [4 warps][kRows]
-  float* col_sum = reinterpret_cast<float*>(smem + L::kColSum) + wg * 4 * kRows;
+  // Column sums: [4 warps][kRows] per warpgroup, or with the column split one array that both
+  // fill (each its own columns), followed by the split's slow-path factors (float[kRows]).
+  float* col_sum = reinterpret_cast<float*>(smem + L::kColSum) + (kLazyMax ? 0 : wg * 4 * kRows);
+  float* col_alpha = reinterpret_cast<float*>(smem + L::kColSum) + 4 * kRows;
   const int bar_group = kBarGroup0 + wg;
   auto query_of = [&](int c) { return C::query_of(c, tq); };
   PhaseClocks clk;
@@ -335,17 +422,18 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
 #pragma unroll
     for (int c = 0; c < kCols; ++c) lim_min = min(lim_min, lim_of(c));
 
-    float m[kCols], l_part[kCols];
-    float lo_dropped = 0.f;   // bf16, warpgroup 1: squared weights written without P_lo (keeps_lo)
+    // Per query column of this thread: all of them (R = 16), or with the column split (lazy
+    // maxima) the warpgroup's own.
+    float m[kStateCols], l_part[kStateCols];
+    float lo_dropped = 0.f;   // bf16: squared weights written without P_lo (keeps_lo)
 #pragma unroll
-    for (int c = 0; c < kCols; ++c) {
+    for (int c = 0; c < kStateCols; ++c) {
       m[c] = -INFINITY;
       l_part[c] = 0.f;
     }
-    // The lo rule runs in warpgroup 1 (which writes P_lo) on the lazy-maxima path, i.e. at R = 32
-    // only: there the rows are bound by the power cap and the zeros save energy; R = 16 streams at
-    // the memory rate either way (docs/perf-log.md, entry 57) and keeps lo everywhere.
-    const bool lo_rule = C::kSplitP && wg == 1;
+    // The lo rule runs on the lazy-maxima path, i.e. at R = 32 only: there the rows are bound by
+    // the power cap and the zeros save energy; R = 16 streams at the memory rate either way
+    // (docs/perf-log.md, entry 57) and keeps lo everywhere.
     float o[4][kO];
 #pragma unroll
     for (int tt = 0; tt < 4; ++tt) {
@@ -368,86 +456,99 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         const int it_j = it + j;
         const uint32_t st = ring.stage(it_j);
         const int blk = sg.blk_begin + j;
-        C::exchange(s, smem + L::kXchg, wg, t);   // both warpgroups' scores of this page are done
-        clk.mark(0);
-
         if constexpr (kLazyMax) {
-          // Fast path: P against the reference maxima m (kLazyMaxLog2). Both warpgroups hold the
-          // same S^T bits and the same m, so they take the same decisions thread by thread. A thread
-          // whose scores exceed m by more than the slack takes its own maxima (P <= 1) and flags
-          // the page; the P barrier's OR then sends both warpgroups down the slow path below.
-          float own[kCols];
-          C::mask_and_own_max(s, blk * plan::kBlockN, blk * plan::kBlockN + 16 * w + g, lim_min, lim_of, own);
+          // Column split: this warpgroup completes its own query columns (x, kN elements).
+          constexpr int kN = C::kOwnS, kNC = C::kOwnCols;
+          float x[kN];
+          C::exchange_own(s, x, smem + L::kXchg, wg, t);   // both warpgroups' scores of this page are done
+          clk.mark(0);
+          // Fast path: P against the reference maxima m (kLazyMaxLog2). A thread whose scores
+          // exceed m by more than the slack takes its own maxima (P <= 1) and flags the page; the
+          // P barrier's OR then sends both warpgroups down the slow path below.
+          float own[kNC];
+          C::mask_and_own_max(x, blk * plan::kBlockN, blk * plan::kBlockN + 16 * w + g, lim_min,
+                              [&](int c) { return lim_of(kNC * wg + c); }, own);
           bool raise = false;
 #pragma unroll
-          for (int c = 0; c < kCols; ++c) raise |= own[c] > m[c] + lazy_slack;
+          for (int c = 0; c < kNC; ++c) raise |= own[c] > m[c] + lazy_slack;
           // The maxima this thread's P is taken against; its share of the sums moves there too.
           auto ref = [&](int c) { return raise ? fmaxf(m[c], own[c]) : m[c]; };
-          float sum[kCols];
+          float sum[kNC];
 #pragma unroll
-          for (int c = 0; c < kCols; ++c) sum[c] = 0.f;
+          for (int c = 0; c < kNC; ++c) sum[c] = 0.f;
 #pragma unroll
-          for (int i = 0; i < kS; ++i) {
+          for (int i = 0; i < kN; ++i) {
             const int c = C::col_of(i);
             const float r = ref(c);
-            s[i] = exp2_ftz(fmaf(s[i], sl2, r == -INFINITY ? 0.f : -r * sl2));
-            sum[c] += s[i];
+            x[i] = exp2_ftz(fmaf(x[i], sl2, r == -INFINITY ? 0.f : -r * sl2));
+            sum[c] += x[i];
           }
           if constexpr (C::kSplitP) {
             if (raise) {
-              float f[kCols];
+              float f[kNC];
 #pragma unroll
-              for (int c = 0; c < kCols; ++c) {
+              for (int c = 0; c < kNC; ++c) {
                 f[c] = softmax_rescale(m[c], ref(c), sl2);
                 l_part[c] *= f[c];
               }
               lo_dropped *= C::max_square(f);
             }
 #pragma unroll
-            for (int c = 0; c < kCols; ++c) l_part[c] += sum[c];
+            for (int c = 0; c < kNC; ++c) l_part[c] += sum[c];
           } else {
-            // The same sums in the form fp16 was measured with: these lines compile differently in
-            // the two forms, and the bf16 form with lo_dropped was timed (perf-log entry 57), the
-            // fp16 one was not.
 #pragma unroll
-            for (int c = 0; c < kCols; ++c) l_part[c] = (raise ? l_part[c] * softmax_rescale(m[c], ref(c), sl2) : l_part[c]) + sum[c];
+            for (int c = 0; c < kNC; ++c) l_part[c] = (raise ? l_part[c] * softmax_rescale(m[c], ref(c), sl2) : l_part[c]) + sum[c];
           }
-          // Warpgroup 0 writes P_hi, which keep_lo does not touch.
-          const bool keep_lo = lo_rule && C::keeps_lo(s, l_part, lo_dropped);
-          C::store_p(s, sP, wg, w, lane, keep_lo);
+          // R = 16 keeps lo everywhere: its rows are bound by HBM, and zeros there gained nothing
+          // (docs/perf-log.md, entry 57).
+          const bool keep_lo = C::kSplitP && (kRows == 16 || C::keeps_lo(x, l_part, lo_dropped));
+          C::store_p_own(x, sP, wg, w, lane, keep_lo);
           const int valid = sg.seqlen - blk * plan::kBlockN;
           if (valid < plan::kBlockN) zero_tail_rows(st, wg, valid, t);
           fence_proxy_async_smem();
           clk.mark(1);
           // P^T (and zeroed V rows) visible, and one answer for both warpgroups on the slow path.
           if (named_barrier_sync_or(kBarPReady, 2 * kWarpgroupThreads, raise)) {
-            // Slow path (uniform): the page's column maxima over the 8 lanes and 4 warps of a
-            // column, then P, O and the sums moved to the new reference and P stored again.
-            float tile_max[kCols], alpha[kCols], f[kCols];
-            C::page_column_max(own, col_max, w, g, tq, bar_group, tile_max);
-            bool moved = false;
+            // Slow path (uniform): the page's maxima of this warpgroup's columns over their 8 lanes
+            // and 4 warps, then P and the sums moved to the new reference and P stored again; O^T,
+            // which holds every query column in both warpgroups, moves by the factors both publish.
+            float tile_max[kNC], alpha[kNC], f[kNC];
+            C::page_column_max(own, col_max, w, g, tq, bar_group, tile_max, C::kOwnQ * wg);
 #pragma unroll
-            for (int c = 0; c < kCols; ++c) {
+            for (int c = 0; c < kNC; ++c) {
               const float m_new = fmaxf(m[c], tile_max[c]);
               alpha[c] = softmax_rescale(m[c], m_new, sl2);
               f[c] = softmax_rescale(ref(c), m_new, sl2);
-              moved |= alpha[c] != 1.f;
               m[c] = m_new;
               l_part[c] *= f[c];
             }
             lo_dropped *= C::max_square(f);
 #pragma unroll
-            for (int i = 0; i < kS; ++i) s[i] *= f[C::col_of(i)];
-            // P @ V of the previous page has completed (the scores' waits drained the group queue).
-            if (moved) C::scale_o(o, alpha);
+            for (int i = 0; i < kN; ++i) x[i] *= f[C::col_of(i)];
             // The lo choice stays the fast path's: a column's weights, sums and dropped weights
             // move by the same factor, which keeps its bound (keeps_lo).
-            C::store_p(s, sP, wg, w, lane, keep_lo);
+            C::store_p_own(x, sP, wg, w, lane, keep_lo);
             fence_proxy_async_smem();
-            // Every warp of this group has read col_max before the next page's slow path rewrites it.
+            if (w == 0 && g == 0) {
+#pragma unroll
+              for (int c = 0; c < kNC; ++c) col_alpha[C::kOwnQ * wg + query_of(c)] = alpha[c];
+            }
+            // Every warp of this group has read col_max before the next page's slow path rewrites
+            // it, and every thread reads col_alpha before the next page's exchange.
             named_barrier_sync(kBarPReady, 2 * kWarpgroupThreads);
+            float alpha_all[kCols];
+            bool moved = false;
+#pragma unroll
+            for (int c = 0; c < kCols; ++c) {
+              alpha_all[c] = col_alpha[query_of(c)];
+              moved |= alpha_all[c] != 1.f;
+            }
+            // P @ V of the previous page has completed (the scores' waits drained the group queue).
+            if (moved) C::scale_o(o, alpha_all);
           }
         } else {
+          C::exchange(s, smem + L::kXchg, wg, t);   // both warpgroups' scores of this page are done
+          clk.mark(0);
           // Exact maxima: per query column over the thread's two keys, the 8 lanes (shuffles) and
           // the 4 warps (shared memory, one 128-thread barrier per warpgroup).
           float own[kCols], tile_max[kCols];
@@ -511,17 +612,26 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
 
     // ---- epilogue: column sums over the 8 lanes and 4 warps of a column, in a fixed order
     const uint32_t epi0 = clk.now();
+    // With the column split each warpgroup sums its own columns, and both read every column.
+    const int q_state0 = kLazyMax ? C::kOwnQ * wg : 0;
 #pragma unroll
-    for (int c = 0; c < kCols; ++c) {
+    for (int c = 0; c < kStateCols; ++c) {
       l_part[c] += __shfl_xor_sync(0xffffffffu, l_part[c], 4);
       l_part[c] += __shfl_xor_sync(0xffffffffu, l_part[c], 8);
       l_part[c] += __shfl_xor_sync(0xffffffffu, l_part[c], 16);
     }
     if (g == 0) {
 #pragma unroll
-      for (int c = 0; c < kCols; ++c) col_sum[w * kRows + query_of(c)] = l_part[c];
+      for (int c = 0; c < kStateCols; ++c) col_sum[w * kRows + q_state0 + query_of(c)] = l_part[c];
     }
-    named_barrier_sync(bar_group, kWarpgroupThreads);
+    auto sums_barrier = [&] {
+      if constexpr (kLazyMax) {
+        named_barrier_sync(kBarColumns, 2 * kWarpgroupThreads);
+      } else {
+        named_barrier_sync(bar_group, kWarpgroupThreads);
+      }
+    };
+    sums_barrier();
 
     const RequestOutput dst = request_output(p, r, sg.split_idx);
 #pragma unroll
@@ -531,7 +641,9 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       if (mrow >= p.rows_per_kv) continue;
       const float l = ((col_sum[q] + col_sum[kRows + q]) + col_sum[2 * kRows + q]) + col_sum[3 * kRows + q];
       const float inv = l > 0.f ? 1.f / l : 0.f;
-      const float lse = row_lse(m[c], l, p.softmax_scale, dst.split);
+      // The lse of a column comes from the warpgroup that holds its maximum.
+      const bool lse_writer = kLazyMax ? c / kStateCols == wg : wg == 0;
+      const float lse = row_lse(m[c % kStateCols], l, p.softmax_scale, dst.split);
       int i, h;
       token_and_head(p, kv_head, mrow, i, h);
       const int jn = c >> 1, b = c & 1;
@@ -551,15 +663,15 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       };
       if (!dst.split) {
         write_row(static_cast<T*>(p.out) + r * p.out_stride_b + i * p.out_stride_s + h * p.out_stride_h);
-        if (wg == 0 && w == 0 && g == 0) p.lse[r * p.lse_stride_b + h * p.lse_stride_h + i * p.lse_stride_s] = lse;
+        if (lse_writer && w == 0 && g == 0) p.lse[r * p.lse_stride_b + h * p.lse_stride_h + i * p.lse_stride_s] = lse;
       } else if (dst.slot_ok) {
         const int64_t prow = (static_cast<int64_t>(dst.slot) * p.num_heads_kv + kv_head) * p.rows_per_kv + mrow;
         write_row(p.partial_o + prow * kDimV);
-        if (wg == 0 && w == 0 && g == 0) p.partial_lse[prow] = lse;
+        if (lse_writer && w == 0 && g == 0) p.partial_lse[prow] = lse;
       }
     }
-    // The next request's epilogue rewrites col_sum; every warp of the group must have read it.
-    named_barrier_sync(bar_group, kWarpgroupThreads);
+    // The next request's epilogue rewrites col_sum; every warp that reads it must have read it.
+    sums_barrier();
     clk.add_since(9, epi0);   // per segment: epilogue
   }
   clk.flush(wg, t == 0);

@@ -58,6 +58,12 @@ __device__ __forceinline__ void stmatrix_x4_trans(uint32_t addr, uint32_t r0, ui
                : "memory");
 }
 
+// Two such matrices: lanes 0-15 give the addresses (matrix l / 8), registers r0, r1.
+__device__ __forceinline__ void stmatrix_x2_trans(uint32_t addr, uint32_t r0, uint32_t r1) {
+  asm volatile("stmatrix.sync.aligned.m8n8.x2.trans.shared.b16 [%0], {%1, %2};\n" ::"r"(addr), "r"(r0), "r"(r1)
+               : "memory");
+}
+
 // Per-dtype pieces: packing two floats into the 16-bit pair layout P and the output stores use
 // (low half = first), and whether P needs a hi + lo split to meet SPEC's tolerance.
 template <typename T>
