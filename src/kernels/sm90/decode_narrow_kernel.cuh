@@ -62,9 +62,13 @@ struct NarrowLayout {
   static constexpr uint32_t kXchg = kP + kPRows * 128;           // float4 [2 wg][kRows / 8][128 threads]
   static constexpr uint32_t kColMax = kXchg + 2 * 128 * (kRows / 2) * 4;   // float [2 wg][4 warps][kRows]
   static constexpr uint32_t kColSum = kColMax + 2 * 4 * kRows * 4;         // float [2 wg][4 warps][kRows]
+  // With the query columns split between the warpgroups (lazy maxima), the column sums are one
+  // float [4 warps][kRows] that both fill, followed by the slow path's rescale factors, float [kRows].
+  static constexpr uint32_t kColAlpha = kColSum + 4 * kRows * 4;
   static constexpr uint32_t kBars = kColSum + 2 * 4 * kRows * 4;
   static constexpr uint32_t kBytes = kBars + kPipelineBarrierBytes;
   static_assert(kStage0 % 1024 == 0 && kP % 1024 == 0, "swizzled tiles need 1 KiB alignment");
+  static_assert(kColAlpha + kRows * 4 <= kBars, "the split's rescale factors fit the column-sum region");
   static_assert(kBytes <= 227 * 1024, "decode CTA must fit Hopper's 227 KiB per block");
 };
 
@@ -243,7 +247,7 @@ struct NarrowConsumer {
     }
   }
 
-  // bf16, warpgroup 1 (the one that writes P_lo): whether this thread's P_lo of the page is kept,
+  // bf16, R = 32 (each warpgroup over its own columns): whether this thread's P_lo of the page is kept,
   // by the lo rule (wants_p_lo, decode_pipeline.cuh) taken over all its query columns at once, so
   // that it needs one register: lo_dropped holds the squared weights this thread wrote without lo,
   // summed over its columns, in a scale no smaller than any column's (the callers scale it by the
@@ -275,13 +279,17 @@ struct NarrowConsumer {
     return x * x;
   }
 
+  // The lo term of the pair (a, b) whose hi term is `hi`.
+  static __device__ __forceinline__ uint32_t lo_word(float a, float b, uint32_t hi) {
+    const float2 r = HalfOps<T>::unpack(hi);
+    return HalfOps<T>::pack(a - r.x, b - r.y);
+  }
+
   // Writes P^T (hi rows 0..kRows-1, lo rows kRows..2*kRows-1) with stmatrix.trans: matrix
   // 2 * jn + e of a thread is keys 16w + 8e.. x columns 8jn.., stored as memory rows (query
-  // 8jn + r) of 8 keys. bf16: warpgroup 0 writes hi, warpgroup 1 lo (zeros unless keep_lo: the
-  // output MMA keeps its shape, and zero operands cost the tensor core less power); fp16:
-  // warpgroup 0 writes P.
-  static __device__ __forceinline__ void store_p(const float (&pv)[kS], uint32_t sP, int wg, int w, int lane,
-                                                 bool keep_lo) {
+  // 8jn + r) of 8 keys. The whole of P^T (R = 16): bf16, warpgroup 0 writes hi and warpgroup 1
+  // lo; fp16, warpgroup 0 writes P.
+  static __device__ __forceinline__ void store_p(const float (&pv)[kS], uint32_t sP, int wg, int w, int lane) {
     constexpr int kMatrices = kRows / 4;
     if (!kSplitP && wg != 0) return;
     uint32_t word[kMatrices];
@@ -290,8 +298,7 @@ struct NarrowConsumer {
       const float a = pv[2 * mi], b = pv[2 * mi + 1];   // (jn, e) = (mi / 2, mi % 2)
       const uint32_t hi = HalfOps<T>::pack(a, b);
       if (kSplitP && wg == 1) {
-        const float2 r = HalfOps<T>::unpack(hi);
-        word[mi] = keep_lo ? HalfOps<T>::pack(a - r.x, b - r.y) : 0u;
+        word[mi] = lo_word(a, b, hi);
       } else {
         word[mi] = hi;
       }
@@ -307,8 +314,8 @@ struct NarrowConsumer {
   }
 
   // Column split: this warpgroup's query columns of P^T, hi (rows kOwnQ * wg..) and, for bf16, lo
-  // (kRows rows further; zeros unless keep_lo), with stmatrix.trans: matrix mi = 2 * jn' + e is
-  // keys 16w + 8e.. x columns kOwnQ * wg + 8jn'.., as in store_p.
+  // (kRows rows further; zeros unless keep_lo: the output MMA keeps its shape, and zero operands
+  // cost the tensor core less power), laid out as in store_p.
   static __device__ __forceinline__ void store_p_own(const float (&x)[kOwnS], uint32_t sP, int wg, int w, int lane,
                                                      bool keep_lo) {
     constexpr int kM = kOwnS / 2;   // matrices per term: 4 (R = 32) or 2 (R = 16)
@@ -317,10 +324,7 @@ struct NarrowConsumer {
     for (int mi = 0; mi < kM; ++mi) {
       const float a = x[2 * mi], b = x[2 * mi + 1];
       hi[mi] = HalfOps<T>::pack(a, b);
-      if constexpr (kSplitP) {
-        const float2 r = HalfOps<T>::unpack(hi[mi]);
-        lo[mi] = keep_lo ? HalfOps<T>::pack(a - r.x, b - r.y) : 0u;
-      }
+      if constexpr (kSplitP) lo[mi] = keep_lo ? lo_word(a, b, hi[mi]) : 0u;
     }
     const int r = lane & 7;
     auto addr_of = [&](int mi, uint32_t rows) {
@@ -402,10 +406,9 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   const float sl2 = p.scale_log2;
   const float lazy_slack = kLazyMaxLog2 / sl2;
   float* col_max = reinterpret_cast<float*>(smem + L::kColMax) + wg * 4 * kRows;   // [4 warps][kRows]
-  // Column sums: [4 warps][kRows] per warpgroup, or with the column split one array that both
-  // fill (each its own columns), followed by the split's slow-path factors (float[kRows]).
+  // Column sums: [4 warps][kRows] per warpgroup, or with the column split one array both fill.
   float* col_sum = reinterpret_cast<float*>(smem + L::kColSum) + (kLazyMax ? 0 : wg * 4 * kRows);
-  float* col_alpha = reinterpret_cast<float*>(smem + L::kColSum) + 4 * kRows;
+  float* col_alpha = reinterpret_cast<float*>(smem + L::kColAlpha);
   const int bar_group = kBarGroup0 + wg;
   auto query_of = [&](int c) { return C::query_of(c, tq); };
   PhaseClocks clk;
@@ -577,7 +580,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
           }
 #pragma unroll
           for (int c = 0; c < kCols; ++c) l_part[c] = l_part[c] * alpha[c] + sum[c];
-          C::store_p(s, sP, wg, w, lane, true);   // R = 16: lo everywhere
+          C::store_p(s, sP, wg, w, lane);   // R = 16: lo everywhere
           const int valid = sg.seqlen - blk * plan::kBlockN;
           if (valid < plan::kBlockN) zero_tail_rows(st, wg, valid, t);
           fence_proxy_async_smem();
