@@ -285,3 +285,22 @@ TEST(Scheduler, DecodeTileRowsCoverTheRowsOfAKvGroup) {
     EXPECT_EQ(flashmla::plan::num_row_tiles(rows), (rows + 63) / 64);
   }
 }
+
+TEST(Scheduler, DecodeClustersPairTheWideRowTilesOfAPart) {
+  using flashmla::plan::decode_cluster_rows;
+  using flashmla::plan::decode_tile_rows;
+  using flashmla::plan::num_row_tiles;
+  EXPECT_EQ(decode_cluster_rows(64, 2), 2);   // h_q = 128, s_q = 1 (R = 128)
+  EXPECT_EQ(decode_cluster_rows(64, 4), 2);   // h_q = 128, s_q = 2 (R = 256): two pairs
+  EXPECT_EQ(decode_cluster_rows(64, 1), 1);   // R = 64: one row tile, nothing shares its pages
+  EXPECT_EQ(decode_cluster_rows(64, 3), 1);   // R = 192: an odd tile count cannot pair up
+  EXPECT_EQ(decode_cluster_rows(32, 1), 1);   // narrow kernels: one row tile
+  EXPECT_EQ(decode_cluster_rows(16, 1), 1);
+  for (int rows = 1; rows <= 1024; ++rows) {
+    const int tiles = num_row_tiles(rows);
+    const int c = decode_cluster_rows(decode_tile_rows(rows), tiles);
+    ASSERT_TRUE(c == 1 || c == 2) << rows;
+    EXPECT_EQ(tiles % c, 0) << "a cluster must tile the grid's y extent, rows " << rows;
+    if (c == 2) EXPECT_GT(rows, 64) << "only wide tiles of a group with several row tiles pair up";
+  }
+}

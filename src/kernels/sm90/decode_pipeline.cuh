@@ -465,25 +465,35 @@ __device__ __forceinline__ void zero_tail_rows(uint32_t stage, int half, int val
 
 // Launches a decode kernel of signature (DecodeParams, DecodeMaps) over the plan's grid, then
 // the combine when the plan has splits. Opting in to > 48 KiB of dynamic shared memory is per
-// kernel and per device; it is done once per device, so the calls a serving engine captures into
-// a CUDA graph are launches only. Each instantiation of this template (one per kernel) keeps its
-// own record.
+// kernel and per device, and so is the query of how many clusters of two the device holds; both
+// are done once per device, so the calls a serving engine captures into a CUDA graph are launches
+// only. Each instantiation of this template (one per kernel) keeps its own record.
 template <auto kKernel, uint32_t kSmemBytes, int kQRows>
 void launch_decode_kernel(const DecodeParams& params, cudaStream_t stream, const char* name) {
   const DecodeMaps maps = make_decode_maps(params, kQRows);
   const dim3 grid(params.num_sm_parts, params.num_row_tiles, params.num_heads_kv);
-  static std::atomic<bool> configured[kMaxDevices] = {};
+  constexpr bool kMayPair = kQRows == plan::kRowsPerTile;
+  // Per device: 0 until configured, then 1 + the clusters of two CTAs it holds at once.
+  static std::atomic<int> configured[kMaxDevices] = {};
   int device = 0;
   cuda_check(cudaGetDevice(&device), "cudaGetDevice");
-  if (device >= kMaxDevices || !configured[device].load(std::memory_order_acquire)) {
+  int pairs = device < kMaxDevices ? configured[device].load(std::memory_order_acquire) - 1 : -1;
+  if (pairs < 0) {
     cuda_check(cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)),
                name);
-    if (device < kMaxDevices) configured[device].store(true, std::memory_order_release);
+    pairs = kMayPair ? max_active_clusters(kKernel, 2u, kDecodeThreads, kSmemBytes) : 0;
+    if (device < kMaxDevices) configured[device].store(pairs + 1, std::memory_order_release);
   }
+  // Row tiles that read the same pages run as clusters of two (plan::decode_cluster_rows), where
+  // the device holds the whole grid that way at once: the plan's grid is one wave, and a cluster
+  // launch must not make it two.
+  unsigned cluster_y = static_cast<unsigned>(plan::decode_cluster_rows(kQRows, params.num_row_tiles));
+  const int64_t ctas = static_cast<int64_t>(grid.x) * grid.y * grid.z;
+  if (cluster_y > 1 && 2 * static_cast<int64_t>(pairs) < ctas) cluster_y = 1;
   // Programmatic serialisation: the grid may be scheduled while the previous kernel drains (the
   // previous call's combine triggers it at its start) and waits for it in start_decode_cta. That
   // hides the launch gap between calls, e.g. between layers.
-  launch_programmatic(kKernel, grid, kDecodeThreads, kSmemBytes, stream, name, params, maps);
+  launch_programmatic_clustered(kKernel, grid, cluster_y, kDecodeThreads, kSmemBytes, stream, name, params, maps);
 #ifndef FLASHMLA_EXPERIMENT_SKIP_COMBINE   // timing only: split requests keep no output
   if (params.num_sm_parts > 1) launch_combine(params, stream);
 #endif

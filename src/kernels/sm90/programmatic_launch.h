@@ -10,20 +10,54 @@
 
 namespace flashmla::sm90 {
 
+// cluster_y > 1: the grid runs as clusters of cluster_y CTAs along y (grid.y a multiple of it).
 template <typename Kernel, typename... Args>
-void launch_programmatic(Kernel kernel, dim3 grid, int threads, unsigned smem_bytes, cudaStream_t stream,
-                         const char* what, const Args&... args) {
+void launch_programmatic_clustered(Kernel kernel, dim3 grid, unsigned cluster_y, int threads, unsigned smem_bytes,
+                                   cudaStream_t stream, const char* what, const Args&... args) {
   cudaLaunchConfig_t config = {};
   config.gridDim = grid;
   config.blockDim = dim3(threads);
   config.dynamicSmemBytes = smem_bytes;
   config.stream = stream;
-  cudaLaunchAttribute attribute[1];
+  cudaLaunchAttribute attribute[2];
   attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attribute[0].val.programmaticStreamSerializationAllowed = 1;
+  attribute[1].id = cudaLaunchAttributeClusterDimension;
+  attribute[1].val.clusterDim.x = 1;
+  attribute[1].val.clusterDim.y = cluster_y;
+  attribute[1].val.clusterDim.z = 1;
+  config.attrs = attribute;
+  config.numAttrs = cluster_y > 1 ? 2 : 1;
+  cuda_check(cudaLaunchKernelEx(&config, kernel, args...), what);
+}
+
+template <typename Kernel, typename... Args>
+void launch_programmatic(Kernel kernel, dim3 grid, int threads, unsigned smem_bytes, cudaStream_t stream,
+                         const char* what, const Args&... args) {
+  launch_programmatic_clustered(kernel, grid, 1u, threads, smem_bytes, stream, what, args...);
+}
+
+// How many clusters of cluster_y CTAs of `kernel` (threads, smem_bytes) the device can hold at
+// once; 0 when it cannot launch them. A host query, no stream work.
+template <typename Kernel>
+int max_active_clusters(Kernel kernel, unsigned cluster_y, int threads, unsigned smem_bytes) {
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(1, cluster_y, 1);
+  config.blockDim = dim3(threads);
+  config.dynamicSmemBytes = smem_bytes;
+  cudaLaunchAttribute attribute[1];
+  attribute[0].id = cudaLaunchAttributeClusterDimension;
+  attribute[0].val.clusterDim.x = 1;
+  attribute[0].val.clusterDim.y = cluster_y;
+  attribute[0].val.clusterDim.z = 1;
   config.attrs = attribute;
   config.numAttrs = 1;
-  cuda_check(cudaLaunchKernelEx(&config, kernel, args...), what);
+  int clusters = 0;
+  if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) != cudaSuccess) {
+    (void)cudaGetLastError();   // not sticky: the launch then simply goes without clusters
+    return 0;
+  }
+  return clusters;
 }
 
 }  // namespace flashmla::sm90
