@@ -65,9 +65,9 @@ FLASHMLA_HOST_DEVICE int decode_tile_rows(int rows_per_kv) {
 
 // CTAs per cluster along the grid's row-tile axis (y) for a decode grid of `num_row_tiles` row
 // tiles of `tile_rows` rows: 2 when the wide kernel's row tiles pair up, else 1. The row tiles of
-// a part read the same pages; launched as a cluster, a pair runs in one GPC, where the second
-// read of each page hits L2 closer to both. No data moves between the two CTAs. Measured 1-3%
-// faster on the rows with two or four row tiles (perf-log entry 65). The launch keeps it only
+// a part read the same pages; launched as a cluster, a pair runs in one GPC (presumably the
+// second read of each page then hits the L2 partition next to both). No data moves between the
+// two CTAs. Measured 1-3% faster on the rows with two or four row tiles (perf-log entry 65). The launch keeps it only
 // where the device holds the whole grid as clusters in one wave (launch_decode_kernel).
 FLASHMLA_HOST_DEVICE int decode_cluster_rows(int tile_rows, int num_row_tiles) {
   return tile_rows == kRowsPerTile && num_row_tiles % 2 == 0 ? 2 : 1;
