@@ -1,6 +1,8 @@
 // flashmla_seesaw_probe: page time of two wide-kernel schedules, compute alone and with page loads,
 // to weigh a schedule before building it (docs/perf-log.md, entry 49).
 //
+//   flashmla_seesaw_probe [pages per consumer, default 400] [only the schedules whose name has this]
+//
 //   one-page: today's wide kernel (docs/design.md): both consumers score the same page by channel
 //     halves (m64n64, two 9-step chunks in flight), hand each other the partial sums of the other's
 //     32 keys, exponentiate 16 scores a thread, multiply their own keys' P from registers, store
@@ -26,6 +28,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <type_traits>
 
@@ -730,7 +733,7 @@ __global__ void __launch_bounds__(self_loads(kSchedule) ? 256 : 384, 1) seesaw_p
   if (v == 12345.f) sink[threadIdx.x] = v;
 }
 
-int run_probe(int iters) {
+int run_probe(int iters, const char* only) {
   struct Case {
     const char* name;
     void (*kernel)(int, unsigned long long*, unsigned long long*, unsigned long long*, float*, const uint8_t*, size_t);
@@ -775,6 +778,7 @@ int run_probe(int iters) {
   std::printf("| schedule | cycles per page (wg0) | (wg1) | tensor work per page | work / time | SM GHz | ns per page | page bytes / time, GB/s | one-page: cycles a page waiting for it to land |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|\n");
   for (const Case& c : cases) {
+    if (only != nullptr && std::strstr(c.name, only) == nullptr) continue;
 #ifdef PROBE_PHASE_CLOCKS
     unsigned long long zero[2][8] = {};
     BENCH_CUDA(cudaMemcpyToSymbol(g_probe_phase, zero, sizeof(zero)));
@@ -826,8 +830,9 @@ int run_probe(int iters) {
 
 int main(int argc, char** argv) {
   const int iters = argc > 1 ? std::atoi(argv[1]) & ~1 : 400;   // pages per consumer (even)
+  const char* only = argc > 2 ? argv[2] : nullptr;                // run only the schedules whose name has this
   try {
-    return run_probe(iters);
+    return run_probe(iters, only);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "flashmla_seesaw_probe: %s\n", e.what());
     return 1;
