@@ -217,7 +217,9 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
 #if defined(FLASHMLA_EXPERIMENT_NO_EVICT_FIRST) || defined(FLASHMLA_EXPERIMENT_L2_PAGES)
   const bool evict_first = false;
 #else
-  const bool evict_first = p.num_row_tiles == 1;
+  // The narrow kernels (whole pages) always have one row tile: a constant there, so their
+  // producer has no second, unhinted load path.
+  const bool evict_first = !kTwoPart || p.num_row_tiles == 1;
 #endif
   const uint64_t policy = l2_policy_evict_first();
   PageCursor load(p, fields, req_begin, req_end);
