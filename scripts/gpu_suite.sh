@@ -82,30 +82,18 @@ do_bench() {
     summary+=("C++ bench rc=$rc")
     [ $rc -eq 0 ] || status=1
   fi
-  # Tensor-core rate of the decode kernels' MMA streams (bench/wgmma_rate.cu, docs/perf-log.md).
-  if [ -x build/bench/flashmla_wgmma_rate ]; then
-    build/bench/flashmla_wgmma_rate >"$out/wgmma_rate.txt" 2>&1
-    local wgmma_rate_rc=$?
-    summary+=("flashmla_wgmma_rate rc=$wgmma_rate_rc")
-    [ $wgmma_rate_rc -eq 0 ] || status=1
-    cat "$out/wgmma_rate.txt" >>"$log"
-  fi
-  # Compute-only and load-bound page time of the one-page and seesaw schedules (bench/seesaw_probe.cu).
-  if [ -x build/bench/flashmla_seesaw_probe ]; then
-    build/bench/flashmla_seesaw_probe >"$out/seesaw_probe.txt" 2>&1
-    local seesaw_probe_rc=$?
-    summary+=("flashmla_seesaw_probe rc=$seesaw_probe_rc")
-    [ $seesaw_probe_rc -eq 0 ] || status=1
-    cat "$out/seesaw_probe.txt" >>"$log"
-  fi
-  # How fast pages reach shared memory, by ring depth, hold, sharing and source (bench/page_stream_probe.cu).
-  if [ -x build/bench/flashmla_page_stream_probe ]; then
-    build/bench/flashmla_page_stream_probe >"$out/page_stream_probe.txt" 2>&1
-    local page_stream_probe_rc=$?
-    summary+=("flashmla_page_stream_probe rc=$page_stream_probe_rc")
-    [ $page_stream_probe_rc -eq 0 ] || status=1
-    cat "$out/page_stream_probe.txt" >>"$log"
-  fi
+  # The research probes (docs/perf-log.md): tensor-core rate of the decode kernels' MMA streams
+  # (wgmma_rate.cu), page time of the one-page and seesaw schedules (seesaw_probe.cu), and how
+  # fast pages reach shared memory by ring depth, hold, sharing and source (page_stream_probe.cu).
+  local probe probe_rc
+  for probe in wgmma_rate seesaw_probe page_stream_probe; do
+    [ -x "build/bench/flashmla_$probe" ] || continue
+    "build/bench/flashmla_$probe" >"$out/$probe.txt" 2>&1
+    probe_rc=$?
+    summary+=("flashmla_$probe rc=$probe_rc")
+    [ $probe_rc -eq 0 ] || status=1
+    cat "$out/$probe.txt" >>"$log"
+  done
   PYTHONUNBUFFERED=1 "$python" -m flash_mla.bench --json "$out/bench_py.json" \
       --cpp-json "$out/bench_cpp.json" >"$out/bench_py.txt" 2>&1
   local prc=$?

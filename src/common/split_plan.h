@@ -67,9 +67,10 @@ FLASHMLA_HOST_DEVICE int decode_tile_rows(int rows_per_kv) {
 // tiles of `tile_rows` rows: 2 when the wide kernel's row tiles pair up, else 1. The row tiles of
 // a part read the same pages; launched as a cluster, a pair runs in one GPC (presumably the
 // second read of each page then hits the L2 partition next to both). No data moves between the
-// two CTAs. Measured 1-3% faster on the rows with two or four row tiles (perf-log entry 65). The launch keeps it only
-// where the device holds the whole grid as clusters in one wave (launch_decode_kernel).
-FLASHMLA_HOST_DEVICE int decode_cluster_rows(int tile_rows, int num_row_tiles) {
+// two CTAs. Measured 1-3% faster on the rows with two or four row tiles (perf-log entry 65).
+// The launch keeps it only where the device holds the whole grid as clusters in one wave
+// (launch_decode_kernel).
+FLASHMLA_HOST_DEVICE constexpr int decode_cluster_rows(int tile_rows, int num_row_tiles) {
   return tile_rows == kRowsPerTile && num_row_tiles % 2 == 0 ? 2 : 1;
 }
 

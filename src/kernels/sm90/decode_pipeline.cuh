@@ -205,8 +205,9 @@ struct PageCursor {
 // Producer warp 0, one lane: every page of every active segment of the metadata row, in the
 // order the consumers walk them, as nine 64-channel x 64-token TMA boxes (128-byte swizzle).
 // Each stage is released by one arrival per consumer warp (8). kTwoPart: the boxes of part A
-// (in_page_part_a) go first, on full(), then the others on full_b().
-template <bool kTwoPart>
+// (in_page_part_a) go first, on full(), then the others on full_b(). kOneRowTile: the kernel's
+// grids always have one row tile per kv head (the narrow kernels, whose tile holds every row).
+template <bool kTwoPart, bool kOneRowTile>
 __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CUtensorMap* kv_map,
                                                  const int32_t* fields, int req_begin, int req_end, int kv_head,
                                                  const KvRing& ring) {
@@ -217,9 +218,9 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
 #if defined(FLASHMLA_EXPERIMENT_NO_EVICT_FIRST) || defined(FLASHMLA_EXPERIMENT_L2_PAGES)
   const bool evict_first = false;
 #else
-  // The narrow kernels (whole pages) always have one row tile: a constant there, so their
-  // producer has no second, unhinted load path.
-  const bool evict_first = !kTwoPart || p.num_row_tiles == 1;
+  // A constant where the kernel always has one row tile, so that its producer has no second,
+  // unhinted load path (perf-log entry 68).
+  const bool evict_first = kOneRowTile || p.num_row_tiles == 1;
 #endif
   const uint64_t policy = l2_policy_evict_first();
   PageCursor load(p, fields, req_begin, req_end);
@@ -410,7 +411,7 @@ __device__ __forceinline__ void run_producer(const DecodeParams& p, const Decode
                                              uint32_t sQ, uint32_t q_full, uint32_t q_empty, int pt) {
   regs_decrease<kProducerRegs>();
   if (pt == 0) {
-    produce_kv_pages<kTwoPart>(p, &maps.kv, fields, req_begin, req_end, kv_head, ring);
+    produce_kv_pages<kTwoPart, (kRows < plan::kRowsPerTile)>(p, &maps.kv, fields, req_begin, req_end, kv_head, ring);
   } else if (pt >= 32) {
     load_q_tiles<kRows>(p, maps, fields, req_begin, req_end, kv_head, m_base, sQ, q_full, q_empty, pt - 32);
   }
@@ -474,7 +475,7 @@ template <auto kKernel, uint32_t kSmemBytes, int kQRows>
 void launch_decode_kernel(const DecodeParams& params, cudaStream_t stream, const char* name) {
   const DecodeMaps maps = make_decode_maps(params, kQRows);
   const dim3 grid(params.num_sm_parts, params.num_row_tiles, params.num_heads_kv);
-  constexpr bool kMayPair = kQRows == plan::kRowsPerTile;
+  constexpr bool kMayPair = plan::decode_cluster_rows(kQRows, 2) > 1;   // the kernel's tiles can pair up
   // Per device: 0 until configured, then 1 + the clusters of two CTAs it holds at once.
   static std::atomic<int> configured[kMaxDevices] = {};
   int device = 0;

@@ -10,6 +10,15 @@
 
 namespace flashmla::sm90 {
 
+inline cudaLaunchAttribute cluster_attribute(unsigned cluster_y) {
+  cudaLaunchAttribute a = {};
+  a.id = cudaLaunchAttributeClusterDimension;
+  a.val.clusterDim.x = 1;
+  a.val.clusterDim.y = cluster_y;
+  a.val.clusterDim.z = 1;
+  return a;
+}
+
 // cluster_y > 1: the grid runs as clusters of cluster_y CTAs along y (grid.y a multiple of it).
 template <typename Kernel, typename... Args>
 void launch_programmatic_clustered(Kernel kernel, dim3 grid, unsigned cluster_y, int threads, unsigned smem_bytes,
@@ -22,10 +31,7 @@ void launch_programmatic_clustered(Kernel kernel, dim3 grid, unsigned cluster_y,
   cudaLaunchAttribute attribute[2];
   attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attribute[0].val.programmaticStreamSerializationAllowed = 1;
-  attribute[1].id = cudaLaunchAttributeClusterDimension;
-  attribute[1].val.clusterDim.x = 1;
-  attribute[1].val.clusterDim.y = cluster_y;
-  attribute[1].val.clusterDim.z = 1;
+  attribute[1] = cluster_attribute(cluster_y);
   config.attrs = attribute;
   config.numAttrs = cluster_y > 1 ? 2 : 1;
   cuda_check(cudaLaunchKernelEx(&config, kernel, args...), what);
@@ -45,11 +51,7 @@ int max_active_clusters(Kernel kernel, unsigned cluster_y, int threads, unsigned
   config.gridDim = dim3(1, cluster_y, 1);
   config.blockDim = dim3(threads);
   config.dynamicSmemBytes = smem_bytes;
-  cudaLaunchAttribute attribute[1];
-  attribute[0].id = cudaLaunchAttributeClusterDimension;
-  attribute[0].val.clusterDim.x = 1;
-  attribute[0].val.clusterDim.y = cluster_y;
-  attribute[0].val.clusterDim.z = 1;
+  cudaLaunchAttribute attribute[1] = {cluster_attribute(cluster_y)};
   config.attrs = attribute;
   config.numAttrs = 1;
   int clusters = 0;
