@@ -474,6 +474,24 @@ __device__ __forceinline__ void load_chunks(const Ring& ring, uint32_t sbase, co
   }
 }
 
+// The chunk of its buffer that consumer c scores at position i (0..8): consumer 0 in order; consumer 1
+// chunks 4..8 then 0..3 (kernel layout: 4..7, 0..3, then the RoPE chunk 8). Each position list must
+// cover all nine chunks: a chunk that its owner never waits for is reloaded while its previous load
+// may still be in flight, and may still be landing when the CTA exits (entry 67).
+__host__ __device__ constexpr int self_chunk_at(int c, bool kernel_layout, int i) {
+  if (c == 0) return i;
+  if (kernel_layout) return i == 8 ? 8 : (i + 4) % 8;
+  return (i + 4) % 9;
+}
+constexpr bool self_order_covers_the_page(int c, bool kernel_layout) {
+  int seen = 0;
+  for (int i = 0; i < 9; ++i) seen |= 1 << self_chunk_at(c, kernel_layout, i);
+  return seen == (1 << 9) - 1;
+}
+static_assert(self_order_covers_the_page(0, false) && self_order_covers_the_page(1, false) &&
+                  self_order_covers_the_page(0, true) && self_order_covers_the_page(1, true),
+              "every consumer must score (and wait for) each chunk of its buffer once");
+
 // kPerChunk = false: a part's first score chunk waits for the whole part instead (the same loads
 // and releases), to tell the two changes apart.
 // kKernelLayout: where a decode kernel would put things, so that P_lo has room: P of each page in
@@ -506,7 +524,7 @@ __device__ __forceinline__ float run_seesaw_self(uint32_t sbase, int iters, floa
   // The scores of consumer C (a constant in each body, so that every chunk offset is one).
   auto score_as = [&](auto cc, float (&s)[32], float (&part)[32], int j, int k) {
     constexpr int C = decltype(cc)::value;
-    auto chunk_at = [](int i) { return C == 0 || i == 8 ? i : kKernelLayout ? (i + 4) % 8 : (i + 4) % 9; };
+    auto chunk_at = [](int i) { return self_chunk_at(C, kKernelLayout, i); };
     const uint64_t q = kdesc(sQ), kk = kdesc(own);
     // Score chunk g covers the owner's chunk positions 2g, 2g + 1 (g = 4: the last one alone for
     // consumer 0; for consumer 1 position 4 is the RoPE chunk, so its groups are {0,1}, {2,3},
@@ -768,7 +786,6 @@ int run_probe(int iters, const char* only) {
   unsigned long long *d_cycles = nullptr, *d_ns = nullptr, *d_waits = nullptr;
   float* d_sink = nullptr;
   BENCH_CUDA(cudaMalloc(&d_waits, sizeof(unsigned long long) * 2 * sms));
-  BENCH_CUDA(cudaMemset(d_waits, 0, sizeof(unsigned long long) * 2 * sms));
   BENCH_CUDA(cudaMalloc(&d_cycles, sizeof(unsigned long long) * 2 * sms));
   BENCH_CUDA(cudaMalloc(&d_ns, sizeof(unsigned long long) * 2 * sms));
   BENCH_CUDA(cudaMalloc(&d_sink, sizeof(float) * 384));
@@ -783,6 +800,8 @@ int run_probe(int iters, const char* only) {
     unsigned long long zero[2][8] = {};
     BENCH_CUDA(cudaMemcpyToSymbol(g_probe_phase, zero, sizeof(zero)));
 #endif
+    // Only the one-page schedules write their waits: zero them so that no case shows the last one's.
+    BENCH_CUDA(cudaMemset(d_waits, 0, sizeof(unsigned long long) * 2 * sms));
     BENCH_CUDA(cudaFuncSetAttribute(c.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes + 256));
     c.kernel<<<sms, c.threads, kSmemBytes + 256>>>(iters, d_cycles, d_ns, d_waits, d_sink, d_src, src_pages);
     BENCH_CUDA(cudaGetLastError());
