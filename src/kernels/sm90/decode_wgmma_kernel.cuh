@@ -562,10 +562,15 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
           if (lane == 0) mbar_arrive(ring.empty(it_j));
         };
         if (j + 1 < nblk) {
-#ifdef FLASHMLA_EXPERIMENT_EARLY_RELEASE
+#if defined(FLASHMLA_EXPERIMENT_EARLY_RELEASE) || defined(FLASHMLA_EXPERIMENT_ALWAYS_EARLY_RELEASE)
           // When the next page has not landed yet, this page's stage is released now rather than
-          // after the next page's first score chunk (perf-log entry 55).
+          // after the next page's first score chunk (perf-log entry 55). ALWAYS_: on every page,
+          // at the price of the next scores no longer queued behind this P @ V (entry 69).
+#ifdef FLASHMLA_EXPERIMENT_ALWAYS_EARLY_RELEASE
+          constexpr bool next_here = false;
+#else
           const bool next_here = __all_sync(0xffffffffu, mbar_test(ring.full(it_j + 1), ring.full_parity(it_j + 1)));
+#endif
           if (!next_here) {
             wgmma_wait<0>();
             release_stage();
