@@ -39,9 +39,9 @@ constexpr uint32_t kChunk = 8192;
 constexpr int kChunks = 9;
 constexpr uint32_t kPage = kChunks * kChunk;
 constexpr int kWarm = 8;
-constexpr size_t kL2Pages = 256;
+constexpr size_t kL2Pages = 256;   // 18 MiB: well inside the H100's and H200's 50 MB of L2
 constexpr int kMaxHeatWarps = 16;
-constexpr int kMaxThreads = 64 + 32 * kMaxHeatWarps;   // 18 MiB: well inside the H100's and H200's 50 MB of L2
+constexpr int kMaxThreads = 64 + 32 * kMaxHeatWarps;
 
 enum Sharing : int { kSolo, kPairs, kMulticast };
 
@@ -50,7 +50,7 @@ struct Args {
   int hold;              // cycles the consumer keeps each stage
   const uint8_t* src;    // [src_pages, 72 KiB]
   size_t src_pages;
-  int source;           // kHbmInOrder, kHbmScattered or kL2Set
+  int source;           // kHbmInOrder, kHbmScattered, kL2Set or kHbmRegions
   unsigned long long* cycles;   // [grid]
   unsigned long long* ns;       // [grid]
   float* sink;                  // [1], written only if the heaters' sums hit an impossible value
@@ -289,6 +289,11 @@ int run_heat(int iters) {
   const int holds[] = {0, 2000};
   const int heats[] = {0, 4, 8, 16};
   Rig rig;
+  if (size_t(rig.ctas) * kRegionPages > rig.src_pages) {
+    std::fprintf(stderr, "flashmla_page_stream_probe: %d CTAs of %zu pages exceed the %zu-page buffer\n", rig.ctas,
+                 kRegionPages, rig.src_pages);
+    return 1;
+  }
   std::printf("CTAs: %d, pages per CTA: %d (after %d warm-up pages), page %u B, own pages from HBM (each CTA its own 256, scattered)\n\n",
               rig.ctas, iters, kWarm, kPage);
   std::printf("| stages | hold cycles | heater warps | cycles per page | ns per page | SM GHz | into SMs, GB/s |\n");

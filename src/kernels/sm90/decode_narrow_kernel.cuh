@@ -599,19 +599,18 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
           // Timing only (docs/perf-log.md, entry 71): this page's stage is released as soon as its
           // P @ V has completed, before the next page is waited for, so that its reload is never
           // held back by the next page's landing; the next scores are no longer queued behind P @ V.
+          constexpr bool kReleaseBeforeNext = true;
           wgmma_wait<0>();
           release();
-          mbar_wait(ring.full(it_j + 1), ring.full_parity(it_j + 1));
-          clk.mark(4);
-          C::scores(s, sQ, ring.stage(it_j + 1), wg, [&] { clk.mark(5); });
 #else
+          constexpr bool kReleaseBeforeNext = false;
+#endif
           mbar_wait(ring.full(it_j + 1), ring.full_parity(it_j + 1));
           clk.mark(4);
           C::scores(s, sQ, ring.stage(it_j + 1), wg, [&] {
             clk.mark(5);
-            release();
+            if (!kReleaseBeforeNext) release();
           });
-#endif
           clk.mark(6);
         } else {
           wgmma_wait<0>();
