@@ -20,9 +20,13 @@
 // V half and RoPE), each released by its own readers (entry 51); and the seesaw with the consumers
 // loading the pages themselves, one full barrier per 64-channel chunk, each buffer reloaded in two
 // parts by the consumer that reads the part last, without the producer warpgroup (256 threads;
-// entry 59), also in the layout a decode kernel would need for P_lo. Softmax work is the fast path's
-// (row maxima against a reference, exponentials, row sums, squared weights, packing); no masks,
-// slow path or P_lo. One CTA of three warpgroups per SM on every SM, as in decode; thread 0 of each
+// entry 59), also in the layout a decode kernel would need for P_lo. And the seesaw on half pages
+// (perf-log entry 72): consumer c scores the 32-key half pages 2n + c (m64n32 over all 576
+// channels), each half page in one of four 36 KiB half buffers (half page u in buffer u % 4), so
+// that a buffer is refilled while the next pair of half pages computes, not only after it.
+// Timing only: no schedule's results are checked. Softmax work is the fast path's (row maxima
+// against a reference, exponentials, row sums, squared weights, packing); no masks, slow path or
+// P_lo. One CTA of three warpgroups per SM on every SM, as in decode; thread 0 of each
 // consumer times its pages with clock64 and globaltimer.
 #include <cuda_bf16.h>
 
@@ -96,21 +100,23 @@ enum Barrier : int { kBarA = 1, kBarB, kBarC, kBarD, kBarE, kBarF };
 
 // Waits for the first two chunks' MMAs and adds them; `start_other` lets consumer 1 begin its first
 // page (the stagger of run_seesaw).
-__device__ __forceinline__ void add_first_chunks(float (&s)[32], float (&part)[32], bool start_other) {
+template <int N>
+__device__ __forceinline__ void add_first_chunks(float (&s)[N], float (&part)[N], bool start_other) {
   wgmma_wait<0>();
   if (start_other) named_barrier_arrive(kBarE, 256);
   fence_registers(s);
   fence_registers(part);
 #pragma unroll
-  for (int i = 0; i < 32; ++i) s[i] += part[i];
+  for (int i = 0; i < N; ++i) s[i] += part[i];
 }
 
 // Waits for the last chunk's MMAs and adds its accumulator to the score.
-__device__ __forceinline__ void add_last_chunk(float (&s)[32], float (&part)[32]) {
+template <int N>
+__device__ __forceinline__ void add_last_chunk(float (&s)[N], float (&part)[N]) {
   wgmma_wait<0>();
   fence_registers(part);
 #pragma unroll
-  for (int i = 0; i < 32; ++i) s[i] += part[i];
+  for (int i = 0; i < N; ++i) s[i] += part[i];
 }
 
 template <int N>
@@ -213,6 +219,11 @@ struct Ring {
   // kSeesawSelf: one full barrier per 64-channel chunk of each buffer; the consumers load the pages.
   uint32_t chunk_full0;
   __device__ __forceinline__ uint32_t chunk_full(int buf, int ch) const { return chunk_full0 + 8 * (9 * buf + ch); }
+  // Half-page seesaw: half buffer b's full barrier (one arrival and its bytes) and empty barrier
+  // (one arrival per consumer warp: the owner's after its P @ V, the other's after its own).
+  uint32_t half_full0, half_empty0;
+  __device__ __forceinline__ uint32_t half_full(int b) const { return half_full0 + 8 * b; }
+  __device__ __forceinline__ uint32_t half_empty(int b) const { return half_empty0 + 8 * b; }
   __device__ __forceinline__ void wait_full(int buf, int seq) const { mbar_wait(full[buf], seq & 1); }
   // One arrival per consumer warp once its MMAs reading the buffer have completed.
   __device__ __forceinline__ void release(int buf) const {
@@ -614,6 +625,135 @@ __device__ __forceinline__ float run_seesaw_self(uint32_t sbase, int iters, floa
   return sink_of(o, st);
 }
 
+// ---- The seesaw on half pages (docs/perf-log.md, entry 72).
+// Four half buffers of 36 KiB (32 keys x 576 channels, nine 4 KiB chunks of 32 rows x 128 B, the
+// same 128-byte swizzle) where the two page buffers were. Consumer c scores the half pages
+// u = 2n + c of its iterations n, each in buffer u % 4, exponentiates its 16 scores a thread,
+// multiplies its own P from registers into its half of O, hands P to the other consumer in its half
+// page's RoPE chunk (64 rows x 32 keys, 64-byte swizzle: 4 KiB, once its own scores have read that
+// chunk) and multiplies the other's P from there. A half buffer is refilled once both consumers'
+// P @ V of it have completed; the next half page of the same buffer is two iterations later, so a
+// refill has a whole pair of half pages' time to land, where the two-buffer seesaw's had a part of
+// one. The scores are m64n32 (1.5x the shared-memory bytes a tensor cycle of m64n64).
+constexpr uint32_t kHalfChunk = 4096;                 // 32 keys x 64 channels
+constexpr uint32_t kHalfPage = 9 * kHalfChunk;        // 36 KiB
+constexpr uint32_t kHalf0 = kPage;                    // four half buffers: 72..216 KiB
+static_assert(kHalf0 + 4 * kHalfPage <= kSmemBytes, "half buffers must fit the probe's shared memory");
+__device__ __forceinline__ uint32_t half_buf(int b) { return kHalf0 + b * kHalfPage; }
+__device__ __forceinline__ uint32_t half_step_off(int j) { return j / 4 * kHalfChunk + j % 4 * 32; }
+// K-major tile with 64-byte rows, 64-byte swizzle (8-row groups of 512 B).
+__device__ __forceinline__ uint64_t kdesc_sw64(uint32_t addr) {
+  return static_cast<uint64_t>((addr & 0x3FFFF) >> 4) | (1ull << 16) | (static_cast<uint64_t>(512 >> 4) << 32) |
+         (2ull << 62);
+}
+// B of P @ V: keys 16*kk..+16 x channels 256*half..+256 of a half buffer (N-major).
+__device__ __forceinline__ uint64_t vdesc_half(uint32_t hb, int half, int kk) {
+  return smem_desc_sw128(hb + 4 * half * kHalfChunk + kk * 16 * 128, kHalfChunk, 1024);
+}
+
+// m64n32 over kSteps k-steps from `first`: A = Q, B = the half page's 32 keys, one group.
+template <int kSteps>
+__device__ __forceinline__ void half_score_chunk(float (&acc)[16], uint32_t sQ, uint32_t hb, int first) {
+  const uint64_t q = kdesc(sQ), k = kdesc(hb);
+  wgmma_fence();
+#pragma unroll
+  for (int i = 0; i < kSteps; ++i) {
+    Wgmma<T, 32, 0, 0>::mma(acc, desc_add_at_use(q, step_off(first + i)), desc_add_at_use(k, half_step_off(first + i)),
+                            i != 0);
+  }
+  wgmma_commit();
+}
+
+// A thread's eight words of P (rows row0, row0 + 8; keys 8*jn + 2tq..) into the 64 x 32 tile at
+// base, 64-byte rows: the swizzle XORs the 16-byte unit with (row / 2) % 4, the same for row0 + 8.
+__device__ __forceinline__ void store_p_sw64(uint32_t base, const uint32_t (&w)[8], int row0, int tq) {
+  const uint32_t a = base + row0 * 64 + 4 * tq;
+  const int phase = (row0 >> 1) & 3;
+#pragma unroll
+  for (int jn = 0; jn < 4; ++jn) {
+    st_shared_b32(a + ((jn ^ phase) * 16), w[2 * jn]);
+    st_shared_b32(a + ((jn ^ phase) * 16) + 8 * 64, w[2 * jn + 1]);
+  }
+}
+
+// Fills half buffer hb with the half pages u = 4k + hb, k < fills (half page u: keys 32 (u % 2)..
+// of page u / 2 of the stream).
+__device__ __forceinline__ void produce_halves(const Ring& ring, uint32_t sbase, int hb, int fills,
+                                               const PageStream& ps) {
+  const uint32_t dst = sbase + half_buf(hb);
+  for (int k = 0; k < fills; ++k) {
+    const int u = 4 * k + hb;
+    if (k > 0) mbar_wait(ring.half_empty(hb), (k - 1) & 1);
+    mbar_arrive_expect_tx(ring.half_full(hb), kHalfPage);
+    const uint8_t* page = ps.src + ((ps.first + u / 2) % ps.src_pages) * kPage + (u & 1) * kHalfChunk;
+#pragma unroll 1
+    for (int ch = 0; ch < 9; ++ch) bulk_load(dst + ch * kHalfChunk, page + ch * kChunk, kHalfChunk, ring.half_full(hb));
+  }
+}
+
+// kLoads = false: the half pages stay resident (compute only, no ring).
+template <bool kLoads>
+__device__ __forceinline__ float run_seesaw_halves(uint32_t sbase, int iters, float sl2, const Ring& ring, int& seq) {
+  const int t = threadIdx.x % 128, c = threadIdx.x / 128, lane = t % 32;
+  const int row0 = 16 * (t / 32) + (lane >> 2), tq = lane & 3;
+  const uint32_t sQ = sbase + kQOff;
+  float o[128];
+#pragma unroll
+  for (int i = 0; i < 128; ++i) o[i] = 0.f;
+  RowState st{{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};
+  // The other's half buffer of the previous iteration, released once my P @ V of it is known to
+  // have completed (behind my next scores' first wait) rather than waited for at once.
+  int pending = -1;
+  // Consumer 1 starts half a half page late, so that one scores while the other exponentiates.
+  if (c == 1) named_barrier_sync(kBarE, 256);
+  for (int j = 0; j < iters; ++j) {
+    const int n = seq + j;
+    const int u = 2 * n + c, uo = 2 * n + 1 - c;
+    const uint32_t hb = sbase + half_buf(u & 3), hbo = sbase + half_buf(uo & 3);
+    if (kLoads) mbar_wait(ring.half_full(u & 3), (u >> 2) & 1);
+    float s[16], part[16];
+    half_score_chunk<9>(s, sQ, hb, 0);
+    half_score_chunk<9>(part, sQ, hb, 9);
+    add_first_chunks<16>(s, part, c == 0 && j == 0);
+    if (kLoads && pending >= 0 && lane == 0) mbar_arrive(ring.half_empty(pending));
+    pending = -1;
+    half_score_chunk<9>(part, sQ, hb, 18);
+    add_last_chunk<16>(s, part);
+    half_score_chunk<9>(part, sQ, hb, 27);
+    add_last_chunk<16>(s, part);
+    const bool raise = softmax_fast<16>(s, st, sl2);
+    if (named_barrier_sync_or(kBarF + c * 2, 128, raise)) st.m[0] += 1.f;   // never taken with this data
+    uint32_t hi[8];
+    pack<16>(s, hi);
+    wgmma_fence();
+#pragma unroll
+    for (int k = 0; k < 2; ++k) {
+      WgmmaRs<T, 256>::mma(o, hi[4 * k], hi[4 * k + 1], hi[4 * k + 2], hi[4 * k + 3], vdesc_half(hb, c, k), 1);
+    }
+    wgmma_commit();
+    store_p_sw64(hb + 8 * kHalfChunk, hi, row0, tq);
+    fence_proxy_async_smem();
+    named_barrier_arrive(kBarA + c, 256);
+    named_barrier_sync(kBarA + (1 - c), 256);
+    // The other's half page has landed (it scored it); the wait makes the bytes visible here too.
+    if (kLoads) mbar_wait(ring.half_full(uo & 3), (uo >> 2) & 1);
+    wgmma_fence();
+#pragma unroll
+    for (int k = 0; k < 2; ++k) {
+      Wgmma<T, 256, 0, 1>::mma(o, kdesc_sw64(hbo + 8 * kHalfChunk + 32 * k), vdesc_half(hbo, c, k), 1);
+    }
+    wgmma_commit();
+    wgmma_wait<1>();   // my own half page's P @ V (and its scores) done
+    if (kLoads && lane == 0) mbar_arrive(ring.half_empty(u & 3));
+    pending = uo & 3;
+  }
+  seq += iters;
+  wgmma_wait<0>();
+  if (kLoads && pending >= 0 && lane == 0) mbar_arrive(ring.half_empty(pending));
+  fence_registers(o);
+  return sink_of(o, st);
+}
+
 enum Schedule : int {
   kOnePage,
   kSeesawFree,
@@ -632,9 +772,18 @@ enum Schedule : int {
   kSeesawSelfPartWaitPairs,
   kSeesawSelfLayoutLoads,   // per-chunk waits, P in the pages' RoPE chunks, Q's RoPE in registers
   kSeesawSelfLayoutPairs,
+  kSeesawHalvesLoads,   // the seesaw on half pages, four half buffers, pages from HBM
+  kSeesawHalvesPairs,
+  kSeesawHalvesResident,   // the same with the half pages resident (no loads)
 };
 
-__host__ __device__ constexpr bool has_loads(int schedule) { return schedule >= kOnePageLoads; }
+__host__ __device__ constexpr bool halves_of(int schedule) {
+  return schedule == kSeesawHalvesLoads || schedule == kSeesawHalvesPairs || schedule == kSeesawHalvesResident;
+}
+
+__host__ __device__ constexpr bool has_loads(int schedule) {
+  return schedule >= kOnePageLoads && schedule != kSeesawHalvesResident;
+}
 __host__ __device__ constexpr bool self_loads(int schedule) {
   return schedule == kSeesawSelfLoads || schedule == kSeesawSelfPairs || schedule == kSeesawSelfPartWaitLoads ||
          schedule == kSeesawSelfPartWaitPairs || schedule == kSeesawSelfLayoutLoads || schedule == kSeesawSelfLayoutPairs;
@@ -642,7 +791,7 @@ __host__ __device__ constexpr bool self_loads(int schedule) {
 __host__ __device__ constexpr bool pairs_of(int schedule) {
   return schedule == kOnePagePairs || schedule == kSeesawPairs || schedule == kSeesawPartsPairs ||
          schedule == kOnePageEarlyPairs || schedule == kSeesawSelfPairs || schedule == kSeesawSelfPartWaitPairs ||
-         schedule == kSeesawSelfLayoutPairs;
+         schedule == kSeesawSelfLayoutPairs || schedule == kSeesawHalvesPairs;
 }
 __host__ __device__ constexpr bool one_page(int schedule) {
   return schedule == kOnePage || schedule == kOnePageLoads || schedule == kOnePagePairs ||
@@ -657,6 +806,8 @@ __global__ void __launch_bounds__(self_loads(kSchedule) ? 256 : 384, 1) seesaw_p
   const uint32_t sbase = smem_u32(smem);
   Ring ring;
   ring.chunk_full0 = sbase + kSmemBytes + 96;
+  ring.half_full0 = sbase + kSmemBytes + 256;
+  ring.half_empty0 = sbase + kSmemBytes + 288;
   for (int b = 0; b < 2; ++b) {
     ring.full[b] = sbase + kSmemBytes + 8 * b;
     ring.empty[b] = sbase + kSmemBytes + 16 + 8 * b;
@@ -680,6 +831,10 @@ __global__ void __launch_bounds__(self_loads(kSchedule) ? 256 : 384, 1) seesaw_p
       mbar_init(ring.part_empty[b][1], 8);   // the owner's and the other consumer's
       for (int ch = 0; ch < 9; ++ch) mbar_init(ring.chunk_full(b, ch), 1);
     }
+    for (int b = 0; b < 4; ++b) {
+      mbar_init(ring.half_full(b), 1);
+      mbar_init(ring.half_empty(b), 8);
+    }
     fence_barrier_init();
   }
   fence_proxy_async_smem();
@@ -696,7 +851,11 @@ __global__ void __launch_bounds__(self_loads(kSchedule) ? 256 : 384, 1) seesaw_p
     if constexpr (has_loads(kSchedule)) {
       const int warp = threadIdx.x / 32 % 4;
       if (threadIdx.x % 32 == 0) {
-        if (one_page(kSchedule) && warp < 2) {
+        if (halves_of(kSchedule)) {
+          // half pages 0 .. 2 (kWarm + iters) - 1: buffer b holds those with u % 4 == b
+          const int halves = 2 * (kWarm + iters);
+          produce_halves(ring, sbase, warp, (halves - 1 - warp) / 4 + 1, ld);
+        } else if (one_page(kSchedule) && warp < 2) {
           // pages 0 .. kWarm + iters: buffer b holds those with n & 1 == b
           const int n_last = kWarm + iters;
           produce(ring, sbase, warp, (n_last - warp) / 2 + 1, ld);
@@ -726,6 +885,10 @@ __global__ void __launch_bounds__(self_loads(kSchedule) ? 256 : 384, 1) seesaw_p
     }
     if constexpr (kSchedule == kOnePageEarlyLoads || kSchedule == kOnePageEarlyPairs) {
       return run_one_page<true, true>(sbase, n, sl2, ring, seq, waited);
+    }
+    if constexpr (kSchedule == kSeesawHalvesResident) return run_seesaw_halves<false>(sbase, n, sl2, ring, seq);
+    if constexpr (kSchedule == kSeesawHalvesLoads || kSchedule == kSeesawHalvesPairs) {
+      return run_seesaw_halves<true>(sbase, n, sl2, ring, seq);
     }
     if constexpr (kSchedule == kSeesawFree) return run_seesaw<0>(sbase, n, sl2, ring, seq);
     if constexpr (kSchedule == kSeesawCoupled) return run_seesaw<1>(sbase, n, sl2, ring, seq);
@@ -775,6 +938,9 @@ int run_probe(int iters, const char* only) {
       {"seesaw, consumers load, parts waited whole, CTA pairs", seesaw_probe_kernel<kSeesawSelfPartWaitPairs>, 2, 256},
       {"seesaw, consumers load, kernel layout, pages from HBM", seesaw_probe_kernel<kSeesawSelfLayoutLoads>, 2, 256},
       {"seesaw, consumers load, kernel layout, CTA pairs", seesaw_probe_kernel<kSeesawSelfLayoutPairs>, 2, 256},
+      {"half-page seesaw, four half buffers, resident", seesaw_probe_kernel<kSeesawHalvesResident>, 1},
+      {"half-page seesaw, four half buffers, pages from HBM", seesaw_probe_kernel<kSeesawHalvesLoads>, 1},
+      {"half-page seesaw, four half buffers, CTA pairs", seesaw_probe_kernel<kSeesawHalvesPairs>, 1},
   };
   int sms = 0;
   BENCH_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
@@ -802,8 +968,8 @@ int run_probe(int iters, const char* only) {
 #endif
     // Only the one-page schedules write their waits: zero them so that no case shows the last one's.
     BENCH_CUDA(cudaMemset(d_waits, 0, sizeof(unsigned long long) * 2 * sms));
-    BENCH_CUDA(cudaFuncSetAttribute(c.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes + 256));
-    c.kernel<<<sms, c.threads, kSmemBytes + 256>>>(iters, d_cycles, d_ns, d_waits, d_sink, d_src, src_pages);
+    BENCH_CUDA(cudaFuncSetAttribute(c.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes + 512));
+    c.kernel<<<sms, c.threads, kSmemBytes + 512>>>(iters, d_cycles, d_ns, d_waits, d_sink, d_src, src_pages);
     BENCH_CUDA(cudaGetLastError());
     BENCH_CUDA(cudaDeviceSynchronize());
     BENCH_CUDA(cudaMemcpy(h, d_cycles, sizeof(unsigned long long) * 2 * sms, cudaMemcpyDeviceToHost));
