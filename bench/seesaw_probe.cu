@@ -83,17 +83,26 @@ __device__ __forceinline__ uint64_t vdesc(uint32_t page, int half, int kk) {
 // Score k-step j (0..35) of a page: its byte offset in Q and in the page.
 __device__ __forceinline__ uint32_t step_off(int j) { return j / 4 * kChunk + j % 4 * 32; }
 
-// m64n64 over `steps` k-steps starting at `first`, one group.
-template <int kSteps>
-__device__ __forceinline__ void score_chunk(float (&acc)[32], uint32_t sQ, uint32_t page, int first) {
-  const uint64_t q = kdesc(sQ), k = kdesc(page);
+// m64nN over `steps` k-steps starting at `first`, one group: A = Q, B = kN keys (a page, or a
+// half page of the half-page seesaw), whose 64-channel chunks lie kN x 128 B apart.
+template <int kSteps, int kN = 64>
+__device__ __forceinline__ void score_chunk(float (&acc)[kN / 2], uint32_t sQ, uint32_t keys, int first) {
+  const uint64_t q = kdesc(sQ), k = kdesc(keys);
   wgmma_fence();
 #pragma unroll
   for (int i = 0; i < kSteps; ++i) {
-    const uint32_t off = step_off(first + i);
-    Wgmma<T, 64, 0, 0>::mma(acc, desc_add_at_use(q, off), desc_add_at_use(k, off), i != 0);
+    const int j = first + i;
+    const uint32_t off = step_off(j);
+    const uint32_t key_off = kN == 64 ? off : j / 4 * (kN * 128u) + j % 4 * 32;
+    Wgmma<T, kN, 0, 0>::mma(acc, desc_add_at_use(q, off), desc_add_at_use(k, key_off), i != 0);
   }
   wgmma_commit();
+}
+
+// A consumer's accumulator O (64 rows x its 256 channels) at the start of a run.
+__device__ __forceinline__ void zero_o(float (&o)[128]) {
+#pragma unroll
+  for (int i = 0; i < 128; ++i) o[i] = 0.f;
 }
 
 enum Barrier : int { kBarA = 1, kBarB, kBarC, kBarD, kBarE, kBarF };
@@ -284,8 +293,7 @@ __device__ __forceinline__ float run_one_page(uint32_t sbase, int iters, float s
   const int row0 = 16 * (t / 32) + (lane >> 2), tq = lane & 3;
   const uint32_t sQ = sbase + kQOff;
   float o[128];
-#pragma unroll
-  for (int i = 0; i < 128; ++i) o[i] = 0.f;
+  zero_o(o);
   RowState st{{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};
   float s[16];
 #ifdef PROBE_PHASE_CLOCKS
@@ -385,8 +393,7 @@ __device__ __forceinline__ float run_seesaw(uint32_t sbase, int iters, float sl2
   // other's P @ V of my page has completed: it arrives on kBarC + c, I sync on it.
   const int bar_free_mine = kBarC + c, bar_free_theirs = kBarC + (1 - c);
   float o[128];
-#pragma unroll
-  for (int i = 0; i < 128; ++i) o[i] = 0.f;
+  zero_o(o);
   RowState st{{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};
   // Consumer 1 starts half a page late, so that one scores while the other exponentiates.
   if (c == 1) named_barrier_sync(kBarE, 256);
@@ -526,8 +533,7 @@ __device__ __forceinline__ float run_seesaw_self(uint32_t sbase, int iters, floa
   for (int i = 0; i < 16; ++i) rq[i] = 0x3c003c00u ^ ((t * 16 + i) * 2654435761u & 0x007f007fu);
   const int bar_mine_done = 9 + c;   // this consumer's four warps, before its thread 0 reloads
   float o[128];
-#pragma unroll
-  for (int i = 0; i < 128; ++i) o[i] = 0.f;
+  zero_o(o);
   RowState st{{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};
   if (c == 1) named_barrier_sync(kBarE, 256);
   // Chunk pairs in the owner's order: consumer 0 chunks 0..8, consumer 1 chunks 4..8 then 0..3.
@@ -639,8 +645,8 @@ constexpr uint32_t kHalfChunk = 4096;                 // 32 keys x 64 channels
 constexpr uint32_t kHalfPage = 9 * kHalfChunk;        // 36 KiB
 constexpr uint32_t kHalf0 = kPage;                    // four half buffers: 72..216 KiB
 static_assert(kHalf0 + 4 * kHalfPage <= kSmemBytes, "half buffers must fit the probe's shared memory");
+static_assert(kHalfChunk == 32 * 128 && kChunk == 64 * 128, "score_chunk steps kN keys' chunks kN x 128 B apart");
 __device__ __forceinline__ uint32_t half_buf(int b) { return kHalf0 + b * kHalfPage; }
-__device__ __forceinline__ uint32_t half_step_off(int j) { return j / 4 * kHalfChunk + j % 4 * 32; }
 // K-major tile with 64-byte rows, 64-byte swizzle (8-row groups of 512 B).
 __device__ __forceinline__ uint64_t kdesc_sw64(uint32_t addr) {
   return static_cast<uint64_t>((addr & 0x3FFFF) >> 4) | (1ull << 16) | (static_cast<uint64_t>(512 >> 4) << 32) |
@@ -649,19 +655,6 @@ __device__ __forceinline__ uint64_t kdesc_sw64(uint32_t addr) {
 // B of P @ V: keys 16*kk..+16 x channels 256*half..+256 of a half buffer (N-major).
 __device__ __forceinline__ uint64_t vdesc_half(uint32_t hb, int half, int kk) {
   return smem_desc_sw128(hb + 4 * half * kHalfChunk + kk * 16 * 128, kHalfChunk, 1024);
-}
-
-// m64n32 over kSteps k-steps from `first`: A = Q, B = the half page's 32 keys, one group.
-template <int kSteps>
-__device__ __forceinline__ void half_score_chunk(float (&acc)[16], uint32_t sQ, uint32_t hb, int first) {
-  const uint64_t q = kdesc(sQ), k = kdesc(hb);
-  wgmma_fence();
-#pragma unroll
-  for (int i = 0; i < kSteps; ++i) {
-    Wgmma<T, 32, 0, 0>::mma(acc, desc_add_at_use(q, step_off(first + i)), desc_add_at_use(k, half_step_off(first + i)),
-                            i != 0);
-  }
-  wgmma_commit();
 }
 
 // A thread's eight words of P (rows row0, row0 + 8; keys 8*jn + 2tq..) into the 64 x 32 tile at
@@ -698,8 +691,7 @@ __device__ __forceinline__ float run_seesaw_halves(uint32_t sbase, int iters, fl
   const int row0 = 16 * (t / 32) + (lane >> 2), tq = lane & 3;
   const uint32_t sQ = sbase + kQOff;
   float o[128];
-#pragma unroll
-  for (int i = 0; i < 128; ++i) o[i] = 0.f;
+  zero_o(o);
   RowState st{{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};
   // The other's half buffer of the previous iteration, released once my P @ V of it is known to
   // have completed (behind my next scores' first wait) rather than waited for at once.
@@ -712,14 +704,14 @@ __device__ __forceinline__ float run_seesaw_halves(uint32_t sbase, int iters, fl
     const uint32_t hb = sbase + half_buf(u & 3), hbo = sbase + half_buf(uo & 3);
     if (kLoads) mbar_wait(ring.half_full(u & 3), (u >> 2) & 1);
     float s[16], part[16];
-    half_score_chunk<9>(s, sQ, hb, 0);
-    half_score_chunk<9>(part, sQ, hb, 9);
+    score_chunk<9, 32>(s, sQ, hb, 0);
+    score_chunk<9, 32>(part, sQ, hb, 9);
     add_first_chunks<16>(s, part, c == 0 && j == 0);
     if (kLoads && pending >= 0 && lane == 0) mbar_arrive(ring.half_empty(pending));
     pending = -1;
-    half_score_chunk<9>(part, sQ, hb, 18);
+    score_chunk<9, 32>(part, sQ, hb, 18);
     add_last_chunk<16>(s, part);
-    half_score_chunk<9>(part, sQ, hb, 27);
+    score_chunk<9, 32>(part, sQ, hb, 27);
     add_last_chunk<16>(s, part);
     const bool raise = softmax_fast<16>(s, st, sl2);
     if (named_barrier_sync_or(kBarF + c * 2, 128, raise)) st.m[0] += 1.f;   // never taken with this data
