@@ -197,6 +197,18 @@ struct Consumer {
   template <int kC>
   static __device__ __forceinline__ void add_other_half(float (&s)[16], const float (&half)[32],
                                                         uint32_t to_other, uint32_t from_other, int t) {
+#ifdef FLASHMLA_EXPERIMENT_NO_SCORE_EXCHANGE
+    // Timing only (wrong scores; docs/perf-log.md, entry 73): this consumer's partial sums of its own
+    // keys are taken as their scores, so the page has no hand-over: no shared-memory traffic, and with
+    // the value 2 none of its two barriers either (1 keeps them, to split the two costs).
+    (void)to_other, (void)from_other, (void)t;
+#if FLASHMLA_EXPERIMENT_NO_SCORE_EXCHANGE == 1
+    named_barrier_sync(kBarScored, 2 * kWarpgroupThreads);
+    named_barrier_sync(kBarHalves, 2 * kWarpgroupThreads);
+#endif
+#pragma unroll
+    for (int i = 0; i < 16; ++i) s[i] = half[16 * kC + i];
+#else
     named_barrier_sync(kBarScored, 2 * kWarpgroupThreads);
 #pragma unroll
     for (int v = 0; v < 4; ++v) {
@@ -213,22 +225,8 @@ struct Consumer {
       s[4 * v + 2] = half[i + 2] + x.z;
       s[4 * v + 3] = half[i + 3] + x.w;
     }
-  }
-
-#ifdef FLASHMLA_EXPERIMENT_NO_SCORE_EXCHANGE
-  // Timing only (wrong scores; docs/perf-log.md, entry 73): this consumer's partial sums of its own
-  // keys are taken as their scores, so the page has no hand-over: no shared-memory traffic, and with
-  // the value 2 none of its two barriers either (1 keeps them, to split the two costs).
-  template <int kC>
-  static __device__ __forceinline__ void take_own_half(float (&s)[16], const float (&half)[32]) {
-#if FLASHMLA_EXPERIMENT_NO_SCORE_EXCHANGE == 1
-    named_barrier_sync(kBarScored, 2 * kWarpgroupThreads);
-    named_barrier_sync(kBarHalves, 2 * kWarpgroupThreads);
 #endif
-#pragma unroll
-    for (int i = 0; i < 16; ++i) s[i] = half[16 * kC + i];
   }
-#endif
 
   // Invisible keys (past seqlen, or in the future of a causal row) get -inf; own_max = this
   // thread's maxima of its rows (row0, row0 + 8). Only the last tiles of a row have such keys, so
@@ -458,20 +456,11 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         // both are free once both consumers have scored the page.
         const uint32_t rope_k = ring.stage(k) + 8 * kChunkBytes;
         // (Indices into `half` must be compile-time constants, or it goes to local memory.)
-#ifdef FLASHMLA_EXPERIMENT_NO_SCORE_EXCHANGE
-        (void)rope_k;
-        if (wg == 0) {
-          C::template take_own_half<0>(s, half);
-        } else {
-          C::template take_own_half<1>(s, half);
-        }
-#else
         if (wg == 0) {
           C::template add_other_half<0>(s, half, sPlo, rope_k, t);
         } else {
           C::template add_other_half<1>(s, half, rope_k, sPlo, t);
         }
-#endif
 #else
         C::scores(s, sQ, ring.stage(k) + 32 * wg * 128, on_prior_done);
 #endif
