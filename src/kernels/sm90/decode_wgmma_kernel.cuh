@@ -178,6 +178,30 @@ struct Consumer {
       }
       wgmma_commit();
     };
+#ifdef FLASHMLA_EXPERIMENT_FLAT_SCORES
+    // Timing only (docs/perf-log.md, entry 74): all 18 k-steps accumulate in the tensor core, with
+    // no second accumulator and no add. Its truncating sums miss SPEC's lse tolerance (entry 3), so
+    // this measures what the chunked sums cost, not a usable kernel.
+    (void)part;
+    auto issue_rest = [&] {
+      wgmma_fence();
+#pragma unroll
+      for (int k = 0; k < kScoreHalfSteps; ++k) {
+        const int j = kScoreHalfSteps + k;
+        const bool v = j < 16;
+        const uint32_t off = v ? j / 4 * kChunkBytes + j % 4 * 32 : (j - 16) * 32;
+        Wgmma<T, 64, 0, 0>::mma(s, desc_add_at_use(v ? q_v : q_r, off), desc_add_at_use(v ? k_v : k_r, off), 1);
+      }
+      wgmma_commit();
+    };
+    issue(s, 0);
+    wait_part_b();
+    issue_rest();
+    wgmma_wait<1>();
+    on_prior_done();
+    wgmma_wait<0>();
+    fence_registers(s);
+#else
     issue(s, 0);
     wait_part_b();
     issue(part, 1);
@@ -188,6 +212,7 @@ struct Consumer {
     fence_registers(part);
 #pragma unroll
     for (int i = 0; i < 32; ++i) s[i] += part[i];
+#endif
   }
 
   // Whole scores of this consumer's 32 keys from both consumers' channel halves: each hands the
