@@ -688,6 +688,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     clk.add_since(9, epi0);   // per segment: epilogue
   }
   clk.flush(wg, t == 0);
+  cta_span_end(it, nq);
 }
 
 template <typename T, int kRows>

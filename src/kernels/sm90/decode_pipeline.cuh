@@ -436,6 +436,7 @@ __device__ __forceinline__ bool start_decode_cta(const DecodeParams& p, const De
   // while the previous kernel of the stream drains, so nothing in global memory (metadata, block
   // table, q, cache) is read before that kernel has completed.
   wait_for_primary_grid();
+  cta_span_start();
   work.fields = p.tile_metadata + static_cast<int64_t>(blockIdx.x) * kMetadataFields;
   work.begin = work.fields[plan::kReqBegin];
   work.end = work.fields[plan::kReqEnd];
@@ -473,6 +474,7 @@ __device__ __forceinline__ void zero_tail_rows(uint32_t stage, int half, int val
 // only. Each instantiation of this template (one per kernel) keeps its own record.
 template <auto kKernel, uint32_t kSmemBytes, int kQRows>
 void launch_decode_kernel(const DecodeParams& params, cudaStream_t stream, const char* name) {
+  register_cta_span_report();
   const DecodeMaps maps = make_decode_maps(params, kQRows);
   const dim3 grid(params.num_sm_parts, params.num_row_tiles, params.num_heads_kv);
   constexpr bool kMayPair = plan::decode_cluster_rows(kQRows, 2) > 1;   // the kernel's tiles can pair up

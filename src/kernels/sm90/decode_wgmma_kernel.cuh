@@ -695,6 +695,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     clk.mark(9);   // per segment: the epilogue's O and lse stores and its last barrier
   }
   clk.flush(wg, t == 0);
+  cta_span_end(it, nq);
 }
 
 template <typename T>

@@ -107,6 +107,105 @@ struct PhaseClocks {
 inline void register_phase_clock_report() {}
 #endif
 
+// Experiment-only instrumentation (FLASHMLA_EXPERIMENT_CTA_SPANS): thread 0 of each decode CTA
+// records the global timer and clock after the PDL wait and after its last epilogue, its SM, and
+// the KV pages and request segments it computed. At exit the host prints the last launch's span
+// and spread of CTA end times, and writes every CTA's record to $FLASHMLA_CTA_SPANS_CSV when set
+// (scripts/cta_spans.sh fits costs a page and a segment to them). Four clock reads and eight
+// stores a CTA, so the kernel keeps its clock, unlike the phase clocks. Without the macro both
+// calls compile to nothing.
+#ifdef FLASHMLA_EXPERIMENT_CTA_SPANS
+inline constexpr int kMaxSpanCtas = 8192;
+// [start ns, end ns, start cycle, end cycle, KV pages, request segments with pages]
+static __device__ unsigned long long g_cta_span[kMaxSpanCtas][6];
+static __device__ unsigned int g_cta_span_sm[kMaxSpanCtas];
+static __device__ unsigned int g_cta_span_grid[4];                  // grid x, y, z of the last launch
+
+__device__ __forceinline__ unsigned long long span_ns() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+__device__ __forceinline__ int span_index() {
+  return static_cast<int>((blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x);
+}
+__device__ __forceinline__ void cta_span_start() {
+  const int i = span_index();
+  if (threadIdx.x != 0 || i >= kMaxSpanCtas) return;
+  unsigned int sm;
+  asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
+  g_cta_span[i][0] = span_ns();
+  g_cta_span[i][1] = 0;
+  g_cta_span[i][2] = clock64();
+  g_cta_span_sm[i] = sm;
+  if (i == 0) {
+    g_cta_span_grid[0] = gridDim.x;
+    g_cta_span_grid[1] = gridDim.y;
+    g_cta_span_grid[2] = gridDim.z;
+  }
+}
+__device__ __forceinline__ void cta_span_end(int pages, int segments) {
+  const int i = span_index();
+  if (threadIdx.x == 0 && i < kMaxSpanCtas) {
+    g_cta_span[i][3] = clock64();
+    g_cta_span[i][1] = span_ns();
+    g_cta_span[i][4] = static_cast<unsigned long long>(pages);
+    g_cta_span[i][5] = static_cast<unsigned long long>(segments);
+  }
+}
+
+static void print_cta_spans() {
+  static unsigned long long h[kMaxSpanCtas][6];
+  static unsigned int sm[kMaxSpanCtas];
+  unsigned int grid[4] = {};
+  if (cudaMemcpyFromSymbol(grid, g_cta_span_grid, sizeof(grid)) != cudaSuccess || grid[0] == 0) return;
+  if (cudaMemcpyFromSymbol(h, g_cta_span, sizeof(h)) != cudaSuccess) return;
+  if (cudaMemcpyFromSymbol(sm, g_cta_span_sm, sizeof(sm)) != cudaSuccess) return;
+  const int n = static_cast<int>(grid[0] * grid[1] * grid[2]) < kMaxSpanCtas ? static_cast<int>(grid[0] * grid[1] * grid[2])
+                                                                             : kMaxSpanCtas;
+  unsigned long long t0 = ~0ull, t_end = 0, first_end = ~0ull;
+  double sum = 0, dmax = 0, cycles = 0;
+  for (int i = 0; i < n; ++i) {
+    cycles += double(h[i][3] - h[i][2]);
+    t0 = h[i][0] < t0 ? h[i][0] : t0;
+    t_end = h[i][1] > t_end ? h[i][1] : t_end;
+    first_end = h[i][1] < first_end ? h[i][1] : first_end;
+    const double d = double(h[i][1] - h[i][0]);
+    sum += d;
+    dmax = d > dmax ? d : dmax;
+  }
+  unsigned long long last_start = 0;
+  for (int i = 0; i < n; ++i) last_start = h[i][0] > last_start ? h[i][0] : last_start;
+  std::fprintf(stderr,
+               "cta_spans grid=%ux%ux%u ctas=%d | span %.2f us | starts within %.2f us | ends from %.2f to %.2f us | "
+               "CTA us mean %.2f max %.2f | GHz %.3f\n",
+               grid[0], grid[1], grid[2], n, (t_end - t0) / 1e3, (last_start - t0) / 1e3, (first_end - t0) / 1e3,
+               (t_end - t0) / 1e3, sum / n / 1e3, dmax / 1e3, cycles / sum);
+  if (const char* path = std::getenv("FLASHMLA_CTA_SPANS_CSV")) {
+    if (FILE* f = std::fopen(path, "w")) {
+      std::fprintf(f, "x,y,z,sm,start_ns,end_ns,cycles,pages,segments\n");
+      for (int i = 0; i < n; ++i) {
+        const int x = i % grid[0], y = (i / grid[0]) % grid[1], z = i / (grid[0] * grid[1]);
+        std::fprintf(f, "%d,%d,%d,%u,%llu,%llu,%llu,%llu,%llu\n", x, y, z, sm[i], h[i][0] - t0, h[i][1] - t0,
+                     h[i][3] - h[i][2], h[i][4], h[i][5]);
+      }
+      std::fclose(f);
+    }
+  }
+}
+static void register_cta_span_report() {
+  static bool registered = false;
+  if (!registered) {
+    registered = true;
+    std::atexit(print_cta_spans);
+  }
+}
+#else
+__device__ __forceinline__ void cta_span_start() {}
+__device__ __forceinline__ void cta_span_end(int, int) {}
+inline void register_cta_span_report() {}
+#endif
+
 // Experiment-only: a delay of `cycles` inserted into a phase (FLASHMLA_EXPERIMENT_SPIN_*), to see
 // how much of it reaches the kernel's time, i.e. whether that phase is on the critical path.
 __device__ __forceinline__ void spin_cycles(long long cycles) {
