@@ -5,6 +5,7 @@
 // every call below compiles to nothing.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -15,17 +16,29 @@ namespace flashmla::sm90 {
 
 inline constexpr int kPhaseCount = 12;
 
-#ifdef FLASHMLA_EXPERIMENT_PHASE_CLOCKS
-// [consumer warpgroup][phase], then [wg][kPhaseCount] = pages seen, [+1] = CTA cycles (construction
-// to flush), [+2] = CTA nanoseconds (globaltimer), [+3] = CTAs.
-inline constexpr int kClockSlots = kPhaseCount + 4;
-static __device__ unsigned long long g_phase_clocks[4][kClockSlots];   // [2]: the page producer, [3]: a Q loader
-
+#if defined(FLASHMLA_EXPERIMENT_PHASE_CLOCKS) || defined(FLASHMLA_EXPERIMENT_CTA_SPANS)
 __device__ __forceinline__ unsigned long long global_ns() {
   unsigned long long t;
   asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
   return t;
 }
+
+// Registers an instrumentation's report to print when the process exits, once per translation unit.
+template <void (*kReport)()>
+void register_report_at_exit() {
+  static bool registered = false;
+  if (!registered) {
+    registered = true;
+    std::atexit(kReport);
+  }
+}
+#endif
+
+#ifdef FLASHMLA_EXPERIMENT_PHASE_CLOCKS
+// [consumer warpgroup][phase], then [wg][kPhaseCount] = pages seen, [+1] = CTA cycles (construction
+// to flush), [+2] = CTA nanoseconds (globaltimer), [+3] = CTAs.
+inline constexpr int kClockSlots = kPhaseCount + 4;
+static __device__ unsigned long long g_phase_clocks[4][kClockSlots];   // [2]: the page producer, [3]: a Q loader
 
 __device__ __forceinline__ uint32_t clock32() {
   uint32_t t;
@@ -88,13 +101,7 @@ static void print_phase_clocks() {
   }
 }
 
-static void register_phase_clock_report() {
-  static bool registered = false;
-  if (!registered) {
-    registered = true;
-    std::atexit(print_phase_clocks);
-  }
-}
+static void register_phase_clock_report() { register_report_at_exit<print_phase_clocks>(); }
 #else
 struct PhaseClocks {
   __device__ __forceinline__ void start() {}
@@ -121,11 +128,6 @@ static __device__ unsigned long long g_cta_span[kMaxSpanCtas][6];
 static __device__ unsigned int g_cta_span_sm[kMaxSpanCtas];
 static __device__ unsigned int g_cta_span_grid[4];                  // grid x, y, z of the last launch
 
-__device__ __forceinline__ unsigned long long span_ns() {
-  unsigned long long t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-  return t;
-}
 __device__ __forceinline__ int span_index() {
   return static_cast<int>((blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x);
 }
@@ -134,7 +136,7 @@ __device__ __forceinline__ void cta_span_start() {
   if (threadIdx.x != 0 || i >= kMaxSpanCtas) return;
   unsigned int sm;
   asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
-  g_cta_span[i][0] = span_ns();
+  g_cta_span[i][0] = global_ns();
   g_cta_span[i][1] = 0;
   g_cta_span[i][2] = clock64();
   g_cta_span_sm[i] = sm;
@@ -148,7 +150,7 @@ __device__ __forceinline__ void cta_span_end(int pages, int segments) {
   const int i = span_index();
   if (threadIdx.x == 0 && i < kMaxSpanCtas) {
     g_cta_span[i][3] = clock64();
-    g_cta_span[i][1] = span_ns();
+    g_cta_span[i][1] = global_ns();
     g_cta_span[i][4] = static_cast<unsigned long long>(pages);
     g_cta_span[i][5] = static_cast<unsigned long long>(segments);
   }
@@ -161,21 +163,19 @@ static void print_cta_spans() {
   if (cudaMemcpyFromSymbol(grid, g_cta_span_grid, sizeof(grid)) != cudaSuccess || grid[0] == 0) return;
   if (cudaMemcpyFromSymbol(h, g_cta_span, sizeof(h)) != cudaSuccess) return;
   if (cudaMemcpyFromSymbol(sm, g_cta_span_sm, sizeof(sm)) != cudaSuccess) return;
-  const int n = static_cast<int>(grid[0] * grid[1] * grid[2]) < kMaxSpanCtas ? static_cast<int>(grid[0] * grid[1] * grid[2])
-                                                                             : kMaxSpanCtas;
-  unsigned long long t0 = ~0ull, t_end = 0, first_end = ~0ull;
+  const int n = std::min(static_cast<int>(grid[0] * grid[1] * grid[2]), kMaxSpanCtas);
+  unsigned long long t0 = ~0ull, last_start = 0, t_end = 0, first_end = ~0ull;
   double sum = 0, dmax = 0, cycles = 0;
   for (int i = 0; i < n; ++i) {
     cycles += double(h[i][3] - h[i][2]);
-    t0 = h[i][0] < t0 ? h[i][0] : t0;
+    t0 = std::min(t0, h[i][0]);
+    last_start = std::max(last_start, h[i][0]);
     t_end = h[i][1] > t_end ? h[i][1] : t_end;
     first_end = h[i][1] < first_end ? h[i][1] : first_end;
     const double d = double(h[i][1] - h[i][0]);
     sum += d;
     dmax = d > dmax ? d : dmax;
   }
-  unsigned long long last_start = 0;
-  for (int i = 0; i < n; ++i) last_start = h[i][0] > last_start ? h[i][0] : last_start;
   std::fprintf(stderr,
                "cta_spans grid=%ux%ux%u ctas=%d | span %.2f us | starts within %.2f us | ends from %.2f to %.2f us | "
                "CTA us mean %.2f max %.2f | GHz %.3f\n",
@@ -193,13 +193,7 @@ static void print_cta_spans() {
     }
   }
 }
-static void register_cta_span_report() {
-  static bool registered = false;
-  if (!registered) {
-    registered = true;
-    std::atexit(print_cta_spans);
-  }
-}
+static void register_cta_span_report() { register_report_at_exit<print_cta_spans>(); }
 #else
 __device__ __forceinline__ void cta_span_start() {}
 __device__ __forceinline__ void cta_span_end(int, int) {}
