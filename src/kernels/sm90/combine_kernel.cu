@@ -24,8 +24,8 @@
 //
 // Launched with programmatic stream serialization after the decode kernel: its CTAs may start
 // while the decode grid drains and wait in griddepcontrol.wait until the partials are visible.
-// Requests that were not split were written by the decode kernel; their CTAs exit once the decode
-// grid has completed (release_next_decode_after_primary).
+// Requests that were not split were written by the decode kernel; their CTAs exit at once
+// (wait_for_partials_if_merging).
 #include <cmath>
 #include <cstdint>
 
@@ -36,6 +36,7 @@
 #include "host/cuda_check.h"
 #include "kernels/sm90/async_ptx.cuh"
 #include "kernels/sm90/kernels.h"
+#include "kernels/sm90/phase_clocks.cuh"
 #include "kernels/sm90/programmatic_launch.h"
 #include "kernels/sm90/ptx.cuh"
 
@@ -69,12 +70,18 @@ __device__ __forceinline__ bool split_slots(const DecodeParams& p, int r, int& b
 
 // The next decode kernel is launched behind this grid with programmatic serialisation
 // (launch_decode_kernel), so it may be scheduled as soon as every CTA here has started, and it
-// waits for this grid to complete. Every CTA waits for the decode grid before it exits, even one
-// with nothing to merge: this grid then completes only after the decode grid, and whatever
-// follows it sees both kernels' outputs.
-__device__ __forceinline__ void release_next_decode_after_primary() {
+// waits for this grid to complete. A CTA with nothing to merge leaves at once, so that the CTAs
+// that merge find room on the SMs sooner (at b = 128 about half the requests are not split). The
+// grid's first CTA waits for the decode grid even then: this grid completes only after the decode
+// grid, and whatever follows it sees both kernels' outputs. num_splits may be read before the
+// wait: the metadata kernel that wrote it completed before any decode CTA passed its own wait,
+// and this grid starts only once every decode CTA has (start_decode_cta).
+__device__ __forceinline__ bool wait_for_partials_if_merging(bool merges) {
+  const bool first_cta = blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0;
+  if (!merges && !first_cta) return false;
   allow_dependent_launch();
   wait_for_primary_grid();
+  return merges;
 }
 
 // Four consecutive channels, rounded to T.
@@ -163,10 +170,13 @@ struct RunningMerge {
 };
 
 constexpr int kCombineWarps = 8;
-constexpr int kUnroll = 4;
+// Two slots' loads in flight per warp (a split request of a large batch has 2-3 slots) and at most
+// 80 registers, so that three CTAs fit an SM instead of two (110 registers with four slots): at
+// b = 128 the merging CTAs then take about half as many turns on the SMs (perf-log entry 76).
+constexpr int kUnroll = 2;
 
 template <typename T>
-__global__ void __launch_bounds__(kCombineWarps * 32)
+__global__ void __launch_bounds__(kCombineWarps * 32, 3)
     mla_combine_kernel(const __grid_constant__ DecodeParams p, int warps_per_row) {
   __shared__ float4 warp_sum[kCombineWarps][4][32];
   __shared__ float2 warp_ml[kCombineWarps];
@@ -177,8 +187,10 @@ __global__ void __launch_bounds__(kCombineWarps * 32)
   const int m = blockIdx.z * rows_per_cta + warp / warps_per_row;
   const int k = warp % warps_per_row;
   int slot_begin, slot_end;
-  release_next_decode_after_primary();
-  if (!split_slots(p, r, slot_begin, slot_end)) return;   // uniform per CTA
+  combine_span_mark(0);
+  const bool merges = split_slots(p, r, slot_begin, slot_end);   // uniform per CTA
+  if (!wait_for_partials_if_merging(merges)) return;
+  combine_span_mark(1);
 
   const bool active = m < p.rows_per_kv;
   const int64_t slot_stride = static_cast<int64_t>(p.num_heads_kv) * p.rows_per_kv;
@@ -206,6 +218,7 @@ __global__ void __launch_bounds__(kCombineWarps * 32)
       merge.add_slots(lse, val);
     }
   }
+  combine_span_mark(3);
   if (warps_per_row > 1) {
 #pragma unroll
     for (int q = 0; q < 4; ++q) warp_sum[warp][q][lane] = merge.acc[q];
@@ -214,6 +227,7 @@ __global__ void __launch_bounds__(kCombineWarps * 32)
     if (k != 0) return;
     merge.add_parts(warps_per_row, [&](int j) { return warp_ml[warp + j]; },
                     [&](int j, int q) { return warp_sum[warp + j][q][lane]; });
+    combine_span_mark(4);
   }
   if (!active) return;
 
@@ -222,6 +236,7 @@ __global__ void __launch_bounds__(kCombineWarps * 32)
 #pragma unroll
   for (int q = 0; q < 4; ++q) store4(dst.out + q * 128 + lane * 4, merge.acc[q], inv);
   if (lane == 0) *dst.lse = merge.lse();
+  combine_span_mark(2);
 }
 
 constexpr int kSlotThreads = 256;
@@ -239,8 +254,10 @@ __global__ void __launch_bounds__(kSlotThreads, 4)
   const int kv_head = blockIdx.y;
   const int r = blockIdx.z;
   int slot_begin, slot_end;
-  release_next_decode_after_primary();
-  if (!split_slots(p, r, slot_begin, slot_end)) return;   // uniform per CTA
+  combine_span_mark(0);
+  const bool merges = split_slots(p, r, slot_begin, slot_end);   // uniform per CTA
+  if (!wait_for_partials_if_merging(merges)) return;
+  combine_span_mark(1);
 
   const int64_t slot_stride = static_cast<int64_t>(p.num_heads_kv) * p.rows_per_kv;
   const int64_t row_index = static_cast<int64_t>(kv_head) * p.rows_per_kv + m;
@@ -264,17 +281,20 @@ __global__ void __launch_bounds__(kSlotThreads, 4)
     }
     merge.add_slots(lse, val);
   }
+  combine_span_mark(3);
   if (kGroups > 1) {
     group_sum[g][c] = merge.acc[0];
     if (c == 0) group_ml[g] = make_float2(merge.m, merge.l);
     __syncthreads();
     if (g != 0) return;
     merge.add_parts(kGroups, [&](int j) { return group_ml[j]; }, [&](int j, int) { return group_sum[j][c]; });
+    combine_span_mark(4);
   }
 
   const MergedRow<T> dst = merged_row<T>(p, r, kv_head, m);
   store4(dst.out + col, merge.acc[0], merge.inv_l());
   if (chunk == 0 && c == 0) *dst.lse = merge.lse();
+  combine_span_mark(2);
 }
 
 template <typename T>
@@ -304,6 +324,7 @@ void launch_combine_typed(const DecodeParams& params, cudaStream_t stream) {
 
 void launch_combine(const DecodeParams& params, cudaStream_t stream) {
   if (params.max_partial_slots <= 0 || params.batch <= 0) return;
+  register_combine_span_report();
   if (params.dtype == DType::bf16) {
     launch_combine_typed<__nv_bfloat16>(params, stream);
   } else {

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
+#include <vector>
 
 #include <cuda_runtime_api.h>
 
@@ -131,12 +133,34 @@ static __device__ unsigned int g_cta_span_grid[4];                  // grid x, y
 __device__ __forceinline__ int span_index() {
   return static_cast<int>((blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x);
 }
+// Every launch's first CTA start and last CTA end, in a log of kMaxLoggedLaunches launches: the
+// launches of a process are serialised by their PDL waits, so the n-th CTA to start belongs to
+// launch n / (CTAs a launch). Written to $FLASHMLA_LAUNCH_LOG (decode) and
+// $FLASHMLA_LAUNCH_LOG.combine at exit. Starts are stored complemented so that one atomicMax keeps
+// the earliest.
+inline constexpr int kMaxLoggedLaunches = 4096;
+static __device__ unsigned long long g_launch_log[kMaxLoggedLaunches][2];   // [~first start, last end]
+static __device__ unsigned int g_launch_ctas_started;
+static __device__ unsigned int g_launch_slot_of_cta[kMaxSpanCtas];
+
+__device__ __forceinline__ void log_launch_start(int i, unsigned long long t) {
+  const unsigned int n = gridDim.x * gridDim.y * gridDim.z;
+  const unsigned int slot = atomicAdd(&g_launch_ctas_started, 1u) / n;
+  g_launch_slot_of_cta[i] = slot;
+  if (slot < kMaxLoggedLaunches) atomicMax(&g_launch_log[slot][0], ~t);
+}
+__device__ __forceinline__ void log_launch_end(int i, unsigned long long t) {
+  const unsigned int slot = g_launch_slot_of_cta[i];
+  if (slot < kMaxLoggedLaunches) atomicMax(&g_launch_log[slot][1], t);
+}
+
 __device__ __forceinline__ void cta_span_start() {
   const int i = span_index();
   if (threadIdx.x != 0 || i >= kMaxSpanCtas) return;
   unsigned int sm;
   asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
   g_cta_span[i][0] = global_ns();
+  log_launch_start(i, g_cta_span[i][0]);
   g_cta_span[i][1] = 0;
   g_cta_span[i][2] = clock64();
   g_cta_span_sm[i] = sm;
@@ -151,6 +175,7 @@ __device__ __forceinline__ void cta_span_end(int pages, int segments) {
   if (threadIdx.x == 0 && i < kMaxSpanCtas) {
     g_cta_span[i][3] = clock64();
     g_cta_span[i][1] = global_ns();
+    log_launch_end(i, g_cta_span[i][1]);
     g_cta_span[i][4] = static_cast<unsigned long long>(pages);
     g_cta_span[i][5] = static_cast<unsigned long long>(segments);
   }
@@ -178,9 +203,9 @@ static void print_cta_spans() {
   }
   std::fprintf(stderr,
                "cta_spans grid=%ux%ux%u ctas=%d | span %.2f us | starts within %.2f us | ends from %.2f to %.2f us | "
-               "CTA us mean %.2f max %.2f | GHz %.3f\n",
+               "CTA us mean %.2f max %.2f | GHz %.3f | abs ns %llu..%llu\n",
                grid[0], grid[1], grid[2], n, (t_end - t0) / 1e3, (last_start - t0) / 1e3, (first_end - t0) / 1e3,
-               (t_end - t0) / 1e3, sum / n / 1e3, dmax / 1e3, cycles / sum);
+               (t_end - t0) / 1e3, sum / n / 1e3, dmax / 1e3, cycles / sum, t0, t_end);
   if (const char* path = std::getenv("FLASHMLA_CTA_SPANS_CSV")) {
     if (FILE* f = std::fopen(path, "w")) {
       std::fprintf(f, "x,y,z,sm,start_ns,end_ns,cycles,pages,segments\n");
@@ -193,11 +218,130 @@ static void print_cta_spans() {
     }
   }
 }
-static void register_cta_span_report() { register_report_at_exit<print_cta_spans>(); }
+// Writes launches [0, started / ctas a launch) of a log as "first_ns,last_ns" lines.
+static void write_launch_log(const char* path, const unsigned long long (&log)[kMaxLoggedLaunches][2],
+                             unsigned int started, unsigned int ctas_a_launch) {
+  if (path == nullptr || ctas_a_launch == 0) return;
+  FILE* f = std::fopen(path, "w");
+  if (f == nullptr) return;
+  std::fprintf(f, "first_ns,last_ns\n");
+  const unsigned int n = std::min(started / ctas_a_launch, static_cast<unsigned int>(kMaxLoggedLaunches));
+  for (unsigned int k = 0; k < n; ++k) std::fprintf(f, "%llu,%llu\n", ~log[k][0], log[k][1]);
+  std::fclose(f);
+}
+
+static void print_launch_log() {
+  static unsigned long long log[kMaxLoggedLaunches][2];
+  unsigned int grid[4] = {}, started = 0;
+  if (cudaMemcpyFromSymbol(grid, g_cta_span_grid, sizeof(grid)) != cudaSuccess || grid[0] == 0) return;
+  if (cudaMemcpyFromSymbol(&started, g_launch_ctas_started, sizeof(started)) != cudaSuccess) return;
+  if (cudaMemcpyFromSymbol(log, g_launch_log, sizeof(log)) != cudaSuccess) return;
+  write_launch_log(std::getenv("FLASHMLA_LAUNCH_LOG"), log, started, grid[0] * grid[1] * grid[2]);
+}
+
+static void register_cta_span_report() {
+  register_report_at_exit<print_cta_spans>();
+  register_report_at_exit<print_launch_log>();
+}
+
+// The combine's CTAs of the last launch: thread 0 records when the CTA began, when its wait for the
+// decode grid returned (CTAs that wait), and (CTAs that merged a row) when it ended, all on the decode report's
+// global timer, so that the two reports place the combine after the decode CTAs.
+inline constexpr int kMaxCombineCtas = 16384;
+// [begin, waited, end or 0, slots loaded and summed, parts added]
+inline constexpr int kCombineMarks = 5;
+static __device__ unsigned long long g_combine_span[kMaxCombineCtas][kCombineMarks];
+static __device__ unsigned int g_combine_ctas;
+static __device__ unsigned long long g_combine_log[kMaxLoggedLaunches][2];   // [~first wait return, last merge end]
+static __device__ unsigned int g_combine_ctas_started;
+static __device__ unsigned int g_combine_slot_of_cta[kMaxCombineCtas];
+
+__device__ __forceinline__ int combine_span_index() {
+  return static_cast<int>((blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x);
+}
+__device__ __forceinline__ void combine_span_mark(int what) {
+  const int i = combine_span_index();
+  if (threadIdx.x != 0 || i >= kMaxCombineCtas) return;
+  const unsigned long long t = global_ns();
+  g_combine_span[i][what] = t;
+  if (what == 0) {
+    for (int k = 1; k < kCombineMarks; ++k) g_combine_span[i][k] = 0;
+    if (i == 0) g_combine_ctas = gridDim.x * gridDim.y * gridDim.z;
+    g_combine_slot_of_cta[i] = atomicAdd(&g_combine_ctas_started, 1u) / (gridDim.x * gridDim.y * gridDim.z);
+  } else if (what == 1) {
+    const unsigned int slot = g_combine_slot_of_cta[i];
+    if (slot < kMaxLoggedLaunches) atomicMax(&g_combine_log[slot][0], ~t);
+  } else if (what == 2) {
+    const unsigned int slot = g_combine_slot_of_cta[i];
+    if (slot < kMaxLoggedLaunches) atomicMax(&g_combine_log[slot][1], t);
+  }
+}
+
+static void print_combine_spans() {
+  static unsigned long long h[kMaxCombineCtas][kCombineMarks];
+  unsigned int n = 0;
+  if (cudaMemcpyFromSymbol(&n, g_combine_ctas, sizeof(n)) != cudaSuccess || n == 0) return;
+  if (cudaMemcpyFromSymbol(h, g_combine_span, sizeof(h)) != cudaSuccess) return;
+  n = std::min(n, static_cast<unsigned int>(kMaxCombineCtas));
+  unsigned long long begin0 = ~0ull, begin1 = 0, wait0 = ~0ull, wait1 = 0, end1 = 0;
+  unsigned int merged = 0;
+  for (unsigned int i = 0; i < n; ++i) {
+    begin0 = std::min(begin0, h[i][0]);
+    begin1 = std::max(begin1, h[i][0]);
+    if (h[i][1] != 0) {   // CTAs that waited for the decode grid
+      wait0 = std::min(wait0, h[i][1]);
+      wait1 = std::max(wait1, h[i][1]);
+    }
+    if (h[i][2] != 0) {
+      ++merged;
+      end1 = std::max(end1, h[i][2]);
+    }
+  }
+  std::fprintf(stderr,
+               "combine_spans ctas=%u merging=%u | abs ns: begins %llu..%llu, waits return %llu..%llu, last merge "
+               "ends %llu\n",
+               n, merged, begin0, begin1, wait0, wait1, end1);
+  // Phases of the merging CTAs: wait -> slots summed -> parts added -> stored.
+  std::vector<double> ph[3];
+  for (unsigned int i = 0; i < n; ++i) {
+    if (h[i][2] == 0 || h[i][3] == 0) continue;
+    const unsigned long long parts = h[i][4] != 0 ? h[i][4] : h[i][3];
+    ph[0].push_back(double(h[i][3] - h[i][1]) / 1e3);
+    ph[1].push_back(double(parts - h[i][3]) / 1e3);
+    ph[2].push_back(double(h[i][2] - parts) / 1e3);
+  }
+  if (!ph[0].empty()) {
+    std::fprintf(stderr, "combine_phases us (median / max over merging CTAs):");
+    const char* names[3] = {"slots", "parts", "store"};
+    for (int k = 0; k < 3; ++k) {
+      std::sort(ph[k].begin(), ph[k].end());
+      std::fprintf(stderr, " %s %.2f / %.2f", names[k], ph[k][ph[k].size() / 2], ph[k].back());
+    }
+    std::fprintf(stderr, "\n");
+  }
+}
+static void print_combine_log() {
+  static unsigned long long log[kMaxLoggedLaunches][2];
+  unsigned int n = 0, started = 0;
+  if (cudaMemcpyFromSymbol(&n, g_combine_ctas, sizeof(n)) != cudaSuccess || n == 0) return;
+  if (cudaMemcpyFromSymbol(&started, g_combine_ctas_started, sizeof(started)) != cudaSuccess) return;
+  if (cudaMemcpyFromSymbol(log, g_combine_log, sizeof(log)) != cudaSuccess) return;
+  const char* decode_path = std::getenv("FLASHMLA_LAUNCH_LOG");
+  if (decode_path == nullptr) return;
+  const std::string path = std::string(decode_path) + ".combine";
+  write_launch_log(path.c_str(), log, started, n);
+}
+
+static void register_combine_span_report() {
+  register_report_at_exit<print_combine_spans>();
+  register_report_at_exit<print_combine_log>();
+}
 #else
 __device__ __forceinline__ void cta_span_start() {}
 __device__ __forceinline__ void cta_span_end(int, int) {}
 inline void register_cta_span_report() {}
+__device__ __forceinline__ void combine_span_mark(int) {}
+inline void register_combine_span_report() {}
 #endif
 
 // Experiment-only: a delay of `cycles` inserted into a phase (FLASHMLA_EXPERIMENT_SPIN_*), to see
