@@ -171,12 +171,14 @@ struct RunningMerge {
 
 constexpr int kCombineWarps = 8;
 // Two slots' loads in flight per warp (a split request of a large batch has 2-3 slots) and at most
-// 80 registers, so that three CTAs fit an SM instead of two (110 registers with four slots): at
-// b = 128 the merging CTAs then take about half as many turns on the SMs (perf-log entry 76).
+// 64 registers, so that four CTAs fit an SM instead of two (110 registers with four slots): the
+// merging CTAs take half as many turns on the SMs, and b = 4's 512 CTAs fit in one. ptxas keeps
+// four values in local memory for that; three CTAs an SM (78 registers, none spilled) left a
+// longer tail at b = 4 and 16 (perf-log entry 76).
 constexpr int kUnroll = 2;
 
 template <typename T>
-__global__ void __launch_bounds__(kCombineWarps * 32, 3)
+__global__ void __launch_bounds__(kCombineWarps * 32, 4)
     mla_combine_kernel(const __grid_constant__ DecodeParams p, int warps_per_row) {
   __shared__ float4 warp_sum[kCombineWarps][4][32];
   __shared__ float2 warp_ml[kCombineWarps];
