@@ -189,10 +189,10 @@ __global__ void __launch_bounds__(kCombineWarps * 32, 4)
   const int m = blockIdx.z * rows_per_cta + warp / warps_per_row;
   const int k = warp % warps_per_row;
   int slot_begin, slot_end;
-  combine_span_mark(0);
+  combine_span_mark(kCombineBegin);
   const bool merges = split_slots(p, r, slot_begin, slot_end);   // uniform per CTA
   if (!wait_for_partials_if_merging(merges)) return;
-  combine_span_mark(1);
+  combine_span_mark(kCombineWaited);
 
   const bool active = m < p.rows_per_kv;
   const int64_t slot_stride = static_cast<int64_t>(p.num_heads_kv) * p.rows_per_kv;
@@ -220,7 +220,7 @@ __global__ void __launch_bounds__(kCombineWarps * 32, 4)
       merge.add_slots(lse, val);
     }
   }
-  combine_span_mark(3);
+  combine_span_mark(kCombineSlotsSummed);
   if (warps_per_row > 1) {
 #pragma unroll
     for (int q = 0; q < 4; ++q) warp_sum[warp][q][lane] = merge.acc[q];
@@ -229,7 +229,7 @@ __global__ void __launch_bounds__(kCombineWarps * 32, 4)
     if (k != 0) return;
     merge.add_parts(warps_per_row, [&](int j) { return warp_ml[warp + j]; },
                     [&](int j, int q) { return warp_sum[warp + j][q][lane]; });
-    combine_span_mark(4);
+    combine_span_mark(kCombinePartsAdded);
   }
   if (!active) return;
 
@@ -238,7 +238,7 @@ __global__ void __launch_bounds__(kCombineWarps * 32, 4)
 #pragma unroll
   for (int q = 0; q < 4; ++q) store4(dst.out + q * 128 + lane * 4, merge.acc[q], inv);
   if (lane == 0) *dst.lse = merge.lse();
-  combine_span_mark(2);
+  combine_span_mark(kCombineStored);
 }
 
 constexpr int kSlotThreads = 256;
@@ -256,10 +256,10 @@ __global__ void __launch_bounds__(kSlotThreads, 4)
   const int kv_head = blockIdx.y;
   const int r = blockIdx.z;
   int slot_begin, slot_end;
-  combine_span_mark(0);
+  combine_span_mark(kCombineBegin);
   const bool merges = split_slots(p, r, slot_begin, slot_end);   // uniform per CTA
   if (!wait_for_partials_if_merging(merges)) return;
-  combine_span_mark(1);
+  combine_span_mark(kCombineWaited);
 
   const int64_t slot_stride = static_cast<int64_t>(p.num_heads_kv) * p.rows_per_kv;
   const int64_t row_index = static_cast<int64_t>(kv_head) * p.rows_per_kv + m;
@@ -283,20 +283,20 @@ __global__ void __launch_bounds__(kSlotThreads, 4)
     }
     merge.add_slots(lse, val);
   }
-  combine_span_mark(3);
+  combine_span_mark(kCombineSlotsSummed);
   if (kGroups > 1) {
     group_sum[g][c] = merge.acc[0];
     if (c == 0) group_ml[g] = make_float2(merge.m, merge.l);
     __syncthreads();
     if (g != 0) return;
     merge.add_parts(kGroups, [&](int j) { return group_ml[j]; }, [&](int j, int) { return group_sum[j][c]; });
-    combine_span_mark(4);
+    combine_span_mark(kCombinePartsAdded);
   }
 
   const MergedRow<T> dst = merged_row<T>(p, r, kv_head, m);
   store4(dst.out + col, merge.acc[0], merge.inv_l());
   if (chunk == 0 && c == 0) *dst.lse = merge.lse();
-  combine_span_mark(2);
+  combine_span_mark(kCombineStored);
 }
 
 template <typename T>

@@ -123,6 +123,9 @@ inline void register_phase_clock_report() {}
 // (scripts/cta_spans.sh fits costs a page and a segment to them). Four clock reads and eight
 // stores a CTA, so the kernel keeps its clock, unlike the phase clocks. Without the macro both
 // calls compile to nothing.
+// Points of a combine CTA that the CTA-span build records (combine_span_mark).
+enum CombineMark { kCombineBegin, kCombineWaited, kCombineStored, kCombineSlotsSummed, kCombinePartsAdded };
+
 #ifdef FLASHMLA_EXPERIMENT_CTA_SPANS
 inline constexpr int kMaxSpanCtas = 8192;
 // [start ns, end ns, start cycle, end cycle, KV pages, request segments with pages]
@@ -143,9 +146,13 @@ static __device__ unsigned long long g_launch_log[kMaxLoggedLaunches][2];   // [
 static __device__ unsigned int g_launch_ctas_started;
 static __device__ unsigned int g_launch_slot_of_cta[kMaxSpanCtas];
 
+// The launch of the calling CTA, from a count of the CTAs of its kernel started so far.
+__device__ __forceinline__ unsigned int launch_of_cta(unsigned int* ctas_started) {
+  return atomicAdd(ctas_started, 1u) / (gridDim.x * gridDim.y * gridDim.z);
+}
+
 __device__ __forceinline__ void log_launch_start(int i, unsigned long long t) {
-  const unsigned int n = gridDim.x * gridDim.y * gridDim.z;
-  const unsigned int slot = atomicAdd(&g_launch_ctas_started, 1u) / n;
+  const unsigned int slot = launch_of_cta(&g_launch_ctas_started);
   g_launch_slot_of_cta[i] = slot;
   if (slot < kMaxLoggedLaunches) atomicMax(&g_launch_log[slot][0], ~t);
 }
@@ -159,8 +166,9 @@ __device__ __forceinline__ void cta_span_start() {
   if (threadIdx.x != 0 || i >= kMaxSpanCtas) return;
   unsigned int sm;
   asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
-  g_cta_span[i][0] = global_ns();
-  log_launch_start(i, g_cta_span[i][0]);
+  const unsigned long long t = global_ns();
+  g_cta_span[i][0] = t;
+  log_launch_start(i, t);
   g_cta_span[i][1] = 0;
   g_cta_span[i][2] = clock64();
   g_cta_span_sm[i] = sm;
@@ -174,8 +182,9 @@ __device__ __forceinline__ void cta_span_end(int pages, int segments) {
   const int i = span_index();
   if (threadIdx.x == 0 && i < kMaxSpanCtas) {
     g_cta_span[i][3] = clock64();
-    g_cta_span[i][1] = global_ns();
-    log_launch_end(i, g_cta_span[i][1]);
+    const unsigned long long t = global_ns();
+    g_cta_span[i][1] = t;
+    log_launch_end(i, t);
     g_cta_span[i][4] = static_cast<unsigned long long>(pages);
     g_cta_span[i][5] = static_cast<unsigned long long>(segments);
   }
@@ -245,36 +254,32 @@ static void register_cta_span_report() {
 }
 
 // The combine's CTAs of the last launch: thread 0 records when the CTA began, when its wait for the
-// decode grid returned (CTAs that wait), and (CTAs that merged a row) when it ended, all on the decode report's
-// global timer, so that the two reports place the combine after the decode CTAs.
+// decode grid returned (CTAs that wait), and, in CTAs that merge a row, when its slots were summed,
+// its partial merges added and its output stored. All on the decode report's global timer, so that
+// the two reports place the combine after the decode CTAs. Marks left at 0 were not reached.
+inline constexpr int kCombineMarks = kCombinePartsAdded + 1;
 inline constexpr int kMaxCombineCtas = 16384;
-// [begin, waited, end or 0, slots loaded and summed, parts added]
-inline constexpr int kCombineMarks = 5;
 static __device__ unsigned long long g_combine_span[kMaxCombineCtas][kCombineMarks];
 static __device__ unsigned int g_combine_ctas;
 static __device__ unsigned long long g_combine_log[kMaxLoggedLaunches][2];   // [~first wait return, last merge end]
 static __device__ unsigned int g_combine_ctas_started;
 static __device__ unsigned int g_combine_slot_of_cta[kMaxCombineCtas];
 
-__device__ __forceinline__ int combine_span_index() {
-  return static_cast<int>((blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x);
-}
-__device__ __forceinline__ void combine_span_mark(int what) {
-  const int i = combine_span_index();
+__device__ __forceinline__ void combine_span_mark(CombineMark what) {
+  const int i = span_index();
   if (threadIdx.x != 0 || i >= kMaxCombineCtas) return;
   const unsigned long long t = global_ns();
   g_combine_span[i][what] = t;
-  if (what == 0) {
+  if (what == kCombineBegin) {
     for (int k = 1; k < kCombineMarks; ++k) g_combine_span[i][k] = 0;
     if (i == 0) g_combine_ctas = gridDim.x * gridDim.y * gridDim.z;
-    g_combine_slot_of_cta[i] = atomicAdd(&g_combine_ctas_started, 1u) / (gridDim.x * gridDim.y * gridDim.z);
-  } else if (what == 1) {
-    const unsigned int slot = g_combine_slot_of_cta[i];
-    if (slot < kMaxLoggedLaunches) atomicMax(&g_combine_log[slot][0], ~t);
-  } else if (what == 2) {
-    const unsigned int slot = g_combine_slot_of_cta[i];
-    if (slot < kMaxLoggedLaunches) atomicMax(&g_combine_log[slot][1], t);
+    g_combine_slot_of_cta[i] = launch_of_cta(&g_combine_ctas_started);
+    return;
   }
+  const unsigned int slot = g_combine_slot_of_cta[i];
+  if (slot >= kMaxLoggedLaunches) return;
+  if (what == kCombineWaited) atomicMax(&g_combine_log[slot][0], ~t);
+  if (what == kCombineStored) atomicMax(&g_combine_log[slot][1], t);
 }
 
 static void print_combine_spans() {
@@ -286,15 +291,15 @@ static void print_combine_spans() {
   unsigned long long begin0 = ~0ull, begin1 = 0, wait0 = ~0ull, wait1 = 0, end1 = 0;
   unsigned int merged = 0;
   for (unsigned int i = 0; i < n; ++i) {
-    begin0 = std::min(begin0, h[i][0]);
-    begin1 = std::max(begin1, h[i][0]);
-    if (h[i][1] != 0) {   // CTAs that waited for the decode grid
-      wait0 = std::min(wait0, h[i][1]);
-      wait1 = std::max(wait1, h[i][1]);
+    begin0 = std::min(begin0, h[i][kCombineBegin]);
+    begin1 = std::max(begin1, h[i][kCombineBegin]);
+    if (h[i][kCombineWaited] != 0) {
+      wait0 = std::min(wait0, h[i][kCombineWaited]);
+      wait1 = std::max(wait1, h[i][kCombineWaited]);
     }
-    if (h[i][2] != 0) {
+    if (h[i][kCombineStored] != 0) {
       ++merged;
-      end1 = std::max(end1, h[i][2]);
+      end1 = std::max(end1, h[i][kCombineStored]);
     }
   }
   std::fprintf(stderr,
@@ -304,11 +309,12 @@ static void print_combine_spans() {
   // Phases of the merging CTAs: wait -> slots summed -> parts added -> stored.
   std::vector<double> ph[3];
   for (unsigned int i = 0; i < n; ++i) {
-    if (h[i][2] == 0 || h[i][3] == 0) continue;
-    const unsigned long long parts = h[i][4] != 0 ? h[i][4] : h[i][3];
-    ph[0].push_back(double(h[i][3] - h[i][1]) / 1e3);
-    ph[1].push_back(double(parts - h[i][3]) / 1e3);
-    ph[2].push_back(double(h[i][2] - parts) / 1e3);
+    const unsigned long long waited = h[i][kCombineWaited], summed = h[i][kCombineSlotsSummed];
+    if (h[i][kCombineStored] == 0 || summed == 0) continue;
+    const unsigned long long added = h[i][kCombinePartsAdded] != 0 ? h[i][kCombinePartsAdded] : summed;
+    ph[0].push_back(double(summed - waited) / 1e3);
+    ph[1].push_back(double(added - summed) / 1e3);
+    ph[2].push_back(double(h[i][kCombineStored] - added) / 1e3);
   }
   if (!ph[0].empty()) {
     std::fprintf(stderr, "combine_phases us (median / max over merging CTAs):");
@@ -340,7 +346,7 @@ static void register_combine_span_report() {
 __device__ __forceinline__ void cta_span_start() {}
 __device__ __forceinline__ void cta_span_end(int, int) {}
 inline void register_cta_span_report() {}
-__device__ __forceinline__ void combine_span_mark(int) {}
+__device__ __forceinline__ void combine_span_mark(CombineMark) {}
 inline void register_combine_span_report() {}
 #endif
 
