@@ -41,6 +41,7 @@
 #include "kernels/sm90/ptx.cuh"
 #include "kernels/sm90/wgmma_ops.cuh"
 #include "probe_page_loop.cuh"
+#include "probe_wide_page.cuh"
 
 // -DPROBE_PHASE_CLOCKS: the one-page loop's phases timed by thread 0 of each consumer (cycles per
 // page, printed per case), at the kernel's phase-clock boundaries where the two loops match.
@@ -67,43 +68,9 @@ namespace {
 
 using namespace flashmla::sm90;
 using namespace probe;
-using T = __nv_bfloat16;
 
-constexpr uint32_t kChunk = 8192;       // 64 rows x 64 channels, 128-byte swizzled rows
-constexpr uint32_t kPage = 9 * kChunk;  // 64 rows (Q) or keys (a page) x 576 channels
-constexpr uint32_t kQOff = 0, kPage0 = kPage, kPage1 = 2 * kPage;
 constexpr uint32_t kXchg = 3 * kPage;   // one-page: partial scores for consumer 1; seesaw: P of page 0
 constexpr uint32_t kSmemBytes = 3 * kPage + kChunk;
-
-__device__ __forceinline__ uint64_t kdesc(uint32_t addr) { return smem_desc_sw128(addr, 16, 1024); }
-__device__ __forceinline__ uint64_t vdesc(uint32_t page, int half, int kk) {
-  return smem_desc_sw128(page + 4 * half * kChunk + kk * 16 * 128, kChunk, 1024);
-}
-
-// Score k-step j (0..35) of a page: its byte offset in Q and in the page.
-__device__ __forceinline__ uint32_t step_off(int j) { return j / 4 * kChunk + j % 4 * 32; }
-
-// m64nN over `steps` k-steps starting at `first`, one group: A = Q, B = kN keys (a page, or a
-// half page of the half-page seesaw), whose 64-channel chunks lie kN x 128 B apart.
-template <int kSteps, int kN = 64>
-__device__ __forceinline__ void score_chunk(float (&acc)[kN / 2], uint32_t sQ, uint32_t keys, int first) {
-  const uint64_t q = kdesc(sQ), k = kdesc(keys);
-  wgmma_fence();
-#pragma unroll
-  for (int i = 0; i < kSteps; ++i) {
-    const int j = first + i;
-    const uint32_t off = step_off(j);
-    const uint32_t key_off = kN == 64 ? off : j / 4 * (kN * 128u) + j % 4 * 32;
-    Wgmma<T, kN, 0, 0>::mma(acc, desc_add_at_use(q, off), desc_add_at_use(k, key_off), i != 0);
-  }
-  wgmma_commit();
-}
-
-// A consumer's accumulator O (64 rows x its 256 channels) at the start of a run.
-__device__ __forceinline__ void zero_o(float (&o)[128]) {
-#pragma unroll
-  for (int i = 0; i < 128; ++i) o[i] = 0.f;
-}
 
 enum Barrier : int { kBarA = 1, kBarB, kBarC, kBarD, kBarE, kBarF };
 
@@ -126,45 +93,6 @@ __device__ __forceinline__ void add_last_chunk(float (&s)[N], float (&part)[N]) 
   fence_registers(part);
 #pragma unroll
   for (int i = 0; i < N; ++i) s[i] += part[i];
-}
-
-template <int N>
-__device__ __forceinline__ void pack(const float (&s)[N], uint32_t (&w)[N / 2]) {
-#pragma unroll
-  for (int i = 0; i < N / 2; ++i) w[i] = HalfOps<T>::pack(s[2 * i], s[2 * i + 1]);
-}
-
-// A thread's words of P (64 x 64 keys tile, or its 32-key half from col_unit0 = 4c) into the
-// K-major swizzled tile at base: word 2*jn + e is row row0 + 8e, keys 8*jn + 2tq.. .
-template <int kWords>
-__device__ __forceinline__ void store_p(uint32_t base, const uint32_t (&w)[kWords], int row0, int col_unit0, int tq) {
-  const uint32_t a = base + row0 * 128 + (((col_unit0 ^ (row0 & 7)) * 16) | (4 * tq));
-#pragma unroll
-  for (int jn = 0; jn < kWords / 2; ++jn) {
-    st_shared_b32(a ^ (16 * jn), w[2 * jn]);
-    st_shared_b32((a ^ (16 * jn)) + 8 * 128, w[2 * jn + 1]);
-  }
-}
-
-// O (channels 256*half..) += P_regs (keys 16*kk0..) V, k-steps kk0..kk0+kSteps-1, one group.
-template <int kSteps>
-__device__ __forceinline__ void pv_regs(float (&o)[128], const uint32_t* w, uint32_t page, int half, int kk0) {
-  wgmma_fence();
-#pragma unroll
-  for (int k = 0; k < kSteps; ++k) {
-    WgmmaRs<T, 256>::mma(o, w[4 * k], w[4 * k + 1], w[4 * k + 2], w[4 * k + 3], vdesc(page, half, kk0 + k), 1);
-  }
-  wgmma_commit();
-}
-
-template <int kSteps>
-__device__ __forceinline__ void pv_smem(float (&o)[128], uint32_t p, uint32_t page, int half, int kk0) {
-  wgmma_fence();
-#pragma unroll
-  for (int k = 0; k < kSteps; ++k) {
-    Wgmma<T, 256, 0, 1>::mma(o, kdesc(p + (kk0 + k) * 32), vdesc(page, half, kk0 + k), 1);
-  }
-  wgmma_commit();
 }
 
 // Today's scores: channel half kC (V steps 16kC..16kC+15, RoPE steps 32+2kC, 33+2kC) as two 9-step
@@ -240,27 +168,9 @@ struct Ring {
   }
 };
 
-// A CTA's page stream: fill k of buffer b is page first + 2k + b of the source (pairs: both CTAs of
-// a pair have the same `first`).
-struct PageStream {
-  const uint8_t* src;
-  size_t src_pages, first;
-  int fills;   // pages each buffer takes in the whole run (the consumer-loaded schedules)
-  __device__ __forceinline__ const uint8_t* page(int buf, int fill) const {
-    return src + ((first + 2 * size_t(fill) + buf) % src_pages) * kPage;
-  }
-};
-
 // Fills buffer `buf` `fills` times (the first fill needs no free buffer).
 __device__ __forceinline__ void produce(const Ring& ring, uint32_t sbase, int buf, int fills, const PageStream& ps) {
-  const uint32_t dst = sbase + (buf ? kPage1 : kPage0);
-  for (int k = 0; k < fills; ++k) {
-    if (k > 0) mbar_wait(ring.empty[buf], (k - 1) & 1);
-    mbar_arrive_expect_tx(ring.full[buf], kPage);
-    const uint8_t* page = ps.page(buf, k);
-#pragma unroll 1
-    for (int ch = 0; ch < 9; ++ch) bulk_load(dst + ch * kChunk, page + ch * kChunk, kChunk, ring.full[buf]);
-  }
+  produce_pages(ring.full[buf], ring.empty[buf], sbase + (buf ? kPage1 : kPage0), buf, fills, ps);
 }
 
 // Parts: part 0 (32 KiB) then part 1 (40 KiB) of each fill, each once its own readers are done.
