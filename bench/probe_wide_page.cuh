@@ -47,6 +47,16 @@ __device__ __forceinline__ void score_chunk(float (&acc)[kN / 2], uint32_t sQ, u
   wgmma_commit();
 }
 
+// Waits until at most kPendingAfter MMA groups are in flight (those issued after chunk accumulator
+// `acc`), then adds `acc` to the score with round-to-nearest FADDs.
+template <int kPendingAfter, int N>
+__device__ __forceinline__ void add_chunk(float (&s)[N], float (&acc)[N]) {
+  wgmma_wait<kPendingAfter>();
+  fence_registers(acc);
+#pragma unroll
+  for (int i = 0; i < N; ++i) s[i] += acc[i];
+}
+
 // A consumer's accumulator O (64 rows x its 256 channels) at the start of a run.
 __device__ __forceinline__ void zero_o(float (&o)[128]) {
 #pragma unroll

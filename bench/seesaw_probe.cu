@@ -86,15 +86,6 @@ __device__ __forceinline__ void add_first_chunks(float (&s)[N], float (&part)[N]
   for (int i = 0; i < N; ++i) s[i] += part[i];
 }
 
-// Waits for the last chunk's MMAs and adds its accumulator to the score.
-template <int N>
-__device__ __forceinline__ void add_last_chunk(float (&s)[N], float (&part)[N]) {
-  wgmma_wait<0>();
-  fence_registers(part);
-#pragma unroll
-  for (int i = 0; i < N; ++i) s[i] += part[i];
-}
-
 // Today's scores: channel half kC (V steps 16kC..16kC+15, RoPE steps 32+2kC, 33+2kC) as two 9-step
 // chunks in flight, then the partial sums of the other consumer's 32 keys handed over (two barriers).
 template <int kC, typename F>
@@ -342,18 +333,18 @@ __device__ __forceinline__ float run_seesaw(uint32_t sbase, int iters, float sl2
       add_first_chunks(s, part, c == 0 && j == 0);
       mbar_wait(ring.part_full[c][1], k & 1);
       chunk(part, 16, 10, false);
-      add_last_chunk(s, part);
+      add_chunk<0>(s, part);
       chunk(part, 26, 10, false);
-      add_last_chunk(s, part);
+      add_chunk<0>(s, part);
     } else {
       float part[32];
       score_chunk<9>(s, sQ, own, 0);
       score_chunk<9>(part, sQ, own, 9);
       add_first_chunks(s, part, c == 0 && j == 0);
       score_chunk<9>(part, sQ, own, 18);
-      add_last_chunk(s, part);
+      add_chunk<0>(s, part);
       score_chunk<9>(part, sQ, own, 27);
-      add_last_chunk(s, part);
+      add_chunk<0>(s, part);
     }
     seesaw_softmax_and_pv(o, s, st, sl2, own, other, sbase + p_own, sbase + p_other, c, row0, tq);
     if (kCoupling == 1) {
@@ -496,21 +487,21 @@ __device__ __forceinline__ float run_seesaw_self(uint32_t sbase, int iters, floa
       chunk(part, std::integral_constant<int, 2>{}, std::integral_constant<int, 2>{});
       add_first_chunks(s, part, C == 0 && j == 0);
       chunk(part, std::integral_constant<int, 4>{}, std::integral_constant<int, 2>{});
-      add_last_chunk(s, part);
+      add_chunk<0>(s, part);
       chunk(part, std::integral_constant<int, 6>{}, std::integral_constant<int, 2>{});
-      add_last_chunk(s, part);
+      add_chunk<0>(s, part);
       chunk(part, std::integral_constant<int, 8>{}, std::integral_constant<int, 1>{});
-      add_last_chunk(s, part);
+      add_chunk<0>(s, part);
     } else {
       chunk(s, std::integral_constant<int, 0>{}, std::integral_constant<int, 2>{});
       chunk(part, std::integral_constant<int, 2>{}, std::integral_constant<int, 2>{});
       add_first_chunks(s, part, false);
       chunk(part, std::integral_constant<int, 4>{}, std::integral_constant<int, 1>{});
-      add_last_chunk(s, part);
+      add_chunk<0>(s, part);
       chunk(part, std::integral_constant<int, 5>{}, std::integral_constant<int, 2>{});
-      add_last_chunk(s, part);
+      add_chunk<0>(s, part);
       chunk(part, std::integral_constant<int, 7>{}, std::integral_constant<int, 2>{});
-      add_last_chunk(s, part);
+      add_chunk<0>(s, part);
     }
   };
   for (int j = 0; j < iters; ++j) {
@@ -620,9 +611,9 @@ __device__ __forceinline__ float run_seesaw_halves(uint32_t sbase, int iters, fl
     if (kLoads && pending >= 0 && lane == 0) mbar_arrive(ring.half_empty(pending));
     pending = -1;
     score_chunk<9, 32>(part, sQ, hb, 18);
-    add_last_chunk<16>(s, part);
+    add_chunk<0>(s, part);
     score_chunk<9, 32>(part, sQ, hb, 27);
-    add_last_chunk<16>(s, part);
+    add_chunk<0>(s, part);
     const bool raise = softmax_fast<16>(s, st, sl2);
     if (named_barrier_sync_or(kBarF + c * 2, 128, raise)) st.m[0] += 1.f;   // never taken with this data
     uint32_t hi[8];

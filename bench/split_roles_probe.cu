@@ -54,16 +54,6 @@ struct Bars {
   __device__ __forceinline__ uint32_t lo_free() const { return base + 48; }   // P_lo read by the P @ V warps
 };
 
-// Waits until chunk accumulator `acc` has completed (the groups issued after it may still run) and
-// adds it to the score.
-template <int kPendingAfter>
-__device__ __forceinline__ void add_chunk(float (&s)[32], float (&acc)[32]) {
-  wgmma_wait<kPendingAfter>();
-  fence_registers(acc);
-#pragma unroll
-  for (int i = 0; i < 32; ++i) s[i] += acc[i];
-}
-
 // The scores of a page over all 576 channels, chunks of 9 k-steps added with round-to-nearest FADDs.
 template <int kScoreAccs>
 __device__ __forceinline__ void score_page(float (&s)[32], uint32_t sQ, uint32_t page) {
@@ -193,10 +183,7 @@ __device__ __forceinline__ float run_pv(uint32_t sbase, const Bars& bars, int ha
   }
   tm = {clock64() - c0, global_ns() - n0};
   fence_registers(o);
-  float sink = 0.f;
-#pragma unroll
-  for (int i = 0; i < 128; ++i) sink += o[i];
-  return sink;
+  return sink_of(o, RowState{});
 }
 
 enum Source : int { kResident, kHbm, kPairs };
