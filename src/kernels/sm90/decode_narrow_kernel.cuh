@@ -663,6 +663,11 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       // This thread's 8 channels of the row (two keys' rows of four O^T tiles), hi + lo added.
       auto write_row = [&](auto* row) {
         using D = std::remove_reference_t<decltype(*row)>;
+#ifdef FLASHMLA_EXPERIMENT_NO_O_STORES
+        // Timing only (docs/perf-log.md, entry 79): no O stores; a sum that never matches keeps
+        // P @ V alive.
+        float keep = 0.f;
+#endif
 #pragma unroll
         for (int tt = 0; tt < 4; ++tt) {
 #pragma unroll
@@ -670,9 +675,16 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
             const int idx = 4 * jn + 2 * e + b;
             float v = o[tt][idx];
             if constexpr (C::kSplitP) v += o[tt][idx + kRows / 2];
+#ifdef FLASHMLA_EXPERIMENT_NO_O_STORES
+            keep += v * inv;
+#else
             row[256 * wg + 64 * tt + 16 * w + g + 8 * e] = static_cast<D>(v * inv);
+#endif
           }
         }
+#ifdef FLASHMLA_EXPERIMENT_NO_O_STORES
+        if (keep == 12345.f) row[0] = static_cast<D>(0.f);
+#endif
       };
       if (!dst.split) {
         write_row(static_cast<T*>(p.out) + r * p.out_stride_b + i * p.out_stride_s + h * p.out_stride_h);
