@@ -418,6 +418,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   for (int r = work.begin; r <= work.end; ++r) {
     const Segment sg = segment_of(p, fields, r);
     if (!sg.active) continue;
+    const RequestOutput dst = request_output(p, r, sg.split_idx);   // before the pages (its definition says why)
     const int nblk = sg.blk_end - sg.blk_begin;
 
     auto lim_of = [&](int c) { return visible_keys(p, sg.seqlen, m_base + query_of(c)); };
@@ -646,7 +647,6 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     };
     sums_barrier();
 
-    const RequestOutput dst = request_output(p, r, sg.split_idx);
 #pragma unroll
     for (int c = 0; c < kCols; ++c) {
       const int q = query_of(c);
@@ -656,7 +656,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       const float inv = l > 0.f ? 1.f / l : 0.f;
       // The lse of a column comes from the warpgroup that holds its maximum.
       const bool lse_writer = kLazyMax ? c / kStateCols == wg : wg == 0;
-      const float lse = row_lse(m[c % kStateCols], l, p.softmax_scale, dst.split);
+      const float lse = row_lse(m[c % kStateCols], l, p.softmax_scale, dst.split());
       int i, h;
       token_and_head(p, kv_head, mrow, i, h);
       const int jn = c >> 1, b = c & 1;
@@ -686,11 +686,11 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         if (keep == 12345.f) row[0] = static_cast<D>(0.f);
 #endif
       };
-      if (!dst.split) {
+      if (!dst.split()) {
         write_row(static_cast<T*>(p.out) + r * p.out_stride_b + i * p.out_stride_s + h * p.out_stride_h);
         if (lse_writer && w == 0 && g == 0) p.lse[r * p.lse_stride_b + h * p.lse_stride_h + i * p.lse_stride_s] = lse;
-      } else if (dst.slot_ok) {
-        const int64_t prow = (static_cast<int64_t>(dst.slot) * p.num_heads_kv + kv_head) * p.rows_per_kv + mrow;
+      } else if (dst.slot_ok()) {
+        const int64_t prow = (static_cast<int64_t>(dst.slot()) * p.num_heads_kv + kv_head) * p.rows_per_kv + mrow;
         write_row(p.partial_o + prow * kDimV);
         if (lse_writer && w == 0 && g == 0) p.partial_lse[prow] = lse;
       }

@@ -148,21 +148,26 @@ __device__ __forceinline__ bool wants_p_lo(float dropped, float sq, float sum) {
   return dropped + sq > kPLoTau2 * sum * sum;
 }
 
-// Where a request's rows go: `out`/`lse` when it is not split, else partial slot `slot` (skipped
-// when the slot lies outside the workspace).
+// Where a request segment's rows go, in one int: `out`/`lse` when the request is not split
+// (kUnsplit), else a partial slot (>= 0), or nowhere when the slot would lie outside the workspace
+// (kNoSlot; a valid plan has none). The kernels read it at the segment's start and hold it through
+// the page loop: read in the epilogue, its round trip to L2 held back every store of a CTA's
+// segment (docs/perf-log.md, entry 80).
 struct RequestOutput {
-  bool split;
-  bool slot_ok;
-  int slot;
+  static constexpr int kUnsplit = -1;
+  static constexpr int kNoSlot = -2;
+  int code;
+  __device__ __forceinline__ bool split() const { return code != kUnsplit; }
+  __device__ __forceinline__ bool slot_ok() const { return code >= 0; }
+  __device__ __forceinline__ int slot() const { return code; }
 };
 
 __device__ __forceinline__ RequestOutput request_output(const DecodeParams& p, int r, int split_idx) {
   const int n_slots = p.num_splits[r + 1] - p.num_splits[r];
-  RequestOutput o;
-  o.split = n_slots > 0;
-  o.slot = p.num_splits[r] + split_idx;
-  o.slot_ok = split_idx < n_slots && o.slot >= 0 && o.slot < p.max_partial_slots;
-  return o;
+  if (n_slots <= 0) return {RequestOutput::kUnsplit};
+  const int slot = p.num_splits[r] + split_idx;
+  const bool ok = split_idx < n_slots && slot >= 0 && slot < p.max_partial_slots;
+  return {ok ? slot : RequestOutput::kNoSlot};
 }
 
 // Natural-log lse of a row from its raw-score maximum m and its sum l of 2^((s - m) * scale_log2).
@@ -223,6 +228,13 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
   const bool evict_first = kOneRowTile || p.num_row_tiles == 1;
 #endif
   const uint64_t policy = l2_policy_evict_first();
+  // The table entry of the part's first tile, read before the cursor has read its request's
+  // length: the two reads overlap, and the CTA's first page is issued one round trip to L2 sooner
+  // (perf-log entry 80). Used only when the cursor starts there; an unused read stays in the table.
+  const int first_blk = fields[plan::kBlkBegin];
+  const bool first_read = req_begin <= req_end && first_blk >= 0 && first_blk < p.max_blocks_per_seq;
+  const int first_page =
+      first_read ? p.block_table[static_cast<int64_t>(req_begin) * p.block_table_stride + first_blk] : 0;
   PageCursor load(p, fields, req_begin, req_end);
   // Producer clocks: p0 = wait for a free stage, p1 = TMA issue to landed. A page's landing is
   // waited for only after the next page has been issued (or after the last one), which never
@@ -276,7 +288,8 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
     // no HBM reads.
     const int page = static_cast<int>((2u * blockIdx.x + static_cast<unsigned>(it & 1)) % static_cast<unsigned>(p.num_blocks));
 #else
-    const int page = load.page();   // out of range: TMA fills zeros
+    // Out of range: TMA fills zeros.
+    const int page = it == 0 && load.r == req_begin && load.blk == first_blk ? first_page : load.page();
 #endif
     auto load_chunk = [&](int c, uint32_t full) {
       const uint32_t dst = ring.stage(it) + c * kChunkBytes;

@@ -439,6 +439,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   for (int r = work.begin; r <= work.end; ++r) {
     const Segment sg = segment_of(p, fields, r);
     if (!sg.active) continue;
+    const RequestOutput dst = request_output(p, r, sg.split_idx);   // before the pages (its definition says why)
     const int nblk = sg.blk_end - sg.blk_begin;
 
     int lim[2];
@@ -640,7 +641,6 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     // negative on the GPU, i.e. the clock reads did not stay in program order around them.
     clk.start();
 
-    const RequestOutput dst = request_output(p, r, sg.split_idx);
 #pragma unroll
     for (int e = 0; e < 2; ++e) {
       const int rl = row0 + 8 * e;
@@ -650,10 +650,10 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       // whole warp.
       const bool row_ok = mrow < p.rows_per_kv;
       const float inv = l > 0.f ? 1.f / l : 0.f;
-      const float lse = row_lse(m[e], l, p.softmax_scale, dst.split);
+      const float lse = row_lse(m[e], l, p.softmax_scale, dst.split());
       int i = 0, h = 0;
       if (row_ok) token_and_head(p, kv_head, mrow, i, h);
-      if (!dst.split) {
+      if (!dst.split()) {
         T* out = static_cast<T*>(p.out) + r * p.out_stride_b + i * p.out_stride_s + h * p.out_stride_h;
 #ifdef FLASHMLA_EXPERIMENT_NO_O_STORES
         if (experiment_keep_alive(o)) p.lse[0] = 0.f;
@@ -671,8 +671,8 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         }
 #endif
         if (row_ok && wg == 0 && tq == 0) p.lse[r * p.lse_stride_b + h * p.lse_stride_h + i * p.lse_stride_s] = lse;
-      } else if (dst.slot_ok) {
-        const int64_t prow = (static_cast<int64_t>(dst.slot) * p.num_heads_kv + kv_head) * p.rows_per_kv + mrow;
+      } else if (dst.slot_ok()) {
+        const int64_t prow = (static_cast<int64_t>(dst.slot()) * p.num_heads_kv + kv_head) * p.rows_per_kv + mrow;
         float* po = p.partial_o + prow * kDimV;
 #ifdef FLASHMLA_EXPERIMENT_NO_O_STORES
         if (experiment_keep_alive(o)) po[0] = 0.f;
