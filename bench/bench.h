@@ -29,6 +29,13 @@ struct Config {
 
 std::string describe(const Config& c);  // "b=128 s_q=1 h_q=128 h_kv=1 s_k=4096 varlen causal bf16"
 
+// The values q and the cache are filled with. flashmla: FlashMLA's test recipe, which
+// shared/ANCHORS.md's rows were timed with (q and cache ~ N(0, 1) / 10, clamped to [-1, 1]);
+// uniform: uniform in [-1, 1), this benchmark's recipe until perf-log entry 81. The values set the
+// softmax's spread and the operands' bits, and so the energy a call takes at the power cap.
+enum class DataRecipe { flashmla, uniform };
+const char* data_recipe_name(DataRecipe d);
+
 struct Options {
   std::vector<Config> configs;
   int repeats = 7;
@@ -38,6 +45,7 @@ struct Options {
   bool check = false;
   bool rotate = true;              // rotate copies of q/cache so small rows do not run from L2
   bool contiguous_pages = false;   // block tables give each request consecutive pages (default: a random permutation)
+  DataRecipe data = DataRecipe::flashmla;   // the values of q and the cache
   double read_gib = 4.0;           // size of the streaming-read ceiling buffer
   std::string json_path;
 };
@@ -96,11 +104,16 @@ struct Workload {
 // with get_mla_metadata on `stream` (as an engine does per step).
 // rotate_bytes > 0: enough copies that consecutive calls touch at least that many bytes.
 void build_workload(Workload& w, const Config& c, int device, size_t rotate_bytes, bool contiguous_pages,
-                    cudaStream_t stream);
+                    DataRecipe data, cudaStream_t stream);
 
 // Fills `count` 16-bit values with deterministic pseudo-random numbers in [-scale, scale).
 void fill_random_half(void* dst, size_t count, flashmla::DType dtype, float scale, uint64_t seed,
                       cudaStream_t stream);
+
+// Fills `count` 16-bit values with deterministic pseudo-random normal numbers of standard deviation
+// sigma, clamped to [-1, 1] (FlashMLA's test recipe: randn() / 10, then clamp).
+void fill_clamped_normal_half(void* dst, size_t count, flashmla::DType dtype, float sigma, uint64_t seed,
+                              cudaStream_t stream);
 
 // ---------------------------------------------------------------- ceilings
 

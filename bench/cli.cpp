@@ -21,6 +21,8 @@ const char* kUsage =
     "  --rotate 1|0               rotate q/cache copies so small rows do not run from L2 (default 1)\n"
     "  --pages random|contiguous  block tables: a random permutation of the pages (default, ANCHORS.md's\n"
     "                             recipe) or each request's pages consecutive in memory\n"
+    "  --data flashmla|uniform    q and cache values: FlashMLA's test recipe, N(0, 1) / 10 clamped to\n"
+    "                             [-1, 1] (default, ANCHORS.md's rows), or uniform in [-1, 1)\n"
     "  --read-gib 4               size of the streaming-read ceiling buffer\n"
     "  --device 0                 CUDA device\n";
 
@@ -129,6 +131,11 @@ Options parse_args(int argc, char** argv) {
       if (value == "random") opt.contiguous_pages = false;
       else if (value == "contiguous") opt.contiguous_pages = true;
       else throw std::runtime_error("--pages: expected random or contiguous, got '" + value + "'");
+    }
+    else if (name == "data") {
+      if (value == "flashmla") opt.data = DataRecipe::flashmla;
+      else if (value == "uniform") opt.data = DataRecipe::uniform;
+      else throw std::runtime_error("--data: expected flashmla or uniform, got '" + value + "'");
     }
     else if (name == "read-gib") opt.read_gib = std::stod(value);
     else throw std::runtime_error("unknown option --" + name + "\n" + kUsage);

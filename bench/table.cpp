@@ -51,6 +51,8 @@ double anchor_pct(const Anchor& a) { return 100.0 * a.roofline_us / a.flashmla_u
 
 }  // namespace
 
+const char* data_recipe_name(DataRecipe d) { return d == DataRecipe::flashmla ? "flashmla" : "uniform"; }
+
 std::string describe(const Config& c) {
   std::ostringstream s;
   s << "b=" << c.b << " s_q=" << c.s_q << " h_q=" << c.h_q << " h_kv=" << c.h_kv << " s_k=" << c.s_k
@@ -89,6 +91,9 @@ void print_header(const DeviceInfo& dev, const Ceilings& ceil, const Options& op
               "metadata computed once per row; L2 rotation %s; pages %s\n",
               opt.repeats, opt.iters, opt.warmup, opt.rotate ? "on" : "off",
               opt.contiguous_pages ? "contiguous per request" : "randomly permuted");
+  std::printf("- Data: %s\n", opt.data == DataRecipe::flashmla
+                                   ? "FlashMLA's test recipe, q and cache ~ N(0, 1) / 10 clamped to [-1, 1] (--data flashmla)"
+                                   : "q and cache uniform in [-1, 1) (--data uniform)");
   std::printf("- FlashMLA %% roof: quoted from shared/ANCHORS.md (H200, its own ceilings), "
               "= ANCHORS roofline us / FlashMLA us\n\n");
   std::fflush(stdout);
@@ -128,6 +133,7 @@ void write_json(const std::string& path, const DeviceInfo& dev, const Ceilings& 
   j << "  \"settings\": {\"repeats\": " << opt.repeats << ", \"iters\": " << opt.iters
     << ", \"warmup\": " << opt.warmup << ", \"l2_rotation\": " << (opt.rotate ? "true" : "false")
     << ", \"pages\": \"" << (opt.contiguous_pages ? "contiguous" : "random") << "\""
+    << ", \"data\": \"" << data_recipe_name(opt.data) << "\""
     << ", \"check\": " << (opt.check ? "true" : "false") << "},\n";
   j << "  \"rows\": [";
   for (size_t i = 0; i < rows.size(); ++i) {

@@ -88,7 +88,7 @@ flashmla::DecodeArgs Workload::args(int i) const {
 }
 
 void build_workload(Workload& w, const Config& c, int device, size_t rotate_bytes, bool contiguous_pages,
-                    cudaStream_t stream) {
+                    DataRecipe data, cudaStream_t stream) {
   const int d = flashmla::kHeadDimQK, dv = flashmla::kHeadDimV, page = flashmla::kPageBlockSize;
   if (c.b < 1 || c.s_q < 1 || c.h_q < 1 || c.h_kv < 1 || c.s_k < 1 || c.h_q % c.h_kv != 0) {
     throw std::runtime_error("invalid configuration: " + describe(c));
@@ -145,9 +145,14 @@ void build_workload(Workload& w, const Config& c, int device, size_t rotate_byte
 
   for (int i = 0; i < copies; ++i) {
     w.q.push_back(device_alloc<void>(w.q_bytes, "q"));
-    fill_random_half(w.q.back(), w.q_bytes / 2, c.dtype, 1.0f, 1000 + 2 * i, stream);
     w.cache.push_back(device_alloc<void>(w.cache_bytes, "k_cache"));
-    fill_random_half(w.cache.back(), w.cache_bytes / 2, c.dtype, 1.0f, 1001 + 2 * i, stream);
+    if (data == DataRecipe::flashmla) {
+      fill_clamped_normal_half(w.q.back(), w.q_bytes / 2, c.dtype, 0.1f, 1000 + 2 * i, stream);
+      fill_clamped_normal_half(w.cache.back(), w.cache_bytes / 2, c.dtype, 0.1f, 1001 + 2 * i, stream);
+    } else {
+      fill_random_half(w.q.back(), w.q_bytes / 2, c.dtype, 1.0f, 1000 + 2 * i, stream);
+      fill_random_half(w.cache.back(), w.cache_bytes / 2, c.dtype, 1.0f, 1001 + 2 * i, stream);
+    }
   }
   w.block_table = device_alloc<int32_t>(table.size() * sizeof(int32_t), "block_table");
   BENCH_CUDA(cudaMemcpyAsync(w.block_table, table.data(), table.size() * sizeof(int32_t),

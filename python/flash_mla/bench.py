@@ -207,10 +207,21 @@ def measure_ceilings(read_gib, gemm_n=8192):
             "gemm_method": "torch.matmul bf16 8192^3"}
 
 
+def fill_values(shape, dtype, data):
+    """q or cache values. "flashmla": FlashMLA's test recipe, which ANCHORS.md's rows were timed with
+    (randn / 10, clamped to [-1, 1]); "uniform": uniform in [-1, 1), this benchmark's recipe until
+    docs/perf-log.md entry 81. The values set the softmax's spread and the operands' bits, and so
+    the energy a call takes at the power cap."""
+    torch = _torch()
+    if data == "flashmla":
+        return (torch.randn(shape, dtype=dtype, device="cuda") / 10).clamp_(-1, 1)
+    return torch.empty(shape, dtype=dtype, device="cuda").uniform_(-1, 1)
+
+
 class Workload:
     """Inputs of one configuration: `copies` q/cache pairs sharing one block table and lengths."""
 
-    def __init__(self, c, rotate_bytes, seed=0):
+    def __init__(self, c, rotate_bytes, data="flashmla", seed=0):
         torch = _torch()
         self.c = c
         self.lengths = cache_lengths(c, seed)
@@ -237,10 +248,10 @@ class Workload:
         if per_copy > budget:
             raise RuntimeError(f"not enough device memory for {describe(c)}: needs {per_copy >> 20} MiB")
         self.copies = max(1, min(copies, 64, budget // per_copy))
-        self.q = [torch.empty(c["b"], c["s_q"], c["h_q"], D_QK, dtype=dt, device="cuda").uniform_(-1, 1)
-                  for _ in range(self.copies)]
-        self.k_cache = [torch.empty(self.num_blocks, PAGE, c["h_kv"], D_QK, dtype=dt, device="cuda").uniform_(-1, 1)
-                        for _ in range(self.copies)]
+        q_shape = (c["b"], c["s_q"], c["h_q"], D_QK)
+        k_shape = (self.num_blocks, PAGE, c["h_kv"], D_QK)
+        self.q = [fill_values(q_shape, dt, data) for _ in range(self.copies)]
+        self.k_cache = [fill_values(k_shape, dt, data) for _ in range(self.copies)]
         torch.cuda.synchronize()
 
     def metadata(self, mod):
@@ -357,7 +368,7 @@ def run_rows(args, configs):
 
     rows = []
     for c in configs:
-        w = Workload(c, rotate_bytes)
+        w = Workload(c, rotate_bytes, args.data)
         fns = [w.caller(ours)] + ([w.caller(theirs)] if theirs else [])
         samples = time_rows(fns, args.warmup, args.repeats, args.iters)
         row = dict(c)
@@ -394,7 +405,7 @@ def run_rows(args, configs):
 
     settings = {"repeats": args.repeats, "iters": args.iters, "warmup": args.warmup,
                 "l2_rotation": bool(args.rotate), "check": bool(args.check), "module": args.module,
-                "vs": args.vs}
+                "vs": args.vs, "data": args.data}
     return {"source": "python", "tool": "flash_mla.bench", "device": dev, "ceilings": ceilings,
             "settings": settings, "rows": rows}
 
@@ -414,6 +425,8 @@ def print_report(result):
     print(f"- Timing: median of {st['repeats']} repeats x {st['iters']} back-to-back calls (CUDA events), "
           f"{st['warmup']} warm-up calls, metadata computed once per row; L2 rotation "
           f"{'on' if st['l2_rotation'] else 'off'}")
+    print(f"- Data: {st.get('data', 'uniform')} (q and cache values; flashmla = randn / 10 clamped to [-1, 1], "
+          "FlashMLA's test recipe)")
     print("- FlashMLA % roof: quoted from shared/ANCHORS.md (H200, its own ceilings), "
           "= ANCHORS roofline us / FlashMLA us\n")
     print("| b | s_q | h_q | s_k | us | spread % | TFLOPS | GB/s | roofline us | % roof | FlashMLA % roof | vs FlashMLA |")
@@ -484,6 +497,9 @@ def parse_args(argv):
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--rotate", type=int, choices=(0, 1), default=1,
                    help="rotate q/cache copies so small rows do not run from L2")
+    p.add_argument("--data", choices=("flashmla", "uniform"), default="flashmla",
+                   help="q and cache values: FlashMLA's test recipe (randn / 10, clamped; ANCHORS.md's rows) "
+                        "or uniform in [-1, 1)")
     p.add_argument("--read-gib", type=float, default=4.0)
     p.add_argument("--device", type=int, default=0)
     p.add_argument("--check", action="store_true", help="verify a cut-down case per row before timing")
