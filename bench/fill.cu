@@ -27,61 +27,54 @@ __device__ __forceinline__ uint16_t to_half_bits(float v) {
   }
 }
 
-template <bool kBf16>
-__global__ void fill_kernel(uint16_t* dst, size_t count, float scale, uint64_t seed) {
+enum class Dist { uniform, clamped_normal };
+
+// uniform: in [-param, param), like torch's uniform_(-param, param). clamped_normal: normal with
+// standard deviation param, clamped to [-1, 1], by Box-Muller on two 24-bit uniforms of one hash
+// (u1 in (0, 1], so the logarithm is finite).
+template <bool kBf16, Dist kDist>
+__global__ void fill_kernel(uint16_t* dst, size_t count, float param, uint64_t seed) {
   const size_t stride = static_cast<size_t>(gridDim.x) * blockDim.x;
   for (size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += stride) {
     const uint64_t r = mix64(i ^ (seed * 0xd1b54a32d192ed03ull));
-    // Uniform in [-scale, scale), like torch's uniform_(-scale, scale) in the Python benchmark.
     const float u = static_cast<float>(r >> 40) * (1.0f / 16777216.0f);
-    dst[i] = to_half_bits<kBf16>((2.0f * u - 1.0f) * scale);
+    float v;
+    if constexpr (kDist == Dist::uniform) {
+      v = (2.0f * u - 1.0f) * param;
+    } else {
+      const float u2 = static_cast<float>((r >> 16) & 0xffffffu) * (1.0f / 16777216.0f);
+      const float n = sqrtf(-2.0f * logf(u + 1.0f / 16777216.0f)) * cospif(2.0f * u2);
+      v = fminf(fmaxf(n * param, -1.0f), 1.0f);
+    }
+    dst[i] = to_half_bits<kBf16>(v);
   }
 }
 
-// Box-Muller on two 24-bit uniforms from one hash: u1 in (0, 1], so the logarithm is finite.
-template <bool kBf16>
-__global__ void fill_normal_kernel(uint16_t* dst, size_t count, float sigma, uint64_t seed) {
-  const size_t stride = static_cast<size_t>(gridDim.x) * blockDim.x;
-  for (size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += stride) {
-    const uint64_t r = mix64(i ^ (seed * 0xd1b54a32d192ed03ull));
-    const float u1 = (static_cast<float>(r >> 40) + 1.0f) * (1.0f / 16777216.0f);
-    const float u2 = static_cast<float>((r >> 16) & 0xffffffu) * (1.0f / 16777216.0f);
-    const float n = sqrtf(-2.0f * logf(u1)) * cospif(2.0f * u2);
-    dst[i] = to_half_bits<kBf16>(fminf(fmaxf(n * sigma, -1.0f), 1.0f));
-  }
-}
-
-unsigned fill_blocks(size_t count, int threads) {
+template <Dist kDist>
+void fill(void* dst, size_t count, flashmla::DType dtype, float param, uint64_t seed, cudaStream_t stream) {
+  if (count == 0) return;
+  const int threads = 256;
   const size_t want = (count + threads - 1) / threads;
-  return static_cast<unsigned>(want < 65536 ? want : 65536);
+  const unsigned blocks = static_cast<unsigned>(want < 65536 ? want : 65536);
+  uint16_t* p = static_cast<uint16_t*>(dst);
+  if (dtype == flashmla::DType::bf16) {
+    fill_kernel<true, kDist><<<blocks, threads, 0, stream>>>(p, count, param, seed);
+  } else {
+    fill_kernel<false, kDist><<<blocks, threads, 0, stream>>>(p, count, param, seed);
+  }
+  BENCH_CUDA(cudaGetLastError());
 }
 
 }  // namespace
 
-void fill_clamped_normal_half(void* dst, size_t count, flashmla::DType dtype, float sigma, uint64_t seed,
-                              cudaStream_t stream) {
-  if (count == 0) return;
-  const int threads = 256;
-  const unsigned blocks = fill_blocks(count, threads);
-  if (dtype == flashmla::DType::bf16) {
-    fill_normal_kernel<true><<<blocks, threads, 0, stream>>>(static_cast<uint16_t*>(dst), count, sigma, seed);
-  } else {
-    fill_normal_kernel<false><<<blocks, threads, 0, stream>>>(static_cast<uint16_t*>(dst), count, sigma, seed);
-  }
-  BENCH_CUDA(cudaGetLastError());
-}
-
 void fill_random_half(void* dst, size_t count, flashmla::DType dtype, float scale, uint64_t seed,
                       cudaStream_t stream) {
-  if (count == 0) return;
-  const int threads = 256;
-  const unsigned blocks = fill_blocks(count, threads);
-  if (dtype == flashmla::DType::bf16) {
-    fill_kernel<true><<<blocks, threads, 0, stream>>>(static_cast<uint16_t*>(dst), count, scale, seed);
-  } else {
-    fill_kernel<false><<<blocks, threads, 0, stream>>>(static_cast<uint16_t*>(dst), count, scale, seed);
-  }
-  BENCH_CUDA(cudaGetLastError());
+  fill<Dist::uniform>(dst, count, dtype, scale, seed, stream);
+}
+
+void fill_clamped_normal_half(void* dst, size_t count, flashmla::DType dtype, float sigma, uint64_t seed,
+                              cudaStream_t stream) {
+  fill<Dist::clamped_normal>(dst, count, dtype, sigma, seed, stream);
 }
 
 }  // namespace bench
