@@ -31,8 +31,8 @@ std::string describe(const Config& c);  // "b=128 s_q=1 h_q=128 h_kv=1 s_k=4096 
 
 // The values q and the cache are filled with. flashmla: FlashMLA's test recipe, which
 // shared/ANCHORS.md's rows were timed with (q and cache ~ N(0, 1) / 10, clamped to [-1, 1]);
-// uniform: uniform in [-1, 1), this benchmark's recipe until perf-log entry 81. The values set the
-// softmax's spread and the operands' bits, and so the energy a call takes at the power cap.
+// uniform: uniform in [-1, 1), this benchmark's recipe until perf-log entry 81, which timed both
+// alike (same power, same clock), so rows measured with either compare.
 enum class DataRecipe { flashmla, uniform };
 const char* data_recipe_name(DataRecipe d);
 

@@ -210,8 +210,7 @@ def measure_ceilings(read_gib, gemm_n=8192):
 def fill_values(shape, dtype, data):
     """q or cache values. "flashmla": FlashMLA's test recipe, which ANCHORS.md's rows were timed with
     (randn / 10, clamped to [-1, 1]); "uniform": uniform in [-1, 1), this benchmark's recipe until
-    docs/perf-log.md entry 81. The values set the softmax's spread and the operands' bits, and so
-    the energy a call takes at the power cap."""
+    docs/perf-log.md entry 81, which timed both alike (same power, same clock)."""
     torch = _torch()
     if data == "flashmla":
         return (torch.randn(shape, dtype=dtype, device="cuda") / 10).clamp_(-1, 1)
