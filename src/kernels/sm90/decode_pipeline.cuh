@@ -254,6 +254,23 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
     mbar_wait(ring.empty(it), ring.full_parity(it) ^ 1);
     clk.mark(0);
     clk.page();
+#ifdef FLASHMLA_EXPERIMENT_L2_PREFETCH_PAGES
+    // Timing only (wrong results; perf-log entry 83): as RESIDENT_PAGES, but each later page is
+    // still read from HBM into L2 (a bulk prefetch), so the page loop runs with the HBM traffic and
+    // none of the L2 -> SM moves or shared-memory writes.
+    if (it >= 2) {
+#pragma unroll
+      for (int c = 0; c < kHeadDim / kChunkCols; ++c) {
+        asm volatile("cp.async.bulk.prefetch.tensor.4d.L2.global [%0, {%1, %2, %3, %4}];\n" ::"l"(
+                         reinterpret_cast<uint64_t>(kv_map)),
+                     "r"(c * kChunkCols), "r"(0), "r"(kv_head), "r"(load.page())
+                     : "memory");
+      }
+      mbar_arrive(ring.full(it));
+      if constexpr (kTwoPart) mbar_arrive(ring.full_b(it));
+      continue;
+    }
+#endif
 #ifdef FLASHMLA_EXPERIMENT_RESIDENT_PAGES
     // Timing only (wrong results; perf-log entry 55): each stage is loaded once per CTA, and later
     // pages reuse its bytes, so the page loop runs with no loads in flight.
