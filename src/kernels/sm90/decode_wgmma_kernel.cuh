@@ -50,6 +50,12 @@ namespace flashmla::sm90 {
 #define FLASHMLA_SCORE_STEPS_PER_CHUNK 4
 #endif
 inline constexpr int kScoreStepsPerChunk = FLASHMLA_SCORE_STEPS_PER_CHUNK;
+
+// Timing only (wrong results; docs/perf-log.md, entry 83): the fast path's proxy fence before the
+// own-keys P @ V is left out (1), and its warpgroup barrier too (2), to measure what they cost.
+#ifndef FLASHMLA_EXPERIMENT_P_SYNC_SKIP
+#define FLASHMLA_EXPERIMENT_P_SYNC_SKIP 0
+#endif
 static_assert(36 % kScoreStepsPerChunk == 0, "score chunks must tile the 36 k-steps");
 
 struct WgmmaDecodeSmem {
@@ -521,8 +527,12 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
           // Keys past the length are masked, so zeroing their V rows (this consumer's channels)
           // changes nothing the other consumer uses.
           if (valid < plan::kBlockN) zero_tail_rows(st, wg, valid, t);
+#if FLASHMLA_EXPERIMENT_P_SYNC_SKIP < 1
           fence_proxy_async_smem();
+#endif
+#if FLASHMLA_EXPERIMENT_P_SYNC_SKIP < 2
           named_barrier_sync(kBarGroup + wg, kWarpgroupThreads);
+#endif
           clk.mark(1);
           // This consumer's keys first: the tensor core works while the other half of P is stored.
           C::pv_own_keys(o, rope, st, wg);
