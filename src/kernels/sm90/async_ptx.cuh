@@ -94,6 +94,15 @@ __device__ __forceinline__ void tma_load_4d_hint(uint32_t dst, const CUtensorMap
       : "memory");
 }
 
+// Reads a box of a 4-D tensor map from global memory into L2 only (no shared-memory destination,
+// no barrier).
+__device__ __forceinline__ void tma_prefetch_4d_l2(const CUtensorMap* map, int c0, int c1, int c2, int c3) {
+  asm volatile("cp.async.bulk.prefetch.tensor.4d.L2.global [%0, {%1, %2, %3, %4}];\n" ::"l"(
+                   reinterpret_cast<uint64_t>(map)),
+               "r"(c0), "r"(c1), "r"(c2), "r"(c3)
+               : "memory");
+}
+
 // L2 policy: lines of the loads that carry it are the first to be evicted.
 __device__ __forceinline__ uint64_t l2_policy_evict_first() {
   uint64_t policy;

@@ -260,12 +260,7 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
     // none of the L2 -> SM moves or shared-memory writes.
     if (it >= 2) {
 #pragma unroll
-      for (int c = 0; c < kHeadDim / kChunkCols; ++c) {
-        asm volatile("cp.async.bulk.prefetch.tensor.4d.L2.global [%0, {%1, %2, %3, %4}];\n" ::"l"(
-                         reinterpret_cast<uint64_t>(kv_map)),
-                     "r"(c * kChunkCols), "r"(0), "r"(kv_head), "r"(load.page())
-                     : "memory");
-      }
+      for (int c = 0; c < kHeadDim / kChunkCols; ++c) tma_prefetch_4d_l2(kv_map, c * kChunkCols, 0, kv_head, load.page());
       mbar_arrive(ring.full(it));
       if constexpr (kTwoPart) mbar_arrive(ring.full_b(it));
       continue;

@@ -50,13 +50,13 @@ namespace flashmla::sm90 {
 #define FLASHMLA_SCORE_STEPS_PER_CHUNK 4
 #endif
 inline constexpr int kScoreStepsPerChunk = FLASHMLA_SCORE_STEPS_PER_CHUNK;
+static_assert(36 % kScoreStepsPerChunk == 0, "score chunks must tile the 36 k-steps");
 
 // Timing only (wrong results; docs/perf-log.md, entry 83): the fast path's proxy fence before the
 // own-keys P @ V is left out (1), and its warpgroup barrier too (2), to measure what they cost.
 #ifndef FLASHMLA_EXPERIMENT_P_SYNC_SKIP
 #define FLASHMLA_EXPERIMENT_P_SYNC_SKIP 0
 #endif
-static_assert(36 % kScoreStepsPerChunk == 0, "score chunks must tile the 36 k-steps");
 
 struct WgmmaDecodeSmem {
   static constexpr uint32_t kQ = 0;
