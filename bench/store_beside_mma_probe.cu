@@ -1,0 +1,163 @@
+// flashmla_store_beside_mma_probe: how long a warpgroup's shared-memory stores, their proxy fence
+// and a warpgroup barrier take while P @ V MMAs stream their operands from shared memory: none,
+// the other warpgroup's, or the same warpgroup's own (issued just before the stores).
+//
+// docs/perf-log.md entry 83 found the wide kernel's P stores, fence and P barrier ~300 cycles
+// slower beside its own warpgroup's P @ V. A seesaw overlaps one warpgroup's stores with the other
+// warpgroup's MMAs, so whether the effect crosses warpgroups decides what such a schedule can gain.
+//
+// One CTA per SM (all SMs busy, as in decode), two warpgroups. Warpgroup 1 is measured: each
+// iteration it stores eight 32-bit words a thread into a P-shaped tile (the decode kernel's
+// swizzled addresses), fences and waits on a 128-thread barrier, timed by clock64 around exactly
+// that. Warpgroup 0 idles or streams P @ V (m64n256k16, both operands in shared memory) for longer
+// than warpgroup 1's loop. The data is arbitrary.
+#include <cuda_bf16.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+
+#include "kernels/sm90/async_ptx.cuh"
+#include "kernels/sm90/ptx.cuh"
+#include "kernels/sm90/wgmma_ops.cuh"
+
+namespace {
+
+using namespace flashmla::sm90;
+using T = __nv_bfloat16;
+
+constexpr uint32_t kChunk = 8192;                  // a 64 x 64 bf16 tile, 128-byte swizzled rows
+constexpr uint32_t kVOff = 0;                      // V: 8 chunks (512 channels x 64 keys)
+constexpr uint32_t kPOff = 8 * kChunk;             // P read by the MMAs (64 x 64)
+constexpr uint32_t kStoreOff = 9 * kChunk;         // P written by warpgroup 1 (64 x 64)
+constexpr uint32_t kSmemBytes = 10 * kChunk;
+
+enum Mode : int {
+  kAlone,          // warpgroup 0 idles
+  kOtherWgMma,     // warpgroup 0 streams P @ V the whole time
+  kOwnMma,         // warpgroup 1 issues its own P @ V before each round of stores, waits after
+  kOwnMmaNoStore,  // the same without the stores (the MMAs' own time, for reference)
+};
+
+__device__ __forceinline__ uint64_t pdesc(uint32_t addr) { return smem_desc_sw128(addr, 16, 1024); }
+__device__ __forceinline__ uint64_t vdesc(uint32_t base, int half, int kk) {
+  return smem_desc_sw128(base + 4 * half * kChunk + kk * 16 * 128, kChunk, 1024);
+}
+
+// One consumer's P @ V of a page: 4 k-steps of m64n256k16 into o.
+__device__ __forceinline__ void issue_pv(float (&o)[128], uint32_t sbase, int half) {
+  wgmma_fence();
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) Wgmma<T, 256, 0, 1>::mma(o, pdesc(sbase + kPOff + kk * 32), vdesc(sbase + kVOff, half, kk), 1);
+  wgmma_commit();
+}
+
+// Eight words a thread at the decode kernel's P addresses (rows row0 and row0 + 8, four 16-byte
+// units XORed by the swizzle), the proxy fence, and the warpgroup's barrier.
+__device__ __forceinline__ void store_round(uint32_t tile, int t, uint32_t value) {
+  const int w = t / 32, lane = t % 32;
+  const int row0 = 16 * w + lane / 4;
+  const uint32_t a = tile + row0 * 128 + ((((lane % 4) * 4) / 16) ^ (row0 % 8)) * 16 + ((lane % 4) * 4) % 16;
+#pragma unroll
+  for (int jn = 0; jn < 4; ++jn) {
+    st_shared_b32(a ^ (16 * jn), value + jn);
+    st_shared_b32((a ^ (16 * jn)) + 8 * 128, value + 4 + jn);
+  }
+  fence_proxy_async_smem();
+  named_barrier_sync(1, 128);
+}
+
+template <int kMode>
+__global__ void __launch_bounds__(256, 1) store_probe_kernel(int iters, unsigned long long* out, float* sink) {
+  extern __shared__ __align__(1024) uint8_t smem[];
+  const uint32_t sbase = smem_u32(smem);
+  for (uint32_t i = threadIdx.x; i < kSmemBytes / 4; i += blockDim.x) {
+    reinterpret_cast<uint32_t*>(smem)[i] = 0x3c003c00u ^ (i * 2654435761u & 0x00ff00ffu);
+  }
+  fence_proxy_async_smem();
+  __syncthreads();
+  const int wg = threadIdx.x / 128, t = threadIdx.x % 128;
+  float o[128];
+#pragma unroll
+  for (int i = 0; i < 128; ++i) o[i] = 0.f;
+  unsigned long long store_cycles = 0, loop_cycles = 0;
+  if (wg == 0) {
+    if (kMode == kOtherWgMma) {
+      // Long enough to cover warpgroup 1's loop (a round there takes well under 4 P @ V's).
+      for (int it = 0; it < 4 * iters + 8; ++it) {
+        issue_pv(o, sbase, 0);
+        wgmma_wait<1>();
+      }
+      wgmma_wait<0>();
+    }
+  } else {
+    const unsigned long long l0 = clock64();
+    for (int it = 0; it < iters; ++it) {
+      if (kMode == kOwnMma || kMode == kOwnMmaNoStore) issue_pv(o, sbase, 1);
+      if (kMode != kOwnMmaNoStore) {
+        const unsigned long long s0 = clock64();
+        store_round(sbase + kStoreOff, t, static_cast<uint32_t>(it));
+        store_cycles += clock64() - s0;
+      }
+      if (kMode == kOwnMma || kMode == kOwnMmaNoStore) wgmma_wait<0>();
+    }
+    loop_cycles = clock64() - l0;
+  }
+  fence_registers(o);
+  float v = 0.f;
+#pragma unroll
+  for (int i = 0; i < 128; ++i) v += o[i];
+  if (v == 12345.f) sink[threadIdx.x] = v;
+  if (wg == 1 && t == 0) {
+    out[2 * blockIdx.x] = store_cycles;
+    out[2 * blockIdx.x + 1] = loop_cycles;
+  }
+}
+
+void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) {
+    std::fprintf(stderr, "%s: %s\n", what, cudaGetErrorString(e));
+    std::exit(1);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int iters = argc > 1 ? std::atoi(argv[1]) : 400;
+  struct Case {
+    const char* name;
+    void (*kernel)(int, unsigned long long*, float*);
+  };
+  const Case cases[] = {
+      {"stores + fence + barrier, warpgroup 0 idle", store_probe_kernel<kAlone>},
+      {"the same beside warpgroup 0's P @ V", store_probe_kernel<kOtherWgMma>},
+      {"the same beside its own P @ V (issued first)", store_probe_kernel<kOwnMma>},
+      {"its own P @ V alone (no stores)", store_probe_kernel<kOwnMmaNoStore>},
+  };
+  int sms = 0;
+  check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), "SM count");
+  unsigned long long* d_out = nullptr;
+  float* d_sink = nullptr;
+  check(cudaMalloc(&d_out, sizeof(unsigned long long) * 2 * sms), "cudaMalloc");
+  check(cudaMalloc(&d_sink, sizeof(float) * 256), "cudaMalloc");
+  unsigned long long* h_out = static_cast<unsigned long long*>(std::malloc(sizeof(unsigned long long) * 2 * sms));
+  std::printf("| case | store round, cycles | warpgroup 1 iteration, cycles |\n|---|---|---|\n");
+  for (const Case& c : cases) {
+    check(cudaFuncSetAttribute(c.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes), "smem attribute");
+    for (int rep = 0; rep < 2; ++rep) {   // the first launch warms up
+      c.kernel<<<sms, 256, kSmemBytes>>>(iters, d_out, d_sink);
+      check(cudaGetLastError(), c.name);
+      check(cudaDeviceSynchronize(), c.name);
+    }
+    check(cudaMemcpy(h_out, d_out, sizeof(unsigned long long) * 2 * sms, cudaMemcpyDeviceToHost), "copy");
+    double store = 0, loop = 0;
+    for (int b = 0; b < sms; ++b) {
+      store += double(h_out[2 * b]) / iters / sms;
+      loop += double(h_out[2 * b + 1]) / iters / sms;
+    }
+    std::printf("| %s | %.0f | %.0f |\n", c.name, store, loop);
+  }
+  std::free(h_out);
+  return 0;
+}
