@@ -9,7 +9,7 @@
 // One CTA per SM (all SMs busy, as in decode), two warpgroups. Warpgroup 1 is measured: each
 // iteration it stores eight 32-bit words a thread into a P-shaped tile (the decode kernel's
 // swizzled addresses), fences and waits on a 128-thread barrier, timed by clock64 around exactly
-// that. Warpgroup 0 idles or streams P @ V (m64n256k16, both operands in shared memory) for longer
+// that; in the softmax cases it first computes those words as the decode kernel's fast path does. Warpgroup 0 idles or streams P @ V (m64n256k16, both operands in shared memory) for longer
 // than warpgroup 1's loop. The data is arbitrary.
 #include <cuda_bf16.h>
 
@@ -53,21 +53,42 @@ __device__ __forceinline__ void issue_pv(float (&o)[128], uint32_t sbase, int ha
 }
 
 // Eight words a thread at the decode kernel's P addresses (rows row0 and row0 + 8, four 16-byte
-// units XORed by the swizzle), the proxy fence, and the warpgroup's barrier.
-__device__ __forceinline__ void store_round(uint32_t tile, int t, uint32_t value) {
+// units XORed by the swizzle), the proxy fence, and the warpgroup's barrier. With kSoftmax, the
+// words are first computed as the fast path does: 16 exponentials, their sums and squares, and
+// the bf16 packing.
+template <bool kSoftmax>
+__device__ __forceinline__ void store_round(uint32_t tile, int t, uint32_t value, float (&acc)[4]) {
   const int w = t / 32, lane = t % 32;
   const int row0 = 16 * w + lane / 4;
   const uint32_t a = tile + row0 * 128 + ((((lane % 4) * 4) / 16) ^ (row0 % 8)) * 16 + ((lane % 4) * 4) % 16;
+  uint32_t words[8];
+  if constexpr (kSoftmax) {
+    float p[16];
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      p[i] = exp2_ftz(fmaf(__uint_as_float(0x3f000000u | ((value + i) & 0xfffu)), 0.09f, -1.f));
+      acc[(i >> 1) & 1] += p[i];
+      acc[2 + ((i >> 1) & 1)] = fmaf(p[i], p[i], acc[2 + ((i >> 1) & 1)]);
+    }
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const __nv_bfloat162 h = __floats2bfloat162_rn(p[2 * i], p[2 * i + 1]);
+      words[i] = *reinterpret_cast<const uint32_t*>(&h);
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < 8; ++i) words[i] = value + i;
+  }
 #pragma unroll
   for (int jn = 0; jn < 4; ++jn) {
-    st_shared_b32(a ^ (16 * jn), value + jn);
-    st_shared_b32((a ^ (16 * jn)) + 8 * 128, value + 4 + jn);
+    st_shared_b32(a ^ (16 * jn), words[2 * jn]);
+    st_shared_b32((a ^ (16 * jn)) + 8 * 128, words[2 * jn + 1]);
   }
   fence_proxy_async_smem();
   named_barrier_sync(1, 128);
 }
 
-template <int kMode>
+template <int kMode, bool kSoftmax>
 __global__ void __launch_bounds__(256, 1) store_probe_kernel(int iters, unsigned long long* out, float* sink) {
   extern __shared__ __align__(1024) uint8_t smem[];
   const uint32_t sbase = smem_u32(smem);
@@ -81,6 +102,7 @@ __global__ void __launch_bounds__(256, 1) store_probe_kernel(int iters, unsigned
 #pragma unroll
   for (int i = 0; i < 128; ++i) o[i] = 0.f;
   unsigned long long store_cycles = 0, loop_cycles = 0;
+  float acc[4] = {0.f, 0.f, 0.f, 0.f};
   if (wg == 0) {
     if (kMode == kOtherWgMma) {
       // Long enough to cover warpgroup 1's loop (a round there takes well under 4 P @ V's).
@@ -96,7 +118,7 @@ __global__ void __launch_bounds__(256, 1) store_probe_kernel(int iters, unsigned
       if (kMode == kOwnMma || kMode == kOwnMmaNoStore) issue_pv(o, sbase, 1);
       if (kMode != kOwnMmaNoStore) {
         const unsigned long long s0 = clock64();
-        store_round(sbase + kStoreOff, t, static_cast<uint32_t>(it));
+        store_round<kSoftmax>(sbase + kStoreOff, t, static_cast<uint32_t>(it * 16 + t), acc);
         store_cycles += clock64() - s0;
       }
       if (kMode == kOwnMma || kMode == kOwnMmaNoStore) wgmma_wait<0>();
@@ -107,6 +129,7 @@ __global__ void __launch_bounds__(256, 1) store_probe_kernel(int iters, unsigned
   float v = 0.f;
 #pragma unroll
   for (int i = 0; i < 128; ++i) v += o[i];
+  v += acc[0] + acc[1] + acc[2] + acc[3];
   if (v == 12345.f) sink[threadIdx.x] = v;
   if (wg == 1 && t == 0) {
     out[2 * blockIdx.x] = store_cycles;
@@ -130,10 +153,14 @@ int main(int argc, char** argv) {
     void (*kernel)(int, unsigned long long*, float*);
   };
   const Case cases[] = {
-      {"stores + fence + barrier, warpgroup 0 idle", store_probe_kernel<kAlone>},
-      {"the same beside warpgroup 0's P @ V", store_probe_kernel<kOtherWgMma>},
-      {"the same beside its own P @ V (issued first)", store_probe_kernel<kOwnMma>},
-      {"its own P @ V alone (no stores)", store_probe_kernel<kOwnMmaNoStore>},
+      {"stores + fence + barrier, warpgroup 0 idle", store_probe_kernel<kAlone, false>},
+      {"the same beside warpgroup 0's P @ V", store_probe_kernel<kOtherWgMma, false>},
+      {"the same beside its own P @ V (issued first)", store_probe_kernel<kOwnMma, false>},
+      {"its own P @ V alone (no stores)", store_probe_kernel<kOwnMmaNoStore, false>},
+      {"softmax (16 exponentials, sums, squares, packing) + stores + fence + barrier, alone",
+       store_probe_kernel<kAlone, true>},
+      {"the same beside warpgroup 0's P @ V", store_probe_kernel<kOtherWgMma, true>},
+      {"the same beside its own P @ V (issued first)", store_probe_kernel<kOwnMma, true>},
   };
   int sms = 0;
   check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), "SM count");
