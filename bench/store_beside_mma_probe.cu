@@ -16,7 +16,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
+#include <vector>
 
+#include "cuda_check.h"
 #include "kernels/sm90/async_ptx.cuh"
 #include "kernels/sm90/ptx.cuh"
 #include "kernels/sm90/wgmma_ops.cuh"
@@ -92,9 +95,9 @@ template <int kMode, bool kSoftmax>
 __global__ void __launch_bounds__(256, 1) store_probe_kernel(int iters, unsigned long long* out, float* sink) {
   extern __shared__ __align__(1024) uint8_t smem[];
   const uint32_t sbase = smem_u32(smem);
-  for (uint32_t i = threadIdx.x; i < kSmemBytes / 4; i += blockDim.x) {
-    reinterpret_cast<uint32_t*>(smem)[i] = 0x3c003c00u ^ (i * 2654435761u & 0x00ff00ffu);
-  }
+  // Finite operands (the MMAs' timing does not depend on their values).
+  uint32_t* words = reinterpret_cast<uint32_t*>(smem);
+  for (uint32_t i = threadIdx.x; i < kSmemBytes / 4; i += blockDim.x) words[i] = 0x3f803f80u;   // bf16 pairs of 1.0
   fence_proxy_async_smem();
   __syncthreads();
   const int wg = threadIdx.x / 128, t = threadIdx.x % 128;
@@ -137,17 +140,7 @@ __global__ void __launch_bounds__(256, 1) store_probe_kernel(int iters, unsigned
   }
 }
 
-void check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) {
-    std::fprintf(stderr, "%s: %s\n", what, cudaGetErrorString(e));
-    std::exit(1);
-  }
-}
-
-}  // namespace
-
-int main(int argc, char** argv) {
-  const int iters = argc > 1 ? std::atoi(argv[1]) : 400;
+int run_probe(int iters) {
   struct Case {
     const char* name;
     void (*kernel)(int, unsigned long long*, float*);
@@ -163,21 +156,21 @@ int main(int argc, char** argv) {
       {"the same beside its own P @ V (issued first)", store_probe_kernel<kOwnMma, true>},
   };
   int sms = 0;
-  check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), "SM count");
+  BENCH_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
   unsigned long long* d_out = nullptr;
   float* d_sink = nullptr;
-  check(cudaMalloc(&d_out, sizeof(unsigned long long) * 2 * sms), "cudaMalloc");
-  check(cudaMalloc(&d_sink, sizeof(float) * 256), "cudaMalloc");
-  unsigned long long* h_out = static_cast<unsigned long long*>(std::malloc(sizeof(unsigned long long) * 2 * sms));
+  BENCH_CUDA(cudaMalloc(&d_out, sizeof(unsigned long long) * 2 * sms));
+  BENCH_CUDA(cudaMalloc(&d_sink, sizeof(float) * 256));
+  std::vector<unsigned long long> h_out(2 * static_cast<size_t>(sms));
   std::printf("| case | store round, cycles | warpgroup 1 iteration, cycles |\n|---|---|---|\n");
   for (const Case& c : cases) {
-    check(cudaFuncSetAttribute(c.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes), "smem attribute");
+    BENCH_CUDA(cudaFuncSetAttribute(c.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
     for (int rep = 0; rep < 2; ++rep) {   // the first launch warms up
       c.kernel<<<sms, 256, kSmemBytes>>>(iters, d_out, d_sink);
-      check(cudaGetLastError(), c.name);
-      check(cudaDeviceSynchronize(), c.name);
+      BENCH_CUDA(cudaGetLastError());
+      BENCH_CUDA(cudaDeviceSynchronize());
     }
-    check(cudaMemcpy(h_out, d_out, sizeof(unsigned long long) * 2 * sms, cudaMemcpyDeviceToHost), "copy");
+    BENCH_CUDA(cudaMemcpy(h_out.data(), d_out, sizeof(unsigned long long) * h_out.size(), cudaMemcpyDeviceToHost));
     double store = 0, loop = 0;
     for (int b = 0; b < sms; ++b) {
       store += double(h_out[2 * b]) / iters / sms;
@@ -185,6 +178,23 @@ int main(int argc, char** argv) {
     }
     std::printf("| %s | %.0f | %.0f |\n", c.name, store, loop);
   }
-  std::free(h_out);
+  BENCH_CUDA(cudaFree(d_out));
+  BENCH_CUDA(cudaFree(d_sink));
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int iters = argc > 1 ? std::atoi(argv[1]) : 400;
+  if (iters <= 0) {
+    std::fprintf(stderr, "usage: flashmla_store_beside_mma_probe [iterations > 0]\n");
+    return 2;
+  }
+  try {
+    return run_probe(iters);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "flashmla_store_beside_mma_probe: %s\n", e.what());
+    return 1;
+  }
 }
