@@ -7,9 +7,9 @@
 // warpgroup's MMAs, so whether the effect crosses warpgroups decides what such a schedule can gain.
 //
 // One CTA per SM (all SMs busy, as in decode), two warpgroups. Warpgroup 1 is measured: each
-// iteration it stores eight 32-bit words a thread into a P-shaped tile (the decode kernel's
-// swizzled addresses), fences and waits on a 128-thread barrier, timed by clock64 around exactly
-// that; in the softmax cases it first computes those words as the decode kernel's fast path does. Warpgroup 0 idles or streams P @ V (m64n256k16, both operands in shared memory) for longer
+// iteration it runs one round of work (enum Work: P-tile stores with their fence and barrier, the
+// fast path's softmax before them, or exponentials or FMAs alone), timed by clock64 around
+// exactly that. Warpgroup 0 idles or streams P @ V (m64n256k16, both operands in shared memory) for longer
 // than warpgroup 1's loop. The data is arbitrary.
 #include <cuda_bf16.h>
 
@@ -38,6 +38,7 @@ constexpr uint32_t kSmemBytes = 10 * kChunk;
 enum Mode : int {
   kAlone,          // warpgroup 0 idles
   kOtherWgMma,     // warpgroup 0 streams P @ V the whole time
+  kOtherWgScores,  // warpgroup 0 streams score MMAs (m64n64k16, 32 accumulators a thread) instead
   kOwnMma,         // warpgroup 1 issues its own P @ V before each round of stores, waits after
   kOwnMmaNoStore,  // the same without the stores (the MMAs' own time, for reference)
 };
@@ -55,24 +56,39 @@ __device__ __forceinline__ void issue_pv(float (&o)[128], uint32_t sbase, int ha
   wgmma_commit();
 }
 
-// Eight words a thread at the decode kernel's P addresses (rows row0 and row0 + 8, four 16-byte
-// units XORed by the swizzle), the proxy fence, and the warpgroup's barrier. With kSoftmax, the
-// words are first computed as the fast path does: 16 exponentials, their sums and squares, and
-// the bf16 packing.
-template <bool kSoftmax>
-__device__ __forceinline__ void store_round(uint32_t tile, int t, uint32_t value, float (&acc)[4]) {
-  const int w = t / 32, lane = t % 32;
-  const int row0 = 16 * w + lane / 4;
-  const uint32_t a = tile + row0 * 128 + ((((lane % 4) * 4) / 16) ^ (row0 % 8)) * 16 + ((lane % 4) * 4) % 16;
-  uint32_t words[8];
-  if constexpr (kSoftmax) {
-    float p[16];
+enum Work : int {
+  kStores,         // eight P-tile words a thread stored, the proxy fence, a 128-thread barrier
+  kSoftmaxStores,  // the words first computed as the fast path does: 16 exponentials, their sums
+                   // and squares, the bf16 packing; then kStores
+  kExpOnly,        // the 16 exponentials and their sums alone (no stores, fence or barrier)
+  kFmaOnly,        // 64 FMAs in 8 independent chains alone
+};
+
+// One round of warpgroup 1's work. Stores go to the decode kernel's P addresses (rows row0 and
+// row0 + 8, four 16-byte units XORed by the swizzle). acc keeps every result live.
+template <int kWork>
+__device__ __forceinline__ void work_round(uint32_t tile, int t, uint32_t value, float (&acc)[8]) {
+  if constexpr (kWork == kFmaOnly) {
+#pragma unroll
+    for (int k = 0; k < 8; ++k) {
+#pragma unroll
+      for (int c = 0; c < 8; ++c) acc[c] = fmaf(acc[c], 0.999f, __uint_as_float(0x3c000000u | (value + c)));
+    }
+    return;
+  }
+  float p[16];
+  if constexpr (kWork != kStores) {
 #pragma unroll
     for (int i = 0; i < 16; ++i) {
       p[i] = exp2_ftz(fmaf(__uint_as_float(0x3f000000u | ((value + i) & 0xfffu)), 0.09f, -1.f));
       acc[(i >> 1) & 1] += p[i];
-      acc[2 + ((i >> 1) & 1)] = fmaf(p[i], p[i], acc[2 + ((i >> 1) & 1)]);
     }
+  }
+  if constexpr (kWork == kExpOnly) return;
+  uint32_t words[8];
+  if constexpr (kWork == kSoftmaxStores) {
+#pragma unroll
+    for (int i = 0; i < 16; ++i) acc[2 + ((i >> 1) & 1)] = fmaf(p[i], p[i], acc[2 + ((i >> 1) & 1)]);
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
       const __nv_bfloat162 h = __floats2bfloat162_rn(p[2 * i], p[2 * i + 1]);
@@ -82,6 +98,9 @@ __device__ __forceinline__ void store_round(uint32_t tile, int t, uint32_t value
 #pragma unroll
     for (int i = 0; i < 8; ++i) words[i] = value + i;
   }
+  const int w = t / 32, lane = t % 32;
+  const int row0 = 16 * w + lane / 4;
+  const uint32_t a = tile + row0 * 128 + ((((lane % 4) * 4) / 16) ^ (row0 % 8)) * 16 + ((lane % 4) * 4) % 16;
 #pragma unroll
   for (int jn = 0; jn < 4; ++jn) {
     st_shared_b32(a ^ (16 * jn), words[2 * jn]);
@@ -91,7 +110,19 @@ __device__ __forceinline__ void store_round(uint32_t tile, int t, uint32_t value
   named_barrier_sync(1, 128);
 }
 
-template <int kMode, bool kSoftmax>
+// 18 k-steps of a page's scores over a channel half, m64n64k16 into s (the decode kernel's score
+// MMAs; Q and K both from shared memory, here the V and P tiles).
+__device__ __forceinline__ void issue_scores(float (&s)[32], uint32_t sbase) {
+  wgmma_fence();
+#pragma unroll
+  for (int k = 0; k < 18; ++k) {
+    const uint32_t off = k / 4 * kChunk + k % 4 * 32;
+    Wgmma<T, 64, 0, 0>::mma(s, pdesc(sbase + kVOff + off), pdesc(sbase + kVOff + 4 * kChunk + off % kChunk), k != 0);
+  }
+  wgmma_commit();
+}
+
+template <int kMode, int kWork>
 __global__ void __launch_bounds__(256, 1) store_probe_kernel(int iters, unsigned long long* out, float* sink) {
   extern __shared__ __align__(1024) uint8_t smem[];
   const uint32_t sbase = smem_u32(smem);
@@ -105,8 +136,19 @@ __global__ void __launch_bounds__(256, 1) store_probe_kernel(int iters, unsigned
 #pragma unroll
   for (int i = 0; i < 128; ++i) o[i] = 0.f;
   unsigned long long store_cycles = 0, loop_cycles = 0;
-  float acc[4] = {0.f, 0.f, 0.f, 0.f};
+  float acc[8] = {};
   if (wg == 0) {
+    if (kMode == kOtherWgScores) {
+      float sc[32];
+      // 18 k-steps take ~290 tensor cycles: as many rounds as warpgroup 1's loop could need.
+      for (int it = 0; it < 8 * iters + 16; ++it) {
+        issue_scores(sc, sbase);
+        wgmma_wait<0>();
+      }
+      fence_registers(sc);
+#pragma unroll
+      for (int i = 0; i < 32; ++i) o[i] += sc[i];
+    }
     if (kMode == kOtherWgMma) {
       // Long enough to cover warpgroup 1's loop (a round there takes well under 4 P @ V's).
       for (int it = 0; it < 4 * iters + 8; ++it) {
@@ -121,7 +163,7 @@ __global__ void __launch_bounds__(256, 1) store_probe_kernel(int iters, unsigned
       if (kMode == kOwnMma || kMode == kOwnMmaNoStore) issue_pv(o, sbase, 1);
       if (kMode != kOwnMmaNoStore) {
         const unsigned long long s0 = clock64();
-        store_round<kSoftmax>(sbase + kStoreOff, t, static_cast<uint32_t>(it * 16 + t), acc);
+        work_round<kWork>(sbase + kStoreOff, t, static_cast<uint32_t>(it * 16 + t), acc);
         store_cycles += clock64() - s0;
       }
       if (kMode == kOwnMma || kMode == kOwnMmaNoStore) wgmma_wait<0>();
@@ -132,7 +174,8 @@ __global__ void __launch_bounds__(256, 1) store_probe_kernel(int iters, unsigned
   float v = 0.f;
 #pragma unroll
   for (int i = 0; i < 128; ++i) v += o[i];
-  v += acc[0] + acc[1] + acc[2] + acc[3];
+#pragma unroll
+  for (int i = 0; i < 8; ++i) v += acc[i];
   if (v == 12345.f) sink[threadIdx.x] = v;
   if (wg == 1 && t == 0) {
     out[2 * blockIdx.x] = store_cycles;
@@ -146,14 +189,22 @@ int run_probe(int iters) {
     void (*kernel)(int, unsigned long long*, float*);
   };
   const Case cases[] = {
-      {"stores + fence + barrier, warpgroup 0 idle", store_probe_kernel<kAlone, false>},
-      {"the same beside warpgroup 0's P @ V", store_probe_kernel<kOtherWgMma, false>},
-      {"the same beside its own P @ V (issued first)", store_probe_kernel<kOwnMma, false>},
-      {"its own P @ V alone (no stores)", store_probe_kernel<kOwnMmaNoStore, false>},
+      {"stores + fence + barrier, warpgroup 0 idle", store_probe_kernel<kAlone, kStores>},
+      {"the same beside warpgroup 0's P @ V", store_probe_kernel<kOtherWgMma, kStores>},
+      {"the same beside its own P @ V (issued first)", store_probe_kernel<kOwnMma, kStores>},
+      {"its own P @ V alone (no stores)", store_probe_kernel<kOwnMmaNoStore, kStores>},
       {"softmax (16 exponentials, sums, squares, packing) + stores + fence + barrier, alone",
-       store_probe_kernel<kAlone, true>},
-      {"the same beside warpgroup 0's P @ V", store_probe_kernel<kOtherWgMma, true>},
-      {"the same beside its own P @ V (issued first)", store_probe_kernel<kOwnMma, true>},
+       store_probe_kernel<kAlone, kSoftmaxStores>},
+      {"the same beside warpgroup 0's P @ V", store_probe_kernel<kOtherWgMma, kSoftmaxStores>},
+      {"the same beside its own P @ V (issued first)", store_probe_kernel<kOwnMma, kSoftmaxStores>},
+      {"16 exponentials and sums only, alone", store_probe_kernel<kAlone, kExpOnly>},
+      {"the same beside warpgroup 0's P @ V", store_probe_kernel<kOtherWgMma, kExpOnly>},
+      {"the same beside its own P @ V (issued first)", store_probe_kernel<kOwnMma, kExpOnly>},
+      {"softmax + stores beside warpgroup 0's score MMAs", store_probe_kernel<kOtherWgScores, kSoftmaxStores>},
+      {"64 FMAs (8 chains) only, alone", store_probe_kernel<kAlone, kFmaOnly>},
+      {"the same beside warpgroup 0's P @ V", store_probe_kernel<kOtherWgMma, kFmaOnly>},
+      {"the same beside its own P @ V (issued first)", store_probe_kernel<kOwnMma, kFmaOnly>},
+      {"the same beside warpgroup 0's score MMAs", store_probe_kernel<kOtherWgScores, kFmaOnly>},
   };
   int sms = 0;
   BENCH_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
@@ -162,7 +213,7 @@ int run_probe(int iters) {
   BENCH_CUDA(cudaMalloc(&d_out, sizeof(unsigned long long) * 2 * sms));
   BENCH_CUDA(cudaMalloc(&d_sink, sizeof(float) * 256));
   std::vector<unsigned long long> h_out(2 * static_cast<size_t>(sms));
-  std::printf("| case | store round, cycles | warpgroup 1 iteration, cycles |\n|---|---|---|\n");
+  std::printf("| case | round, cycles | warpgroup 1 iteration, cycles |\n|---|---|---|\n");
   for (const Case& c : cases) {
     BENCH_CUDA(cudaFuncSetAttribute(c.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
     for (int rep = 0; rep < 2; ++rep) {   // the first launch warms up
