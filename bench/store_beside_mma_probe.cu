@@ -1,15 +1,16 @@
-// flashmla_store_beside_mma_probe: how long a warpgroup's shared-memory stores, their proxy fence
-// and a warpgroup barrier take while P @ V MMAs stream their operands from shared memory: none,
-// the other warpgroup's, or the same warpgroup's own (issued just before the stores).
+// flashmla_store_beside_mma_probe: how much slower a warpgroup's work runs while the tensor core
+// streams MMAs: none, the other warpgroup's (P @ V or score MMAs), or the warpgroup's own P @ V
+// issued just before the work.
 //
-// docs/perf-log.md entry 83 found the wide kernel's P stores, fence and P barrier ~300 cycles
-// slower beside its own warpgroup's P @ V. A seesaw overlaps one warpgroup's stores with the other
-// warpgroup's MMAs, so whether the effect crosses warpgroups decides what such a schedule can gain.
+// docs/perf-log.md entry 83 found the wide kernel's softmax steps before the P barrier ~240 cycles
+// slower when the warpgroup's own P @ V ran beside them. A seesaw overlaps one warpgroup's softmax
+// with the other warpgroup's MMAs, so whether the effect crosses warpgroups, and which work it
+// hits, decides what such a schedule can gain.
 //
 // One CTA per SM (all SMs busy, as in decode), two warpgroups. Warpgroup 1 is measured: each
 // iteration it runs one round of work (enum Work: P-tile stores with their fence and barrier, the
 // fast path's softmax before them, or exponentials or FMAs alone), timed by clock64 around
-// exactly that. Warpgroup 0 idles or streams P @ V (m64n256k16, both operands in shared memory) for longer
+// exactly that. Warpgroup 0 idles or streams MMAs (both operands in shared memory) for longer
 // than warpgroup 1's loop. The data is arbitrary.
 #include <cuda_bf16.h>
 
@@ -39,8 +40,8 @@ enum Mode : int {
   kAlone,          // warpgroup 0 idles
   kOtherWgMma,     // warpgroup 0 streams P @ V the whole time
   kOtherWgScores,  // warpgroup 0 streams score MMAs (m64n64k16, 32 accumulators a thread) instead
-  kOwnMma,         // warpgroup 1 issues its own P @ V before each round of stores, waits after
-  kOwnMmaNoStore,  // the same without the stores (the MMAs' own time, for reference)
+  kOwnMma,         // warpgroup 1 issues its own P @ V before each round, waits after it
+  kOwnMmaNoStore,  // the same without the rounds (the MMAs' own time, for reference)
 };
 
 __device__ __forceinline__ uint64_t pdesc(uint32_t addr) { return smem_desc_sw128(addr, 16, 1024); }
@@ -52,7 +53,9 @@ __device__ __forceinline__ uint64_t vdesc(uint32_t base, int half, int kk) {
 __device__ __forceinline__ void issue_pv(float (&o)[128], uint32_t sbase, int half) {
   wgmma_fence();
 #pragma unroll
-  for (int kk = 0; kk < 4; ++kk) Wgmma<T, 256, 0, 1>::mma(o, pdesc(sbase + kPOff + kk * 32), vdesc(sbase + kVOff, half, kk), 1);
+  for (int kk = 0; kk < 4; ++kk) {
+    Wgmma<T, 256, 0, 1>::mma(o, pdesc(sbase + kPOff + kk * 32), vdesc(sbase + kVOff, half, kk), 1);
+  }
   wgmma_commit();
 }
 
@@ -135,12 +138,12 @@ __global__ void __launch_bounds__(256, 1) store_probe_kernel(int iters, unsigned
   float o[128];
 #pragma unroll
   for (int i = 0; i < 128; ++i) o[i] = 0.f;
-  unsigned long long store_cycles = 0, loop_cycles = 0;
+  unsigned long long round_cycles = 0, loop_cycles = 0;
   float acc[8] = {};
   if (wg == 0) {
-    if (kMode == kOtherWgScores) {
+    if constexpr (kMode == kOtherWgScores) {
       float sc[32];
-      // 18 k-steps take ~290 tensor cycles: as many rounds as warpgroup 1's loop could need.
+      // 18 k-steps are 576 tensor cycles: far more rounds than warpgroup 1's loop needs.
       for (int it = 0; it < 8 * iters + 16; ++it) {
         issue_scores(sc, sbase);
         wgmma_wait<0>();
@@ -149,7 +152,7 @@ __global__ void __launch_bounds__(256, 1) store_probe_kernel(int iters, unsigned
 #pragma unroll
       for (int i = 0; i < 32; ++i) o[i] += sc[i];
     }
-    if (kMode == kOtherWgMma) {
+    if constexpr (kMode == kOtherWgMma) {
       // Long enough to cover warpgroup 1's loop (a round there takes well under 4 P @ V's).
       for (int it = 0; it < 4 * iters + 8; ++it) {
         issue_pv(o, sbase, 0);
@@ -158,15 +161,16 @@ __global__ void __launch_bounds__(256, 1) store_probe_kernel(int iters, unsigned
       wgmma_wait<0>();
     }
   } else {
+    constexpr bool kOwn = kMode == kOwnMma || kMode == kOwnMmaNoStore;
     const unsigned long long l0 = clock64();
     for (int it = 0; it < iters; ++it) {
-      if (kMode == kOwnMma || kMode == kOwnMmaNoStore) issue_pv(o, sbase, 1);
-      if (kMode != kOwnMmaNoStore) {
+      if constexpr (kOwn) issue_pv(o, sbase, 1);
+      if constexpr (kMode != kOwnMmaNoStore) {
         const unsigned long long s0 = clock64();
         work_round<kWork>(sbase + kStoreOff, t, static_cast<uint32_t>(it * 16 + t), acc);
-        store_cycles += clock64() - s0;
+        round_cycles += clock64() - s0;
       }
-      if (kMode == kOwnMma || kMode == kOwnMmaNoStore) wgmma_wait<0>();
+      if constexpr (kOwn) wgmma_wait<0>();
     }
     loop_cycles = clock64() - l0;
   }
@@ -178,7 +182,7 @@ __global__ void __launch_bounds__(256, 1) store_probe_kernel(int iters, unsigned
   for (int i = 0; i < 8; ++i) v += acc[i];
   if (v == 12345.f) sink[threadIdx.x] = v;
   if (wg == 1 && t == 0) {
-    out[2 * blockIdx.x] = store_cycles;
+    out[2 * blockIdx.x] = round_cycles;
     out[2 * blockIdx.x + 1] = loop_cycles;
   }
 }
