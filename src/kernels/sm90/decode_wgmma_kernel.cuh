@@ -58,6 +58,18 @@ static_assert(36 % kScoreStepsPerChunk == 0, "score chunks must tile the 36 k-st
 #define FLASHMLA_EXPERIMENT_P_SYNC_SKIP 0
 #endif
 
+// Timing only, with resident pages (docs/perf-log.md, entry 86): the consumers skip their waits for
+// pages after the CTA's first two, which RESIDENT_PAGES never reloads, to measure what the full
+// barriers' waits cost a page when the page is already there.
+#ifdef FLASHMLA_EXPERIMENT_NO_PAGE_WAITS
+#ifndef FLASHMLA_EXPERIMENT_RESIDENT_PAGES
+#error "FLASHMLA_EXPERIMENT_NO_PAGE_WAITS needs FLASHMLA_EXPERIMENT_RESIDENT_PAGES"
+#endif
+inline constexpr bool kSkipResidentPageWaits = true;
+#else
+inline constexpr bool kSkipResidentPageWaits = false;
+#endif
+
 struct WgmmaDecodeSmem {
   static constexpr uint32_t kQ = 0;
   static constexpr uint32_t kStage0 = kTileBytes;
@@ -473,7 +485,9 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         float half[32];
         C::scores_half(half, sQ, ring.stage(k), wg, on_prior_done,
                        [&] {
-                         if constexpr (kTwoPartPages) mbar_wait(ring.full_b(k), ring.full_parity(k));
+                         if constexpr (kTwoPartPages) {
+                           if (!kSkipResidentPageWaits || k < 2) mbar_wait(ring.full_b(k), ring.full_parity(k));
+                         }
                        });
         // Consumer 0's incoming half goes into the page's RoPE chunk, consumer 1's into P_lo:
         // both are free once both consumers have scored the page.
@@ -536,7 +550,15 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
           clk.mark(1);
           // This consumer's keys first: the tensor core works while the other half of P is stored.
           C::pv_own_keys(o, rope, st, wg);
+#ifdef FLASHMLA_EXPERIMENT_PLAIN_P_BARRIER
+          // Timing only (docs/perf-log.md, entry 86): the P barrier without its lo vote, and no fast-path
+          // page takes lo, to measure what the vote's bar.red.or and the lo branch cost.
+          named_barrier_sync(kBarP, 2 * kWarpgroupThreads);
+          const bool any_lo = false;
+          (void)need_lo;
+#else
           const bool any_lo = named_barrier_sync_or(kBarP, 2 * kWarpgroupThreads, need_lo);
+#endif
           clk.mark(2);
           // P_lo only on the pages that take it (most go without): P_lo's buffer is free, since
           // both consumers have read their partial scores (kBarRaise).
@@ -618,7 +640,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
 #else
           constexpr bool next_here = true;
 #endif
-          mbar_wait(ring.full(it_j + 1), ring.full_parity(it_j + 1));
+          if (!kSkipResidentPageWaits || it_j + 1 < 2) mbar_wait(ring.full(it_j + 1), ring.full_parity(it_j + 1));
           clk.mark(4);
           score_page(it_j + 1, [&] {
             clk.mark(5);
