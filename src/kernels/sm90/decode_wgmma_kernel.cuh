@@ -514,6 +514,62 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         const int blk = sg.blk_begin + j;
         uint32_t hi[8], lo[8];
         float own_max[2], sum[2];
+#ifdef FLASHMLA_EXPERIMENT_PROBE_MIDDLE
+        // Timing only (wrong results; docs/perf-log.md, entry 87): the page's middle as the seesaw
+        // probe's one-page loop has it, to find where the kernel's page spends the cycles the probe
+        // does not. Bit 1: the vote after the exponentials, not before. Bit 2: the own-keys P @ V
+        // from registers, issued before the P stores, with no warpgroup barrier. Both: no mask test,
+        // no lo rule, no tail zeroing, a plain P barrier; the slow path only moves m per thread.
+        {
+          constexpr int kMode = FLASHMLA_EXPERIMENT_PROBE_MIDDLE;
+          (void)lo;
+          own_max[0] = own_max[1] = -INFINITY;
+#pragma unroll
+          for (int i = 0; i < 16; ++i) own_max[(i >> 1) & 1] = fmaxf(own_max[(i >> 1) & 1], s[i]);
+          const bool raise = own_max[0] > m[0] + lazy_slack || own_max[1] > m[1] + lazy_slack;
+          float sq[2];
+          bool slow;
+          if constexpr ((kMode & 1) != 0) {
+            C::exponentiate(s, m, sl2, sum);
+            C::sum_squares(s, sq);
+            slow = named_barrier_sync_or(kBarRaise, 2 * kWarpgroupThreads, raise);
+          } else {
+            slow = named_barrier_sync_or(kBarRaise, 2 * kWarpgroupThreads, raise);
+            C::exponentiate(s, m, sl2, sum);
+            C::sum_squares(s, sq);
+          }
+          if (slow) {
+#pragma unroll
+            for (int e = 0; e < 2; ++e) m[e] = fmaxf(m[e], own_max[e]);
+          }
+          C::pack_hi(s, hi);
+          if constexpr ((kMode & 2) != 0) {
+            wgmma_fence();
+#pragma unroll
+            for (int k = 0; k < 2; ++k) {
+              WgmmaRs<T, 256>::mma(o, hi[4 * k], hi[4 * k + 1], hi[4 * k + 2], hi[4 * k + 3], v_desc(st, wg, 2 * wg + k), 1);
+            }
+            wgmma_commit();
+            C::store_p(rope, hi, p_offset);
+            fence_proxy_async_smem();
+          } else {
+            C::store_p(rope, hi, p_offset);
+            fence_proxy_async_smem();
+            named_barrier_sync(kBarGroup + wg, kWarpgroupThreads);
+            C::pv_own_keys(o, rope, st, wg);
+          }
+          named_barrier_sync(kBarP, 2 * kWarpgroupThreads);
+          C::pv_other_keys(o, rope, sPlo, st, wg, false);
+          if constexpr ((kMode & 2) != 0) wgmma_wait<1>();   // the packed words retire (entry 48)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            l_part[e] += sum[e];
+            lo_dropped[e] += sq[e];
+          }
+        }
+        if (false)
+#endif
+        {
         C::mask_and_own_max(s, blk * plan::kBlockN + 32 * wg + 2 * tq, lim, own_max);
         // Fast path: P against the reference maxima m (the same in both consumers). A page whose
         // scores exceed m by more than the slack in any thread takes the slow path, decided here
@@ -614,6 +670,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
           named_barrier_sync(kBarP, 2 * kWarpgroupThreads);
           clk.mark(2);
           C::pv_with_lo(o, rope, sPlo, st, wg);
+        }
         }
         clk.mark(3);
 #ifdef FLASHMLA_EXPERIMENT_SPIN_AFTER_PV
