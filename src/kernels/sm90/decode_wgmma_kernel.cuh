@@ -52,12 +52,6 @@ namespace flashmla::sm90 {
 inline constexpr int kScoreStepsPerChunk = FLASHMLA_SCORE_STEPS_PER_CHUNK;
 static_assert(36 % kScoreStepsPerChunk == 0, "score chunks must tile the 36 k-steps");
 
-// Timing only (wrong results; docs/perf-log.md, entry 83): the fast path's proxy fence before the
-// own-keys P @ V is left out (1), and its warpgroup barrier too (2), to measure what they cost.
-#ifndef FLASHMLA_EXPERIMENT_P_SYNC_SKIP
-#define FLASHMLA_EXPERIMENT_P_SYNC_SKIP 0
-#endif
-
 // Timing only, with resident pages (docs/perf-log.md, entry 86): the consumers skip their waits for
 // pages after the CTA's first two, which RESIDENT_PAGES never reloads, to measure what the full
 // barriers' waits cost a page when the page is already there.
@@ -347,14 +341,18 @@ struct Consumer {
     for (int i = 0; i < 128; ++i) o[i] *= f[(i >> 1) & 1];
   }
 
-  // P @ V over the k-steps of this consumer's own keys (16-key steps 2c, 2c + 1), P_hi only: it
-  // needs only this consumer's half of P, so it runs while the other half is being stored.
-  static __device__ __forceinline__ void pv_own_keys(float (&o)[128], uint32_t p_hi, uint32_t stage, int half) {
+  // P @ V over the k-steps of this consumer's own keys (16-key steps 2c, 2c + 1), P_hi only, with
+  // A = the packed P_hi still in registers: the accumulator layout of the scores is the A-fragment
+  // layout of a k16 step (words 4k..4k+3 are rows row0, row0 + 8 at keys 16k + 2tq and
+  // 16k + 8 + 2tq). It issues before this consumer's P stores, with no proxy fence or warpgroup
+  // barrier in front (docs/perf-log.md, entry 87). The words must stay unchanged until the group
+  // completes: the caller retires it with wgmma_wait<1> behind the other keys' group.
+  static __device__ __forceinline__ void pv_own_keys(float (&o)[128], const uint32_t (&hi)[8], uint32_t stage,
+                                                     int half) {
     wgmma_fence();
 #pragma unroll
     for (int k = 0; k < 2; ++k) {
-      const int kk = 2 * half + k;
-      Wgmma<T, 256, 0, 1>::mma(o, kmajor_desc(p_hi + kk * 32), v_desc(stage, half, kk), 1);
+      WgmmaRs<T, 256>::mma(o, hi[4 * k], hi[4 * k + 1], hi[4 * k + 2], hi[4 * k + 3], v_desc(stage, half, 2 * half + k), 1);
     }
     wgmma_commit();
   }
@@ -514,62 +512,6 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         const int blk = sg.blk_begin + j;
         uint32_t hi[8], lo[8];
         float own_max[2], sum[2];
-#ifdef FLASHMLA_EXPERIMENT_PROBE_MIDDLE
-        // Timing only (wrong results; docs/perf-log.md, entry 87): the page's middle as the seesaw
-        // probe's one-page loop has it, to find where the kernel's page spends the cycles the probe
-        // does not. Bit 1: the vote after the exponentials, not before. Bit 2: the own-keys P @ V
-        // from registers, issued before the P stores, with no warpgroup barrier. Both: no mask test,
-        // no lo rule, no tail zeroing, a plain P barrier; the slow path only moves m per thread.
-        {
-          constexpr int kMode = FLASHMLA_EXPERIMENT_PROBE_MIDDLE;
-          (void)lo;
-          own_max[0] = own_max[1] = -INFINITY;
-#pragma unroll
-          for (int i = 0; i < 16; ++i) own_max[(i >> 1) & 1] = fmaxf(own_max[(i >> 1) & 1], s[i]);
-          const bool raise = own_max[0] > m[0] + lazy_slack || own_max[1] > m[1] + lazy_slack;
-          float sq[2];
-          bool slow;
-          if constexpr ((kMode & 1) != 0) {
-            C::exponentiate(s, m, sl2, sum);
-            C::sum_squares(s, sq);
-            slow = named_barrier_sync_or(kBarRaise, 2 * kWarpgroupThreads, raise);
-          } else {
-            slow = named_barrier_sync_or(kBarRaise, 2 * kWarpgroupThreads, raise);
-            C::exponentiate(s, m, sl2, sum);
-            C::sum_squares(s, sq);
-          }
-          if (slow) {
-#pragma unroll
-            for (int e = 0; e < 2; ++e) m[e] = fmaxf(m[e], own_max[e]);
-          }
-          C::pack_hi(s, hi);
-          if constexpr ((kMode & 2) != 0) {
-            wgmma_fence();
-#pragma unroll
-            for (int k = 0; k < 2; ++k) {
-              WgmmaRs<T, 256>::mma(o, hi[4 * k], hi[4 * k + 1], hi[4 * k + 2], hi[4 * k + 3], v_desc(st, wg, 2 * wg + k), 1);
-            }
-            wgmma_commit();
-            C::store_p(rope, hi, p_offset);
-            fence_proxy_async_smem();
-          } else {
-            C::store_p(rope, hi, p_offset);
-            fence_proxy_async_smem();
-            named_barrier_sync(kBarGroup + wg, kWarpgroupThreads);
-            C::pv_own_keys(o, rope, st, wg);
-          }
-          named_barrier_sync(kBarP, 2 * kWarpgroupThreads);
-          C::pv_other_keys(o, rope, sPlo, st, wg, false);
-          if constexpr ((kMode & 2) != 0) wgmma_wait<1>();   // the packed words retire (entry 48)
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            l_part[e] += sum[e];
-            lo_dropped[e] += sq[e];
-          }
-        }
-        if (false)
-#endif
-        {
         C::mask_and_own_max(s, blk * plan::kBlockN + 32 * wg + 2 * tq, lim, own_max);
         // Fast path: P against the reference maxima m (the same in both consumers). A page whose
         // scores exceed m by more than the slack in any thread takes the slow path, decided here
@@ -577,6 +519,16 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         // read its partial scores (or, scoring by keys, finished the page's scores), so the RoPE
         // chunk (P_hi) and P_lo are free to be written.
         const bool raise = own_max[0] > m[0] + lazy_slack || own_max[1] > m[1] + lazy_slack;
+#ifdef FLASHMLA_EXPERIMENT_VOTE_AFTER_EXPS
+        // Experiment (docs/perf-log.md, entry 87): the fast path's exponentials before the vote. 1:
+        // timing only, in place (a slow page's P is wrong); 2: the raw scores kept for the slow path.
+#if FLASHMLA_EXPERIMENT_VOTE_AFTER_EXPS == 2
+        float raw[16];
+#pragma unroll
+        for (int i = 0; i < 16; ++i) raw[i] = s[i];
+#endif
+        C::exponentiate(s, m, sl2, sum);
+#endif
         const bool slow = named_barrier_sync_or(kBarRaise, 2 * kWarpgroupThreads, raise);
         clk.mark(0);
 #ifdef FLASHMLA_EXPERIMENT_SPIN_SOFTMAX
@@ -584,7 +536,9 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
 #endif
         const int valid = sg.seqlen - blk * plan::kBlockN;
         if (!slow) {
+#ifndef FLASHMLA_EXPERIMENT_VOTE_AFTER_EXPS
           C::exponentiate(s, m, sl2, sum);
+#endif
           bool need_lo = false;
           float sq[2] = {0.f, 0.f};
           if constexpr (C::kSplitP) {
@@ -593,19 +547,19 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
             for (int e = 0; e < 2; ++e) need_lo |= wants_p_lo(lo_dropped[e], sq[e], l_part[e] + sum[e]);
           }
           C::pack_hi(s, hi);
-          C::store_p(rope, hi, p_offset);
           // Keys past the length are masked, so zeroing their V rows (this consumer's channels)
-          // changes nothing the other consumer uses.
-          if (valid < plan::kBlockN) zero_tail_rows(st, wg, valid, t);
-#if FLASHMLA_EXPERIMENT_P_SYNC_SKIP < 1
-          fence_proxy_async_smem();
-#endif
-#if FLASHMLA_EXPERIMENT_P_SYNC_SKIP < 2
-          named_barrier_sync(kBarGroup + wg, kWarpgroupThreads);
-#endif
+          // changes nothing the other consumer uses; this consumer's MMAs read them, so the zeros
+          // must be visible to the async proxy first (the last page of a range only).
+          if (valid < plan::kBlockN) {
+            zero_tail_rows(st, wg, valid, t);
+            fence_proxy_async_smem();
+            named_barrier_sync(kBarGroup + wg, kWarpgroupThreads);
+          }
           clk.mark(1);
-          // This consumer's keys first: the tensor core works while the other half of P is stored.
-          C::pv_own_keys(o, rope, st, wg);
+          // This consumer's keys first, from registers: the tensor core works while P is stored.
+          C::pv_own_keys(o, hi, st, wg);
+          C::store_p(rope, hi, p_offset);
+          fence_proxy_async_smem();
 #ifdef FLASHMLA_EXPERIMENT_PLAIN_P_BARRIER
           // Timing only (docs/perf-log.md, entry 86): the P barrier without its lo vote, and no fast-path
           // page takes lo, to measure what the vote's bar.red.or and the lo branch cost.
@@ -625,6 +579,9 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
             named_barrier_sync(kBarPlo, 2 * kWarpgroupThreads);
           }
           C::pv_other_keys(o, rope, sPlo, st, wg, any_lo);
+          // The own keys' group has completed, so the packed words it read may change. It is long
+          // done by now; left in flight through the next page's scores, the words spilled (entry 48).
+          wgmma_wait<1>();
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
             l_part[e] += sum[e];
@@ -633,6 +590,10 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         } else {
           // Slow path (uniform): exchange the page's row maxima, move O and the sums to the new
           // reference, and take P against it, with lo.
+#if defined(FLASHMLA_EXPERIMENT_VOTE_AFTER_EXPS) && FLASHMLA_EXPERIMENT_VOTE_AFTER_EXPS == 2
+#pragma unroll
+          for (int i = 0; i < 16; ++i) s[i] = raw[i];
+#endif
           float tile_max[2];
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
@@ -670,7 +631,6 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
           named_barrier_sync(kBarP, 2 * kWarpgroupThreads);
           clk.mark(2);
           C::pv_with_lo(o, rope, sPlo, st, wg);
-        }
         }
         clk.mark(3);
 #ifdef FLASHMLA_EXPERIMENT_SPIN_AFTER_PV
