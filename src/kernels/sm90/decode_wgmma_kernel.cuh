@@ -11,8 +11,8 @@
 //     maxima both hold (kLazyMaxLog2: they move only on a page that raises a row's maximum by
 //     more than a slack, through shared memory), writes its half of P (64 x 64), and WG c
 //     accumulates output channels 256c..256c+255 (64 x 256 fp32, 128 registers per thread) from
-//     the whole P and its half of V: first over its own 32 keys, as soon as its half of P is
-//     stored, then over the other consumer's keys once the whole of P is.
+//     the whole P and its half of V: first over its own 32 keys, from its packed P in registers
+//     as soon as P is packed, then over the other consumer's keys once the whole of P is stored.
 //   WG2 (producer, 40 registers): warp 0 streams KV tiles with TMA into a 2-stage ring
 //     (full/empty mbarriers; each tile in two parts, the chunks of the first score MMAs first, on
 //     their own full barrier); warp 1 loads the Q tile of each request with TMA (or warps 1-3 with
@@ -80,7 +80,8 @@ static_assert(WgmmaDecodeSmem::kPlo % 1024 == 0 && WgmmaDecodeSmem::kStage0 % 10
 // Named barriers (0 is __syncthreads). kBarScored: both consumers have scored the page (so its
 // RoPE chunk and P_lo are free for the partial scores); kBarHalves: the partial scores are
 // written; kBarRaise: both have read them (so P_hi and P_lo may be written) and agree on the slow
-// path; kBarGroup + c: consumer c's own half of P is visible to its early P @ V; kBarP: all of P_hi
+// path; kBarGroup + c: on a range's last page, consumer c's zeroed tail V rows are visible to its
+// P @ V (the early group reads P from registers, so it needs no barrier otherwise); kBarP: all of P_hi
 // is visible, and whether the tile takes P_lo; kBarPlo: P_lo is visible (fast path, tiles with lo).
 enum : int { kBarRaise = 1, kBarP = 2, kBarRowSum = 3, kBarMax = 4, kBarGroup = 5, kBarScored = 7, kBarHalves = 8, kBarPlo = 9 };
 
@@ -519,16 +520,6 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         // read its partial scores (or, scoring by keys, finished the page's scores), so the RoPE
         // chunk (P_hi) and P_lo are free to be written.
         const bool raise = own_max[0] > m[0] + lazy_slack || own_max[1] > m[1] + lazy_slack;
-#ifdef FLASHMLA_EXPERIMENT_VOTE_AFTER_EXPS
-        // Experiment (docs/perf-log.md, entry 87): the fast path's exponentials before the vote. 1:
-        // timing only, in place (a slow page's P is wrong); 2: the raw scores kept for the slow path.
-#if FLASHMLA_EXPERIMENT_VOTE_AFTER_EXPS == 2
-        float raw[16];
-#pragma unroll
-        for (int i = 0; i < 16; ++i) raw[i] = s[i];
-#endif
-        C::exponentiate(s, m, sl2, sum);
-#endif
         const bool slow = named_barrier_sync_or(kBarRaise, 2 * kWarpgroupThreads, raise);
         clk.mark(0);
 #ifdef FLASHMLA_EXPERIMENT_SPIN_SOFTMAX
@@ -536,9 +527,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
 #endif
         const int valid = sg.seqlen - blk * plan::kBlockN;
         if (!slow) {
-#ifndef FLASHMLA_EXPERIMENT_VOTE_AFTER_EXPS
           C::exponentiate(s, m, sl2, sum);
-#endif
           bool need_lo = false;
           float sq[2] = {0.f, 0.f};
           if constexpr (C::kSplitP) {
@@ -590,10 +579,6 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         } else {
           // Slow path (uniform): exchange the page's row maxima, move O and the sums to the new
           // reference, and take P against it, with lo.
-#if defined(FLASHMLA_EXPERIMENT_VOTE_AFTER_EXPS) && FLASHMLA_EXPERIMENT_VOTE_AFTER_EXPS == 2
-#pragma unroll
-          for (int i = 0; i < 16; ++i) s[i] = raw[i];
-#endif
           float tile_max[2];
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
