@@ -2,6 +2,7 @@
 // to weigh a schedule before building it (docs/perf-log.md, entry 49).
 //
 //   flashmla_seesaw_probe [pages per consumer, default 400] [only the schedules whose name has this]
+//                         [operands: small (default) | random]
 //
 //   one-page: today's wide kernel (docs/design.md): both consumers score the same page by channel
 //     halves (m64n64, two 9-step chunks in flight), hand each other the partial sums of the other's
@@ -73,6 +74,24 @@ constexpr uint32_t kXchg = 3 * kPage;   // one-page: partial scores for consumer
 constexpr uint32_t kSmemBytes = 3 * kPage + kChunk;
 
 enum Barrier : int { kBarA = 1, kBarB, kBarC, kBarD, kBarE, kBarF };
+
+// The values the resident pages and Q hold: 0, small positive ones (scores near zero, P ~ 1); 1,
+// random signs and magnitudes 2^-6..2^-1, closer to the benchmark's data (and P of varied
+// magnitudes), to see whether the MMAs' operand bits move a page's cycles (perf-log entry 87).
+// Either way no reference maximum moves past its slack.
+__device__ int g_random_operands = 0;
+
+__device__ __forceinline__ uint32_t operand_word(uint32_t i) {
+  uint32_t h = i * 2654435761u;
+  if (g_random_operands == 0) return 0x3c003c00u ^ (h & 0x007f007fu);
+  h ^= h >> 16;
+  h *= 0x7feb352du;
+  h ^= h >> 15;
+  h *= 0x846ca68bu;
+  h ^= h >> 16;
+  auto bf16 = [](uint32_t b) { return ((b & 0x100u) << 7) | ((0x79u + (b >> 9) % 6u) << 7) | (b & 0x7fu); };
+  return bf16(h & 0xffffu) | (bf16(h >> 16) << 16);
+}
 
 // Waits for the first two chunks' MMAs and adds them; `start_other` lets consumer 1 begin its first
 // page (the stagger of run_seesaw).
@@ -709,10 +728,10 @@ __global__ void __launch_bounds__(self_loads(kSchedule) ? 256 : 384, 1) seesaw_p
       ring.part_empty[b][part] = sbase + kSmemBytes + 64 + 16 * b + 8 * part;
     }
   }
-  // Small values: scores near zero, so no reference maximum moves (the fast path throughout). The
-  // global pages hold the byte 0x3c (bf16 0.0115) for the same reason.
+  // No reference maximum moves with either kind of values (the fast path throughout). The global
+  // pages hold the byte 0x3c (bf16 0.0115).
   for (uint32_t i = threadIdx.x; i < kSmemBytes / 4; i += blockDim.x) {
-    reinterpret_cast<uint32_t*>(smem)[i] = 0x3c003c00u ^ (i * 2654435761u & 0x007f007fu);
+    reinterpret_cast<uint32_t*>(smem)[i] = operand_word(i);
   }
   if (threadIdx.x == 0) {
     for (int b = 0; b < 2; ++b) {
@@ -768,7 +787,9 @@ __global__ void __launch_bounds__(self_loads(kSchedule) ? 256 : 384, 1) seesaw_p
       load_chunks(ring, sbase, ld, 1, 0, 0, 9);
     }
   }
-  const float sl2 = 1e-6f;
+  // Random operands: scores of a few units, so sl2 = 1 gives weights 2^-4..2^4 (varied P operands
+  // for P @ V) and still no maximum past the reference's slack of 8 / sl2.
+  const float sl2 = g_random_operands != 0 ? 1.f : 1e-6f;
   int seq = 0;
   unsigned long long waited = 0;
   auto run = [&](int n) {
@@ -807,7 +828,7 @@ __global__ void __launch_bounds__(self_loads(kSchedule) ? 256 : 384, 1) seesaw_p
   if (v == 12345.f) sink[threadIdx.x] = v;
 }
 
-int run_probe(int iters, const char* only) {
+int run_probe(int iters, const char* only, int random_operands) {
   struct Case {
     const char* name;
     void (*kernel)(int, unsigned long long*, unsigned long long*, unsigned long long*, float*, const uint8_t*, size_t);
@@ -837,6 +858,8 @@ int run_probe(int iters, const char* only) {
   };
   int sms = 0;
   BENCH_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  BENCH_CUDA(cudaMemcpyToSymbol(g_random_operands, &random_operands, sizeof(int)));
+  if (random_operands != 0) std::printf("operands: random signs and magnitudes 2^-6..2^-1 (resident pages and Q)\n");
   // 4 GiB of pages: larger than L2 many times over, read once per page visit.
   const size_t src_pages = (size_t(4) << 30) / kPage;
   uint8_t* d_src = nullptr;
@@ -908,9 +931,10 @@ int run_probe(int iters, const char* only) {
 
 int main(int argc, char** argv) {
   const int iters = argc > 1 ? std::atoi(argv[1]) & ~1 : 400;   // pages per consumer (even)
-  const char* only = argc > 2 ? argv[2] : nullptr;                // run only the schedules whose name has this
+  const char* only = argc > 2 && argv[2][0] != '\0' ? argv[2] : nullptr;   // only the schedules whose name has this
+  const int random_operands = argc > 3 && std::strcmp(argv[3], "random") == 0 ? 1 : 0;
   try {
-    return run_probe(iters, only);
+    return run_probe(iters, only, random_operands);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "flashmla_seesaw_probe: %s\n", e.what());
     return 1;

@@ -269,6 +269,12 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
 #ifdef FLASHMLA_EXPERIMENT_RESIDENT_PAGES
     // Timing only (wrong results; perf-log entry 55): each stage is loaded once per CTA, and later
     // pages reuse its bytes, so the page loop runs with no loads in flight.
+#if defined(FLASHMLA_EXPERIMENT_NO_PAGE_WAITS) && defined(FLASHMLA_EXPERIMENT_PRODUCER_EXITS)
+    // Timing only (perf-log entry 87): the wide kernel's consumers wait for no page after the CTA's
+    // first two, so its producer warp can leave, to measure what the producer's barrier waits and
+    // cursor cost them. (The narrow kernels, which load whole pages, wait for every page.)
+    if (kTwoPart && it >= 2) break;
+#endif
     if (it >= 2) {
       mbar_arrive(ring.full(it));
       if constexpr (kTwoPart) mbar_arrive(ring.full_b(it));

@@ -501,7 +501,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         C::scores(s, sQ, ring.stage(k) + 32 * wg * 128, on_prior_done);
 #endif
       };
-      mbar_wait(ring.full(it), ring.full_parity(it));
+      if (!kSkipResidentPageWaits || it < 2) mbar_wait(ring.full(it), ring.full_parity(it));
       clk.mark(10);   // per segment: waiting for its first page
       score_page(it, [] {});
       clk.mark(11);   // per segment: its first page's scores and hand-over
