@@ -1,8 +1,8 @@
 // flashmla_seesaw_probe: page time of two wide-kernel schedules, compute alone and with page loads,
 // to weigh a schedule before building it (docs/perf-log.md, entry 49).
 //
-//   flashmla_seesaw_probe [pages per consumer, default 400] [only the schedules whose name has this]
-//                         [operands: small (default) | random]
+//   flashmla_seesaw_probe [pages per consumer, default 400] [only the schedules whose name has this,
+//                         "" for all] [operands: small (default) | random]
 //
 //   one-page: today's wide kernel (docs/design.md): both consumers score the same page by channel
 //     halves (m64n64, two 9-step chunks in flight), hand each other the partial sums of the other's

@@ -568,8 +568,8 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
             named_barrier_sync(kBarPlo, 2 * kWarpgroupThreads);
           }
           C::pv_other_keys(o, rope, sPlo, st, wg, any_lo);
-          // The own keys' group has completed, so the packed words it read may change. It is long
-          // done by now; left in flight through the next page's scores, the words spilled (entry 48).
+          // Retire the own keys' group (long done by now), so that the packed words it reads may
+          // change; left in flight through the next page's scores, the words spilled (entry 48).
           wgmma_wait<1>();
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
