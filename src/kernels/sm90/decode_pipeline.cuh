@@ -254,21 +254,12 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
     mbar_wait(ring.empty(it), ring.full_parity(it) ^ 1);
     clk.mark(0);
     clk.page();
-#ifdef FLASHMLA_EXPERIMENT_L2_PREFETCH_PAGES
-    // Timing only (wrong results; perf-log entry 83): as RESIDENT_PAGES, but each later page is
-    // still read from HBM into L2 (a bulk prefetch), so the page loop runs with the HBM traffic and
-    // none of the L2 -> SM moves or shared-memory writes.
-    if (it >= 2) {
-#pragma unroll
-      for (int c = 0; c < kHeadDim / kChunkCols; ++c) tma_prefetch_4d_l2(kv_map, c * kChunkCols, 0, kv_head, load.page());
-      mbar_arrive(ring.full(it));
-      if constexpr (kTwoPart) mbar_arrive(ring.full_b(it));
-      continue;
-    }
-#endif
-#ifdef FLASHMLA_EXPERIMENT_RESIDENT_PAGES
-    // Timing only (wrong results; perf-log entry 55): each stage is loaded once per CTA, and later
-    // pages reuse its bytes, so the page loop runs with no loads in flight.
+#if defined(FLASHMLA_EXPERIMENT_RESIDENT_PAGES) || defined(FLASHMLA_EXPERIMENT_L2_PREFETCH_PAGES)
+    // Timing only (wrong results). RESIDENT_PAGES (perf-log entry 55): each stage is loaded once
+    // per CTA, and later pages reuse its bytes, so the page loop runs with no loads in flight.
+    // L2_PREFETCH_PAGES (entry 83): the same, but each later page is still read from HBM into L2
+    // (a bulk prefetch), so the page loop runs with the HBM traffic and none of the L2 -> SM moves
+    // or shared-memory writes.
 #if defined(FLASHMLA_EXPERIMENT_NO_PAGE_WAITS) && defined(FLASHMLA_EXPERIMENT_PRODUCER_EXITS)
     // Timing only (perf-log entry 87): the wide kernel's consumers wait for no page after the CTA's
     // first two, so its producer warp can leave, to measure what the producer's barrier waits and
@@ -276,6 +267,10 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
     if (kTwoPart && it >= 2) break;
 #endif
     if (it >= 2) {
+#ifdef FLASHMLA_EXPERIMENT_L2_PREFETCH_PAGES
+#pragma unroll
+      for (int c = 0; c < kHeadDim / kChunkCols; ++c) tma_prefetch_4d_l2(kv_map, c * kChunkCols, 0, kv_head, load.page());
+#endif
       mbar_arrive(ring.full(it));
       if constexpr (kTwoPart) mbar_arrive(ring.full_b(it));
       continue;

@@ -478,15 +478,18 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       // next tile queued while this warpgroup waits; tile j's stage is released as soon as its
       // P @ V has completed.
       float s[16];
+      // Waits on full barrier `bar` of KV tile number k (its whole page, or part B). NO_PAGE_WAITS
+      // (timing only) skips the waits after the CTA's first two pages.
+      auto wait_page = [&](uint32_t bar, int k) {
+        if (!kSkipResidentPageWaits || k < 2) mbar_wait(bar, ring.full_parity(k));
+      };
       // s = this consumer's 32 keys of KV tile number k over all channels.
       auto score_page = [&](int k, auto&& on_prior_done) {
 #ifndef FLASHMLA_EXPERIMENT_SCORES_BY_KEYS
         float half[32];
         C::scores_half(half, sQ, ring.stage(k), wg, on_prior_done,
                        [&] {
-                         if constexpr (kTwoPartPages) {
-                           if (!kSkipResidentPageWaits || k < 2) mbar_wait(ring.full_b(k), ring.full_parity(k));
-                         }
+                         if constexpr (kTwoPartPages) wait_page(ring.full_b(k), k);
                        });
         // Consumer 0's incoming half goes into the page's RoPE chunk, consumer 1's into P_lo:
         // both are free once both consumers have scored the page.
@@ -501,7 +504,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         C::scores(s, sQ, ring.stage(k) + 32 * wg * 128, on_prior_done);
 #endif
       };
-      if (!kSkipResidentPageWaits || it < 2) mbar_wait(ring.full(it), ring.full_parity(it));
+      wait_page(ring.full(it), it);
       clk.mark(10);   // per segment: waiting for its first page
       score_page(it, [] {});
       clk.mark(11);   // per segment: its first page's scores and hand-over
@@ -642,7 +645,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
 #else
           constexpr bool next_here = true;
 #endif
-          if (!kSkipResidentPageWaits || it_j + 1 < 2) mbar_wait(ring.full(it_j + 1), ring.full_parity(it_j + 1));
+          wait_page(ring.full(it_j + 1), it_j + 1);
           clk.mark(4);
           score_page(it_j + 1, [&] {
             clk.mark(5);
