@@ -8,6 +8,7 @@
 #
 #   bash scripts/cta_spans.sh 128,1,128,4096 128,1,64,4096          (builds build-spans/ first)
 #   BENCH=path/to/spans/flashmla_bench ITERS=200 bash scripts/cta_spans.sh 128,1,128,4096
+#   FLAGS=-DFLASHMLA_EXPERIMENT_RESIDENT_PAGES bash scripts/cta_spans.sh 128,1,128,32768   (cycles a page)
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -17,7 +18,7 @@ log="$out/cta_spans.log"
 bench="${BENCH:-}"
 if [ -z "$bench" ]; then
   cmake -S . -B build-spans -G Ninja -DCMAKE_BUILD_TYPE=Release -DFLASHMLA_BUILD_TESTS=OFF \
-    -DFLASHMLA_EXTRA_CUDA_FLAGS=-DFLASHMLA_EXPERIMENT_CTA_SPANS >"$out/cta_spans/build.txt" 2>&1 &&
+    -DFLASHMLA_EXTRA_CUDA_FLAGS="-DFLASHMLA_EXPERIMENT_CTA_SPANS ${FLAGS:-}" >"$out/cta_spans/build.txt" 2>&1 &&
     cmake --build build-spans --target flashmla_bench >>"$out/cta_spans/build.txt" 2>&1 || { echo "build failed"; exit 1; }
   bench=build-spans/bench/flashmla_bench
 fi
@@ -37,7 +38,11 @@ start = np.array([float(c["start_ns"]) for c in ctas]) / 1e3
 end = np.array([float(c["end_ns"]) for c in ctas]) / 1e3
 pages = np.array([float(c["pages"]) for c in ctas])
 segs = np.array([float(c["segments"]) for c in ctas])
-ghz = sum(float(c["cycles"]) for c in ctas) / ((end - start).sum() * 1e3)
+cycles = np.array([float(c["cycles"]) for c in ctas])
+ghz = cycles.sum() / ((end - start).sum() * 1e3)
+# Cycles a page from the CTAs' own clocks: with FLASHMLA_EXPERIMENT_RESIDENT_PAGES this repeats to
+# the cycle between runs, unlike times, which move with the clock the power cap sets (entry 88).
+cyc_page = cycles.sum() / pages.sum()
 dur = end - start
 fit = ""
 if segs.max() > segs.min():
@@ -47,6 +52,6 @@ if segs.max() > segs.min():
     fit = f" | fit: {coef[0]:.3f} us a page, {coef[1]:.2f} us a segment, {coef[2]:.1f} us const, rms {rms:.2f} us"
 print(f"{row}: call {us} us | CTA span {end.max() - start.min():.1f} us, ends {end.min():.1f}-{end.max():.1f} us, "
       f"duration mean {dur.mean():.1f} max {dur.max():.1f} us | pages {pages.mean():.1f} segments {segs.mean():.2f} a CTA "
-      f"| {ghz:.3f} cycles a ns{fit}")
+      f"| {ghz:.3f} cycles a ns | {cyc_page:.0f} cycles a page (segments included){fit}")
 PY
 done

@@ -415,6 +415,59 @@ __device__ __forceinline__ bool experiment_keep_alive(const float (&o)[128]) {
 }
 #endif
 
+#ifdef FLASHMLA_EXPERIMENT_PROBE_LOOP
+// Timing only (wrong results; docs/perf-log.md, entry 88): the one-page probe's page loop
+// (bench/seesaw_probe.cu, run_one_page<false>) in place of the kernel's, on the kernel's resident
+// pages, to tell whether the cycles a page between the two lie in the loop's code or around it.
+#if !defined(FLASHMLA_EXPERIMENT_PRODUCER_EXITS)
+#error "FLASHMLA_EXPERIMENT_PROBE_LOOP needs FLASHMLA_EXPERIMENT_PRODUCER_EXITS: it releases no stage"
+#endif
+// The probe's one_page_scores: channel half kC as two 9-step chunks from one Q and one K base
+// descriptor, then the hand-over of the other consumer's partial sums.
+template <typename T, int kC>
+__device__ __forceinline__ void probe_loop_scores(float (&s)[16], uint32_t sQ, uint32_t page, uint32_t spare, int t) {
+  float half[32], part[32];
+  const uint64_t q = kmajor_desc(sQ), k = kmajor_desc(page);
+  auto chunk = [&](float (&acc)[32], int ch) {
+    wgmma_fence();
+#pragma unroll
+    for (int i = 0; i < 9; ++i) {
+      const int jj = 9 * ch + i;
+      const int step = jj < 16 ? 16 * kC + jj : 32 + 2 * kC + (jj - 16);
+      const uint32_t off = step / 4 * kChunkBytes + step % 4 * 32;
+      Wgmma<T, 64, 0, 0>::mma(acc, desc_add_at_use(q, off), desc_add_at_use(k, off), i != 0);
+    }
+    wgmma_commit();
+  };
+  chunk(half, 0);
+  chunk(part, 1);
+  wgmma_wait<1>();
+  wgmma_wait<0>();
+  fence_registers(half);
+  fence_registers(part);
+#pragma unroll
+  for (int i = 0; i < 32; ++i) half[i] += part[i];
+  const uint32_t rope = page + 8 * kChunkBytes;
+  const uint32_t xo = kC == 0 ? spare : rope, xi = kC == 0 ? rope : spare;
+  named_barrier_sync(kBarScored, 2 * kWarpgroupThreads);
+#pragma unroll
+  for (int v = 0; v < 4; ++v) {
+    const int i = 16 * (1 - kC) + 4 * v;
+    st_shared_f32x4(xo + (v * kWarpgroupThreads + t) * 16, half[i], half[i + 1], half[i + 2], half[i + 3]);
+  }
+  named_barrier_sync(kBarHalves, 2 * kWarpgroupThreads);
+#pragma unroll
+  for (int v = 0; v < 4; ++v) {
+    const float4 x = ld_shared_f32x4(xi + (v * kWarpgroupThreads + t) * 16);
+    const int i = 16 * kC + 4 * v;
+    s[4 * v] = half[i] + x.x;
+    s[4 * v + 1] = half[i + 1] + x.y;
+    s[4 * v + 2] = half[i + 2] + x.z;
+    s[4 * v + 3] = half[i + 3] + x.w;
+  }
+}
+#endif
+
 template <typename T>
 __global__ void __launch_bounds__(kDecodeThreads, 1)
     mla_decode_wgmma_kernel(const __grid_constant__ DecodeParams p, const __grid_constant__ DecodeMaps maps) {
@@ -504,6 +557,60 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         C::scores(s, sQ, ring.stage(k) + 32 * wg * 128, on_prior_done);
 #endif
       };
+#ifdef FLASHMLA_EXPERIMENT_PROBE_LOOP
+      {
+        auto score_probe = [&](int k) {
+          if (k < 2) {
+            mbar_wait(ring.full(k), ring.full_parity(k));
+            mbar_wait(ring.full_b(k), ring.full_parity(k));
+          }
+          if (wg == 0) {
+            probe_loop_scores<T, 0>(s, sQ, ring.stage(k), sPlo, t);
+          } else {
+            probe_loop_scores<T, 1>(s, sQ, ring.stage(k), sPlo, t);
+          }
+        };
+        float pm[2] = {0.f, 0.f}, psq[2] = {0.f, 0.f};
+        score_probe(it);
+        for (int j = 0; j < nblk; ++j) {
+          const uint32_t st = ring.stage(it + j), rope = st + 8 * kChunkBytes;
+          // The probe's softmax_fast: the raise test, then the exponentials, sums and squares.
+          float own[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+          for (int i = 0; i < 16; ++i) own[(i >> 1) & 1] = fmaxf(own[(i >> 1) & 1], s[i]);
+          const bool raise = own[0] > pm[0] + lazy_slack || own[1] > pm[1] + lazy_slack;
+          float sum[2] = {0.f, 0.f}, sq[2] = {0.f, 0.f};
+#pragma unroll
+          for (int i = 0; i < 16; ++i) {
+            s[i] = exp2_ftz(fmaf(s[i], sl2, -pm[(i >> 1) & 1] * sl2));
+            sum[(i >> 1) & 1] += s[i];
+            sq[(i >> 1) & 1] = fmaf(s[i], s[i], sq[(i >> 1) & 1]);
+          }
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            l_part[e] += sum[e];
+            psq[e] += sq[e];
+          }
+          if (named_barrier_sync_or(kBarRaise, 2 * kWarpgroupThreads, raise)) pm[0] += 1.f;
+          uint32_t hi[8];
+          C::pack_hi(s, hi);
+          C::pv_own_keys(o, hi, st, wg);
+          C::store_p(rope, hi, p_offset);
+          fence_proxy_async_smem();
+          named_barrier_sync(kBarP, 2 * kWarpgroupThreads);
+          C::pv_other_keys(o, rope, sPlo, st, wg, false);
+          wgmma_wait<1>();
+          if (j + 1 < nblk) score_probe(it + j + 1);
+        }
+        wgmma_wait<0>();
+        // The producer waits for the CTA's first two stages to be released before it leaves.
+        for (int k = it; k < it + nblk && k < 2; ++k) {
+          if (lane == 0) mbar_arrive(ring.empty(k));
+        }
+        m[0] = pm[0];
+        m[1] = pm[1] + psq[0];
+      }
+#else
       wait_page(ring.full(it), it);
       clk.mark(10);   // per segment: waiting for its first page
       score_page(it, [] {});
@@ -658,6 +765,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
           clk.mark(7);
         }
       }
+#endif
       it += nblk;
       ++nq;
       if (lane == 0) mbar_arrive(q_empty);
