@@ -417,15 +417,20 @@ __device__ __forceinline__ bool experiment_keep_alive(const float (&o)[128]) {
 
 #ifdef FLASHMLA_EXPERIMENT_PROBE_LOOP
 // Timing only (wrong results; docs/perf-log.md, entry 88): the one-page probe's page loop
-// (bench/seesaw_probe.cu, run_one_page<false>) in place of the kernel's, on the kernel's resident
-// pages, to tell whether the cycles a page between the two lie in the loop's code or around it.
-#if !defined(FLASHMLA_EXPERIMENT_PRODUCER_EXITS)
-#error "FLASHMLA_EXPERIMENT_PROBE_LOOP needs FLASHMLA_EXPERIMENT_PRODUCER_EXITS: it releases no stage"
+// (bench/seesaw_probe.cu, run_one_page<false>) in place of the kernel's, to tell whether the cycles
+// a page between the two lie in the loop's code or around it. With RESIDENT_PAGES, NO_PAGE_WAITS and
+// PRODUCER_EXITS it waits for the CTA's first two pages alone, as the probe waits for none; without
+// them it waits for every page and releases each stage once its P @ V has completed, as the kernel
+// does, so that it also runs with the pages streaming.
+#if defined(FLASHMLA_EXPERIMENT_NO_PAGE_WAITS) != defined(FLASHMLA_EXPERIMENT_PRODUCER_EXITS)
+#error "FLASHMLA_EXPERIMENT_PROBE_LOOP takes NO_PAGE_WAITS and PRODUCER_EXITS together or neither"
 #endif
 // The probe's one_page_scores: channel half kC as two 9-step chunks from one Q and one K base
-// descriptor, then the hand-over of the other consumer's partial sums.
-template <typename T, int kC>
-__device__ __forceinline__ void probe_loop_scores(float (&s)[16], uint32_t sQ, uint32_t page, uint32_t spare, int t) {
+// descriptor, then the hand-over of the other consumer's partial sums. on_prior_done() as in
+// Consumer::scores.
+template <typename T, int kC, typename F>
+__device__ __forceinline__ void probe_loop_scores(float (&s)[16], uint32_t sQ, uint32_t page, uint32_t spare, int t,
+                                                  F&& on_prior_done) {
   float half[32], part[32];
   const uint64_t q = kmajor_desc(sQ), k = kmajor_desc(page);
   auto chunk = [&](float (&acc)[32], int ch) {
@@ -442,6 +447,7 @@ __device__ __forceinline__ void probe_loop_scores(float (&s)[16], uint32_t sQ, u
   chunk(half, 0);
   chunk(part, 1);
   wgmma_wait<1>();
+  on_prior_done();
   wgmma_wait<0>();
   fence_registers(half);
   fence_registers(part);
@@ -559,19 +565,23 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       };
 #ifdef FLASHMLA_EXPERIMENT_PROBE_LOOP
       {
-        auto score_probe = [&](int k) {
-          if (k < 2) {
+        // Scores of page k, releasing the stage of page k - 1 (release) once its P @ V is done.
+        auto score_probe = [&](int k, bool release) {
+          if (!kSkipResidentPageWaits || k < 2) {
             mbar_wait(ring.full(k), ring.full_parity(k));
             mbar_wait(ring.full_b(k), ring.full_parity(k));
           }
+          auto done = [&] {
+            if (!kSkipResidentPageWaits && release && lane == 0) mbar_arrive(ring.empty(k - 1));
+          };
           if (wg == 0) {
-            probe_loop_scores<T, 0>(s, sQ, ring.stage(k), sPlo, t);
+            probe_loop_scores<T, 0>(s, sQ, ring.stage(k), sPlo, t, done);
           } else {
-            probe_loop_scores<T, 1>(s, sQ, ring.stage(k), sPlo, t);
+            probe_loop_scores<T, 1>(s, sQ, ring.stage(k), sPlo, t, done);
           }
         };
         float pm[2] = {0.f, 0.f}, psq[2] = {0.f, 0.f};
-        score_probe(it);
+        score_probe(it, false);
         for (int j = 0; j < nblk; ++j) {
           const uint32_t st = ring.stage(it + j), rope = st + 8 * kChunkBytes;
           // The probe's softmax_fast: the raise test, then the exponentials, sums and squares.
@@ -600,12 +610,16 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
           named_barrier_sync(kBarP, 2 * kWarpgroupThreads);
           C::pv_other_keys(o, rope, sPlo, st, wg, false);
           wgmma_wait<1>();
-          if (j + 1 < nblk) score_probe(it + j + 1);
+          if (j + 1 < nblk) score_probe(it + j + 1, true);
         }
         wgmma_wait<0>();
-        // The producer waits for the CTA's first two stages to be released before it leaves.
-        for (int k = it; k < it + nblk && k < 2; ++k) {
-          if (lane == 0) mbar_arrive(ring.empty(k));
+        if (kSkipResidentPageWaits) {
+          // The producer waits for the CTA's first two stages to be released before it leaves.
+          for (int k = it; k < it + nblk && k < 2; ++k) {
+            if (lane == 0) mbar_arrive(ring.empty(k));
+          }
+        } else if (lane == 0) {
+          mbar_arrive(ring.empty(it + nblk - 1));   // the segment's last page
         }
         m[0] = pm[0];
         m[1] = pm[1] + psq[0];
