@@ -39,6 +39,7 @@
 
 #include "cuda_check.h"
 #include "kernels/sm90/async_ptx.cuh"
+#include "kernels/sm90/channel_half_scores.cuh"
 #include "kernels/sm90/ptx.cuh"
 #include "kernels/sm90/wgmma_ops.cuh"
 #include "probe_page_loop.cuh"
@@ -110,28 +111,8 @@ __device__ __forceinline__ void add_first_chunks(float (&s)[N], float (&part)[N]
 template <int kC, typename F>
 __device__ __forceinline__ void one_page_scores(float (&s)[16], uint32_t sQ, uint32_t page, uint32_t spare, int t,
                                                 F&& on_prior_done) {
-  float half[32], part[32];
-  const uint64_t q = kdesc(sQ), k = kdesc(page);
-  auto chunk = [&](float (&acc)[32], int ch) {
-    wgmma_fence();
-#pragma unroll
-    for (int i = 0; i < 9; ++i) {
-      const int jj = 9 * ch + i;
-      const int step = jj < 16 ? 16 * kC + jj : 32 + 2 * kC + (jj - 16);
-      const uint32_t off = step_off(step);
-      Wgmma<T, 64, 0, 0>::mma(acc, desc_add_at_use(q, off), desc_add_at_use(k, off), i != 0);
-    }
-    wgmma_commit();
-  };
-  chunk(half, 0);
-  chunk(part, 1);
-  wgmma_wait<1>();
-  on_prior_done();
-  wgmma_wait<0>();
-  fence_registers(half);
-  fence_registers(part);
-#pragma unroll
-  for (int i = 0; i < 32; ++i) half[i] += part[i];
+  float half[32];
+  channel_half_scores<T, kC>(half, sQ, page, on_prior_done);
   // As in the kernel: consumer 0's incoming partial sums go into the page's RoPE chunk (scored by
   // then), consumer 1's into the spare chunk.
   const uint32_t rope = page + 8 * kChunk;

@@ -36,6 +36,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/sm90/channel_half_scores.cuh"
 #include "kernels/sm90/decode_pipeline.cuh"
 #include "kernels/sm90/phase_clocks.cuh"
 #include "kernels/sm90/quad_row_stores.cuh"
@@ -425,53 +426,6 @@ __device__ __forceinline__ bool experiment_keep_alive(const float (&o)[128]) {
 #if defined(FLASHMLA_EXPERIMENT_NO_PAGE_WAITS) != defined(FLASHMLA_EXPERIMENT_PRODUCER_EXITS)
 #error "FLASHMLA_EXPERIMENT_PROBE_LOOP takes NO_PAGE_WAITS and PRODUCER_EXITS together or neither"
 #endif
-// The probe's one_page_scores: channel half kC as two 9-step chunks from one Q and one K base
-// descriptor, then the hand-over of the other consumer's partial sums. on_prior_done() as in
-// Consumer::scores.
-template <typename T, int kC, typename F>
-__device__ __forceinline__ void probe_loop_scores(float (&s)[16], uint32_t sQ, uint32_t page, uint32_t spare, int t,
-                                                  F&& on_prior_done) {
-  float half[32], part[32];
-  const uint64_t q = kmajor_desc(sQ), k = kmajor_desc(page);
-  auto chunk = [&](float (&acc)[32], int ch) {
-    wgmma_fence();
-#pragma unroll
-    for (int i = 0; i < 9; ++i) {
-      const int jj = 9 * ch + i;
-      const int step = jj < 16 ? 16 * kC + jj : 32 + 2 * kC + (jj - 16);
-      const uint32_t off = step / 4 * kChunkBytes + step % 4 * 32;
-      Wgmma<T, 64, 0, 0>::mma(acc, desc_add_at_use(q, off), desc_add_at_use(k, off), i != 0);
-    }
-    wgmma_commit();
-  };
-  chunk(half, 0);
-  chunk(part, 1);
-  wgmma_wait<1>();
-  on_prior_done();
-  wgmma_wait<0>();
-  fence_registers(half);
-  fence_registers(part);
-#pragma unroll
-  for (int i = 0; i < 32; ++i) half[i] += part[i];
-  const uint32_t rope = page + 8 * kChunkBytes;
-  const uint32_t xo = kC == 0 ? spare : rope, xi = kC == 0 ? rope : spare;
-  named_barrier_sync(kBarScored, 2 * kWarpgroupThreads);
-#pragma unroll
-  for (int v = 0; v < 4; ++v) {
-    const int i = 16 * (1 - kC) + 4 * v;
-    st_shared_f32x4(xo + (v * kWarpgroupThreads + t) * 16, half[i], half[i + 1], half[i + 2], half[i + 3]);
-  }
-  named_barrier_sync(kBarHalves, 2 * kWarpgroupThreads);
-#pragma unroll
-  for (int v = 0; v < 4; ++v) {
-    const float4 x = ld_shared_f32x4(xi + (v * kWarpgroupThreads + t) * 16);
-    const int i = 16 * kC + 4 * v;
-    s[4 * v] = half[i] + x.x;
-    s[4 * v + 1] = half[i + 1] + x.y;
-    s[4 * v + 2] = half[i + 2] + x.z;
-    s[4 * v + 3] = half[i + 3] + x.w;
-  }
-}
 #endif
 
 template <typename T>
@@ -574,10 +528,16 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
           auto done = [&] {
             if (!kSkipResidentPageWaits && release && lane == 0) mbar_arrive(ring.empty(k - 1));
           };
+          // The probe's scores (templated on the consumer), then the kernel's hand-over, which
+          // is the probe's.
+          const uint32_t page = ring.stage(k), rope_k = page + 8 * kChunkBytes;
+          float half[32];
           if (wg == 0) {
-            probe_loop_scores<T, 0>(s, sQ, ring.stage(k), sPlo, t, done);
+            channel_half_scores<T, 0>(half, sQ, page, done);
+            C::template add_other_half<0>(s, half, sPlo, rope_k, t);
           } else {
-            probe_loop_scores<T, 1>(s, sQ, ring.stage(k), sPlo, t, done);
+            channel_half_scores<T, 1>(half, sQ, page, done);
+            C::template add_other_half<1>(s, half, rope_k, sPlo, t);
           }
         };
         float pm[2] = {0.f, 0.f}, psq[2] = {0.f, 0.f};
@@ -621,6 +581,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         } else if (lane == 0) {
           mbar_arrive(ring.empty(it + nblk - 1));   // the segment's last page
         }
+        // Keeps the squares' sums alive through the epilogue, as the probe's sink does.
         m[0] = pm[0];
         m[1] = pm[1] + psq[0];
       }
