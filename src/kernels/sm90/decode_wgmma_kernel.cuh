@@ -521,10 +521,8 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       {
         // Scores of page k, releasing the stage of page k - 1 (release) once its P @ V is done.
         auto score_probe = [&](int k, bool release) {
-          if (!kSkipResidentPageWaits || k < 2) {
-            mbar_wait(ring.full(k), ring.full_parity(k));
-            mbar_wait(ring.full_b(k), ring.full_parity(k));
-          }
+          wait_page(ring.full(k), k);
+          wait_page(ring.full_b(k), k);
           auto done = [&] {
             if (!kSkipResidentPageWaits && release && lane == 0) mbar_arrive(ring.empty(k - 1));
           };
