@@ -181,18 +181,22 @@ struct Consumer {
     // loop, the 36 distinct ones would not fit beside the accumulators and spill.
     const uint64_t q_v = kmajor_desc(sQ + 4 * c * kChunkBytes), k_v = kmajor_desc(sK + 4 * c * kChunkBytes);
     const uint64_t q_r = kmajor_desc(sQ + 8 * kChunkBytes + 64 * c), k_r = kmajor_desc(sK + 8 * kChunkBytes + 64 * c);
-    // accumulate: the chunk adds to acc from its first step on (else it starts acc afresh).
-    auto issue = [&](float (&acc)[32], int chunk, bool accumulate = false) {
+    // Steps first..first+count-1 as one group. accumulate: the group adds to acc from its first
+    // step on (else it starts acc afresh).
+    auto issue_steps = [&](float (&acc)[32], int first, int count, bool accumulate) {
       wgmma_fence();
 #pragma unroll
-      for (int k = 0; k < kScoreHalfSteps; ++k) {
-        const int j = chunk * kScoreHalfSteps + k;
+      for (int k = 0; k < count; ++k) {
+        const int j = first + k;
         const bool v = j < 16;
         const uint32_t off = v ? j / 4 * kChunkBytes + j % 4 * 32 : (j - 16) * 32;
         Wgmma<T, 64, 0, 0>::mma(acc, desc_add_at_use(v ? q_v : q_r, off), desc_add_at_use(v ? k_v : k_r, off),
                                 accumulate || k != 0);
       }
       wgmma_commit();
+    };
+    auto issue = [&](float (&acc)[32], int chunk, bool accumulate = false) {
+      issue_steps(acc, chunk * kScoreHalfSteps, kScoreHalfSteps, accumulate);
     };
 #ifdef FLASHMLA_EXPERIMENT_FLAT_SCORES
     // Timing only (docs/perf-log.md, entry 74): all 18 k-steps accumulate in the tensor core, with
@@ -206,6 +210,51 @@ struct Consumer {
     on_prior_done();
     wgmma_wait<0>();
     fence_registers(s);
+#elif defined(FLASHMLA_EXPERIMENT_SHORT_FIRST_CHUNK)
+    // Correct, but no faster at the power cap (docs/perf-log.md, entry 89). Part A's 12 steps as 3
+    // into s and 9 into part, then part B's 6 onto s: each accumulator still sums 9 steps, and the
+    // previous P @ V is known complete after 3 steps rather than 9. Where the stage is released:
+    // 1, after those 3 steps, before part B has landed (the next page's load may then overlap part
+    // B's); 2, after 12 steps; 3, after 3 steps, but behind part B's wait and issue.
+    constexpr int kLead = 3;
+    (void)issue;
+    issue_steps(s, 0, kLead, false);
+    issue_steps(part, kLead, 12 - kLead, false);
+    auto issue_part_b = [&] {
+      // Part B's descriptors, made here from opaque copies of the bases: ptxas would otherwise keep
+      // the first ones live across the wait, which spills.
+      uint32_t q0 = sQ, k0 = sK;
+      asm volatile("" : "+r"(q0), "+r"(k0));
+      const uint64_t qb = kmajor_desc(q0 + (4 * c + 3) * kChunkBytes), kb = kmajor_desc(k0 + (4 * c + 3) * kChunkBytes);
+      const uint64_t qr = kmajor_desc(q0 + 8 * kChunkBytes + 64 * c), kr = kmajor_desc(k0 + 8 * kChunkBytes + 64 * c);
+      wgmma_fence();
+#pragma unroll
+      for (int k = 0; k < 6; ++k) {
+        const uint32_t off = k < 4 ? k * 32 : (k - 4) * 32;
+        Wgmma<T, 64, 0, 0>::mma(s, desc_add_at_use(k < 4 ? qb : qr, off), desc_add_at_use(k < 4 ? kb : kr, off), true);
+      }
+      wgmma_commit();
+    };
+#if FLASHMLA_EXPERIMENT_SHORT_FIRST_CHUNK == 1
+    wgmma_wait<1>();
+    on_prior_done();
+    wait_part_b();
+    issue_part_b();
+#else
+    wait_part_b();
+    issue_part_b();
+#if FLASHMLA_EXPERIMENT_SHORT_FIRST_CHUNK == 2
+    wgmma_wait<1>();
+#else
+    wgmma_wait<2>();
+#endif
+    on_prior_done();
+#endif
+    wgmma_wait<0>();
+    fence_registers(s);
+    fence_registers(part);
+#pragma unroll
+    for (int i = 0; i < 32; ++i) s[i] += part[i];
 #else
     issue(s, 0);
     wait_part_b();
