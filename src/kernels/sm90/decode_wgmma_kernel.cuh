@@ -214,8 +214,11 @@ struct Consumer {
     // Correct, but no faster at the power cap (docs/perf-log.md, entry 89). Part A's 12 steps as 3
     // into s and 9 into part, then part B's 6 onto s: each accumulator still sums 9 steps, and the
     // previous P @ V is known complete after 3 steps rather than 9. Where the stage is released:
-    // 1, after those 3 steps, before part B has landed (the next page's load may then overlap part
-    // B's); 2, after 12 steps; 3, after 3 steps, but behind part B's wait and issue.
+    // 1, after those 3 steps, before part B has landed (the load into the freed stage may then
+    // overlap part B's); 2, after 12 steps; 3, after 3 steps, but behind part B's wait and issue.
+#if FLASHMLA_EXPERIMENT_SHORT_FIRST_CHUNK < 1 || FLASHMLA_EXPERIMENT_SHORT_FIRST_CHUNK > 3
+#error "FLASHMLA_EXPERIMENT_SHORT_FIRST_CHUNK takes 1, 2 or 3"
+#endif
     constexpr int kLead = 3;
     (void)issue;
     issue_steps(s, 0, kLead, false);
