@@ -2,7 +2,12 @@
 # The one GPU command: builds everything, runs the C++ GPU tests and the pytest suite, the benchmarks,
 # or compute-sanitizer on a small subset. Logs go to $OUT (the device tool's folder) or ./out.
 #
-#   bash scripts/gpu_suite.sh [build] [test] [bench] [sanitize] [all]     (default: build test)
+#   bash scripts/gpu_suite.sh [build] [test] [bench] [sanitize] [all] [peer]     (default: build test)
+#
+# `peer` (not part of `all`) times FlashMLA itself on the same GPU beside flash_mla: the Python
+# benchmark with --vs flashmla_peer over every row, then scripts/power_probe.sh on PEER_ROWS for both
+# (PEER_ROWS= skips it).
+# It needs .peer/ (scripts/prepare_peer.sh) carried with the call.
 #
 # Needs: CUDA >= 13.0 with an sm_90 GPU, CMake, ninja, PyTorch with CUDA, pytest. No network:
 # GoogleTest comes from .deps/googletest (scripts/prepare_offline_deps.sh) when the system lacks it.
@@ -121,6 +126,36 @@ do_sanitize() {
   summary+=("sanitizer time $((SECONDS - t0)) s")
 }
 
+do_peer() {
+  local t0=$SECONDS
+  if ! (cd /tmp && "$python" -c "import flash_mla._C" 2>/dev/null); then
+    MAX_JOBS="$jobs" "$python" -m pip install --no-build-isolation --no-deps -q . >"$out/build_py.txt" 2>&1 ||
+      { tail -40 "$out/build_py.txt"; summary+=("peer: python build failed"); status=1; return; }
+  fi
+  export PYTHONPATH="$root/bench/peer${PYTHONPATH:+:$PYTHONPATH}"
+  if ! (cd /tmp && "$python" -c "import flashmla_peer; print('flashmla_peer:', flashmla_peer.version())" \
+        >"$out/peer_load.txt" 2>&1); then
+    tail -30 "$out/peer_load.txt"; summary+=("peer: flashmla_peer does not load"); status=1; return
+  fi
+  cat "$out/peer_load.txt"
+  (cd /tmp && PYTHONUNBUFFERED=1 "$python" -m flash_mla.bench --vs flashmla_peer --json "$out/bench_vs_peer.json") \
+    >"$out/bench_vs_peer.txt" 2>&1
+  local prc=$?
+  tail -60 "$out/bench_vs_peer.txt"
+  summary+=("peer: Python bench --vs flashmla_peer rc=$prc ($((SECONDS - t0)) s)")
+  [ $prc -eq 0 ] || status=1
+  local rows="${PEER_ROWS-128,1,128,8192 128,1,64,8192 128,1,16,8192 128,2,128,4096}" pass module
+  [ -n "$rows" ] || return
+  for pass in 1 2; do
+    for module in flash_mla flashmla_peer; do
+      # shellcheck disable=SC2086  # one argument per row
+      MODULE=$module REPEATS="${PEER_REPEATS:-20}" ITERS="${PEER_ITERS:-200}" OUT="$out" \
+        bash scripts/power_probe.sh $rows
+    done
+  done
+  summary+=("peer: power probe done ($((SECONDS - t0)) s)")
+}
+
 ensure_built() {  # a later call may land on a fresh machine: build what is missing
   if [ ! -x build/tests/flashmla_gpu_tests ] || ! (cd /tmp && "$python" -c "import flash_mla._C" 2>/dev/null); then
     do_build
@@ -136,7 +171,8 @@ for mode in "${modes[@]}"; do
     bench) ensure_built; do_bench ;;
     sanitize) ensure_built; do_sanitize ;;
     all) do_build; do_test; do_sanitize; do_bench ;;
-    *) echo "gpu_suite: unknown mode '$mode' (build, test, bench, sanitize, all)" >&2; exit 2 ;;
+    peer) do_peer ;;
+    *) echo "gpu_suite: unknown mode '$mode' (build, test, bench, sanitize, all, peer)" >&2; exit 2 ;;
   esac
 done
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Power draw and SM clock while one benchmark row runs back to back (nvidia-smi sampled every 20 ms;
-# the busy half of the samples), to tell a power-capped row from a cycle-bound one. Needs a built flashmla_bench.
-# Logs to $OUT/power_probe.log.
+# the busy half of the samples), to tell a power-capped row from a cycle-bound one. Needs a built flashmla_bench,
+# or, with MODULE set, a Python module with FlashMLA's API (flash_mla, or flashmla_peer: FlashMLA itself,
+# bench/peer/flashmla_peer.py) timed by scripts/row_loop.py. Logs to $OUT/power_probe.log.
 #
 #   BENCH=build/bench/flashmla_bench bash scripts/power_probe.sh 128,1,128,8192 128,1,16,8192
+#   MODULE=flashmla_peer bash scripts/power_probe.sh 128,1,128,8192
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -18,8 +20,13 @@ for r in "$@"; do
   nvidia-smi --query-gpu=power.draw,clocks.sm,clocks.mem,temperature.gpu,clocks_event_reasons.active \
     --format=csv,noheader,nounits -lms 20 >"$out/power-${r//,/_}.csv" 2>&1 &
   smi=$!
-  line=$("$bench" --b "$b" --s_q "$s_q" --h_q "$h_q" --s_k "$s_k" --varlen "$varlen" --causal 1 --repeats "${REPEATS:-40}" --iters "${ITERS:-200}" 2>&1 |
-    grep -E '^\| [0-9]' | head -1)
+  if [ -n "${MODULE:-}" ]; then
+    line=$(python3 "$root/scripts/row_loop.py" --module "$MODULE" --b "$b" --s_q "$s_q" --h_q "$h_q" --s_k "$s_k" \
+      --varlen "$varlen" --causal 1 --repeats "${REPEATS:-40}" --iters "${ITERS:-200}" 2>&1 | grep -E '^\| [0-9]' | head -1)
+  else
+    line=$("$bench" --b "$b" --s_q "$s_q" --h_q "$h_q" --s_k "$s_k" --varlen "$varlen" --causal 1 --repeats "${REPEATS:-40}" --iters "${ITERS:-200}" 2>&1 |
+      grep -E '^\| [0-9]' | head -1)
+  fi
   kill "$smi" 2>/dev/null; wait "$smi" 2>/dev/null
   # Samples from the busy part: the top half of the draws.
   stats=$(python3 - "$out/power-${r//,/_}.csv" <<'PY'
