@@ -5,6 +5,7 @@ scripts/power_probe.sh: the same inputs as `python -m flash_mla.bench`, no ceili
 """
 
 import argparse
+import importlib
 import sys
 
 from flash_mla import bench
@@ -20,9 +21,10 @@ def main():
     p.add_argument("--warmup", type=int, default=5)
     a = p.parse_args()
     torch = bench._torch()
-    mod = __import__(a.module)
+    mod = importlib.import_module(a.module)
     c = bench.make_config(a.b, a.s_q, a.h_q, 1, a.s_k, a.varlen, a.causal)
-    w = bench.Workload(c, 256 * 2**20)
+    l2 = bench.device_info(torch.cuda.current_device())["l2_bytes"] or 50 * 2**20
+    w = bench.Workload(c, max(4 * l2, 256 * 2**20))  # the benchmark's L2 rotation
     samples = bench.time_rows([w.caller(mod)], a.warmup, a.repeats, a.iters)[0]
     s = bench.summarize(samples)
     print(f"| {a.b} | {a.s_q} | {a.h_q} | {a.s_k} | {s['us_median']:.1f} | {s['spread_pct']:.1f} | {a.module} |")

@@ -30,7 +30,7 @@ def _load_extension():
     return module
 
 
-_ext = _load_extension()
+_EXTENSION = _load_extension()  # kept referenced for the life of the process
 _ops = torch.ops._flashmla_C
 
 
