@@ -33,6 +33,11 @@ gtest_counts() {  # prints "P passed, F failed" from a gtest log
   echo "${passed:-0} passed, ${failed:-0} failed"
 }
 
+python_built() { (cd /tmp && "$python" -c "import flash_mla._C" 2>/dev/null); }
+install_python() {  # install_python JOBS: the flash_mla package, log in $out/build_py.txt
+  MAX_JOBS="$1" "$python" -m pip install --no-build-isolation --no-deps -q . >"$out/build_py.txt" 2>&1
+}
+
 do_build() {
   note "build: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)"
   local gtest_dir=()
@@ -42,8 +47,7 @@ do_build() {
   (cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release "${gtest_dir[@]}" >"$out/build_cpp.txt" 2>&1 &&
      cmake --build build -j "$((jobs / 2 > 1 ? jobs / 2 : 1))" >>"$out/build_cpp.txt" 2>&1) &
   local cpp_pid=$!
-  MAX_JOBS="$((jobs / 2 > 1 ? jobs / 2 : 1))" "$python" -m pip install --no-build-isolation --no-deps -q . \
-    >"$out/build_py.txt" 2>&1
+  install_python "$((jobs / 2 > 1 ? jobs / 2 : 1))"
   local py_rc=$?
   wait "$cpp_pid"; local cpp_rc=$?
   cat "$out/build_cpp.txt" "$out/build_py.txt" >>"$log"
@@ -128,9 +132,8 @@ do_sanitize() {
 
 do_peer() {
   local t0=$SECONDS
-  if ! (cd /tmp && "$python" -c "import flash_mla._C" 2>/dev/null); then
-    MAX_JOBS="$jobs" "$python" -m pip install --no-build-isolation --no-deps -q . >"$out/build_py.txt" 2>&1 ||
-      { tail -40 "$out/build_py.txt"; summary+=("peer: python build failed"); status=1; return; }
+  if ! python_built; then
+    install_python "$jobs" || { tail -40 "$out/build_py.txt"; summary+=("peer: python build failed"); status=1; return; }
   fi
   export PYTHONPATH="$root/bench/peer${PYTHONPATH:+:$PYTHONPATH}"
   if ! (cd /tmp && "$python" -c "import flashmla_peer; print('flashmla_peer:', flashmla_peer.version())" \
@@ -157,7 +160,7 @@ do_peer() {
 }
 
 ensure_built() {  # a later call may land on a fresh machine: build what is missing
-  if [ ! -x build/tests/flashmla_gpu_tests ] || ! (cd /tmp && "$python" -c "import flash_mla._C" 2>/dev/null); then
+  if [ ! -x build/tests/flashmla_gpu_tests ] || ! python_built; then
     do_build
   fi
 }

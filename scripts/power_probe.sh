@@ -13,6 +13,8 @@ out="${OUT:-$root/out}"
 mkdir -p "$out"
 log="$out/power_probe.log"
 bench="${BENCH:-build/bench/flashmla_bench}"
+timer=("$bench")
+[ -n "${MODULE:-}" ] && timer=(python3 "$root/scripts/row_loop.py" --module "$MODULE")
 nvidia-smi --query-gpu=name,power.limit,power.max_limit,clocks.max.sm --format=csv | tee -a "$log"
 for r in "$@"; do
   IFS=, read -r b s_q h_q s_k <<<"$r"
@@ -20,13 +22,8 @@ for r in "$@"; do
   nvidia-smi --query-gpu=power.draw,clocks.sm,clocks.mem,temperature.gpu,clocks_event_reasons.active \
     --format=csv,noheader,nounits -lms 20 >"$out/power-${r//,/_}.csv" 2>&1 &
   smi=$!
-  if [ -n "${MODULE:-}" ]; then
-    line=$(python3 "$root/scripts/row_loop.py" --module "$MODULE" --b "$b" --s_q "$s_q" --h_q "$h_q" --s_k "$s_k" \
-      --varlen "$varlen" --causal 1 --repeats "${REPEATS:-40}" --iters "${ITERS:-200}" 2>&1 | grep -E '^\| [0-9]' | head -1)
-  else
-    line=$("$bench" --b "$b" --s_q "$s_q" --h_q "$h_q" --s_k "$s_k" --varlen "$varlen" --causal 1 --repeats "${REPEATS:-40}" --iters "${ITERS:-200}" 2>&1 |
-      grep -E '^\| [0-9]' | head -1)
-  fi
+  line=$("${timer[@]}" --b "$b" --s_q "$s_q" --h_q "$h_q" --s_k "$s_k" --varlen "$varlen" --causal 1 \
+    --repeats "${REPEATS:-40}" --iters "${ITERS:-200}" 2>&1 | grep -E '^\| [0-9]' | head -1)
   kill "$smi" 2>/dev/null; wait "$smi" 2>/dev/null
   # Samples from the busy part: the top half of the draws.
   stats=$(python3 - "$out/power-${r//,/_}.csv" <<'PY'

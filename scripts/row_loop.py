@@ -23,8 +23,7 @@ def main():
     torch = bench._torch()
     mod = importlib.import_module(a.module)
     c = bench.make_config(a.b, a.s_q, a.h_q, 1, a.s_k, a.varlen, a.causal)
-    l2 = bench.device_info(torch.cuda.current_device())["l2_bytes"] or 50 * 2**20
-    w = bench.Workload(c, max(4 * l2, 256 * 2**20))  # the benchmark's L2 rotation
+    w = bench.Workload(c, bench.rotation_bytes(bench.device_info(torch.cuda.current_device())))
     samples = bench.time_rows([w.caller(mod)], a.warmup, a.repeats, a.iters)[0]
     s = bench.summarize(samples)
     print(f"| {a.b} | {a.s_q} | {a.h_q} | {a.s_k} | {s['us_median']:.1f} | {s['spread_pct']:.1f} | {a.module} |")

@@ -165,6 +165,11 @@ def device_info(dev):
             "torch": torch.__version__, "cuda_runtime": torch.version.cuda}
 
 
+def rotation_bytes(dev):
+    """Bytes of q/cache copies to rotate through so that a row's inputs are not served from L2."""
+    return max(4 * (dev["l2_bytes"] or 50 * 2**20), 256 * 2**20)
+
+
 def _time_events(fn, n_samples, per_sample, warmup):
     torch = _torch()
     for _ in range(warmup):
@@ -362,8 +367,7 @@ def run_rows(args, configs):
 
     print("measuring ceilings...", file=sys.stderr)
     ceilings = measure_ceilings(args.read_gib)
-    l2 = dev["l2_bytes"] or 50 * 2**20
-    rotate_bytes = max(4 * l2, 256 * 2**20) if args.rotate else 0
+    rotate_bytes = rotation_bytes(dev) if args.rotate else 0
 
     rows = []
     for c in configs:
