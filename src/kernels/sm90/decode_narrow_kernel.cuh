@@ -108,10 +108,10 @@ struct NarrowConsumer {
 #pragma unroll
       for (int k = 0; k < kStepsPerChunk; ++k) {
         const int step = c * kStepsPerChunk + k;
-        const uint64_t a = step < 16 ? desc_add(k_nope, (step >> 2) * kChunkBytes + (step & 3) * 32)
-                                     : desc_add(k_rope, (step - 16) * 32);
-        const uint64_t b = step < 16 ? desc_add(q_nope, (step >> 2) * L::kQChunkBytes + (step & 3) * 32)
-                                     : desc_add(q_rope, (step - 16) * 32);
+        const uint64_t a = step < 16 ? desc_add_at_use(k_nope, (step >> 2) * kChunkBytes + (step & 3) * 32)
+                                     : desc_add_at_use(k_rope, (step - 16) * 32);
+        const uint64_t b = step < 16 ? desc_add_at_use(q_nope, (step >> 2) * L::kQChunkBytes + (step & 3) * 32)
+                                     : desc_add_at_use(q_rope, (step - 16) * 32);
         Wgmma<T, kRows, 0, 0>::mma(part[c & 1], a, b, k != 0);
       }
       wgmma_commit();
@@ -351,7 +351,7 @@ struct NarrowConsumer {
     for (int kk = 0; kk < 4; ++kk) {
 #pragma unroll
       for (int tt = 0; tt < 4; ++tt) {
-        Wgmma<T, L::kPRows, 1, 0>::mma(o[tt], desc_add(vt, tt * kChunkBytes + kk * 16 * 128), desc_add(pt, kk * 32), 1);
+        Wgmma<T, L::kPRows, 1, 0>::mma(o[tt], desc_add_at_use(vt, tt * kChunkBytes + kk * 16 * 128), desc_add_at_use(pt, kk * 32), 1);
       }
     }
     wgmma_commit();
@@ -391,7 +391,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   const int m_base = blockIdx.y * kRows;
   const int kv_head = blockIdx.z;
   const int tid = threadIdx.x;
-  const int wg = tid / kWarpgroupThreads;
+  const int wg = warp_uniform(tid / kWarpgroupThreads);
   const int lane = tid & 31;
 
   CtaRequests work;
@@ -453,12 +453,12 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       const uint32_t first0 = clk.now();
       mbar_wait(ring.full(it), ring.full_parity(it));
       clk.add_since(10, first0);   // per segment: waiting for its first page
-      C::scores(s, sQ, ring.stage(it), wg, [] {});
+      C::scores(s, sQ, warp_uniform(ring.stage(it)), wg, [] {});
       clk.start();
       for (int j = 0; j < nblk; ++j) {
         clk.page();
         const int it_j = it + j;
-        const uint32_t st = ring.stage(it_j);
+        const uint32_t st = warp_uniform(ring.stage(it_j));
         const int blk = sg.blk_begin + j;
         if constexpr (kLazyMax) {
           // Column split: this warpgroup completes its own query columns (x, kN elements).
@@ -608,7 +608,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
 #endif
           mbar_wait(ring.full(it_j + 1), ring.full_parity(it_j + 1));
           clk.mark(4);
-          C::scores(s, sQ, ring.stage(it_j + 1), wg, [&] {
+          C::scores(s, sQ, warp_uniform(ring.stage(it_j + 1)), wg, [&] {
             clk.mark(5);
             if (!kReleaseBeforeNext) release();
           });

@@ -496,7 +496,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
 
   const int kv_head = blockIdx.z;
   const int tid = threadIdx.x;
-  const int wg = tid / kWarpgroupThreads;
+  const int wg = warp_uniform(tid / kWarpgroupThreads);
   const int lane = tid & 31;
   const int m_base = blockIdx.y * kTileRows;
 
@@ -552,7 +552,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       auto score_page = [&](int k, auto&& on_prior_done) {
 #ifndef FLASHMLA_EXPERIMENT_SCORES_BY_KEYS
         float half[32];
-        C::scores_half(half, sQ, ring.stage(k), wg, on_prior_done,
+        C::scores_half(half, sQ, warp_uniform(ring.stage(k)), wg, on_prior_done,
                        [&] {
                          if constexpr (kTwoPartPages) wait_page(ring.full_b(k), k);
                        });
@@ -643,7 +643,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       for (int j = 0; j < nblk; ++j) {
         clk.page();
         const int it_j = it + j;
-        const uint32_t st = ring.stage(it_j);
+        const uint32_t st = warp_uniform(ring.stage(it_j));
         const uint32_t rope = st + 8 * kChunkBytes;
         const int blk = sg.blk_begin + j;
         uint32_t hi[8], lo[8];

@@ -13,6 +13,14 @@ __device__ __forceinline__ uint32_t smem_u32(const void* ptr) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(ptr));
 }
 
+// x as lane 0 holds it, for a value every lane of the warp already holds: the compiler then knows it
+// is warp-uniform and keeps what is computed from it in uniform registers. wgmma takes its
+// descriptors from uniform registers; built from a value it cannot prove uniform (threadIdx, or a
+// counter of a loop whose bounds were loaded from memory), each descriptor is computed in regular
+// registers and moved over with R2UR, ~10 instructions per MMA (docs/perf-log.md, entry 91).
+__device__ __forceinline__ uint32_t warp_uniform(uint32_t x) { return __shfl_sync(0xffffffffu, x, 0); }
+__device__ __forceinline__ int warp_uniform(int x) { return __shfl_sync(0xffffffffu, x, 0); }
+
 // 16-byte global->shared copy that bypasses L1. src_bytes = 0 zero-fills the destination
 // without touching global memory, which is how masked cache rows stay out of the tile.
 __device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, int src_bytes) {
