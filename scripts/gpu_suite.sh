@@ -116,7 +116,7 @@ do_bench() {
 do_sanitize() {
   local filter="${SANITIZE_FILTER:-*Sanitize*}"
   local t0=$SECONDS
-  for tool in memcheck racecheck; do
+  for tool in ${SANITIZE_TOOLS:-memcheck racecheck synccheck}; do
     compute-sanitizer --tool "$tool" --error-exitcode 42 \
       build/tests/flashmla_gpu_tests --gtest_filter="$filter" --gtest_color=no >"$out/sanitize_$tool.txt" 2>&1
     local rc=$?

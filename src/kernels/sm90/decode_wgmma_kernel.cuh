@@ -272,32 +272,57 @@ struct Consumer {
 #endif
   }
 
-  // Whole scores of this consumer's 32 keys from both consumers' channel halves: each hands the
-  // other's keys over through `to_other` and reads its own from `from_other` (8 KiB each,
-  // float4 per thread per four elements). The first barrier makes both buffers free (both
-  // consumers' scores, and so their previous P @ V, have completed); the second, the hand-over.
-  template <int kC>
-  static __device__ __forceinline__ void add_other_half(float (&s)[16], const float (&half)[32],
-                                                        uint32_t to_other, uint32_t from_other, int t) {
+  // Whole scores of this consumer's 32 keys from both consumers' channel halves: consumer c hands
+  // the other's keys over through its `to_other` buffer (consumer 0: P_lo's, 1: the page's RoPE
+  // chunk) and reads its own from the other's (8 KiB each, float4 per thread per four elements).
+  // The first barrier makes both buffers free (both consumers' scores, and so their previous
+  // P @ V, have completed); the second is the hand-over. Both consumers reach the same two
+  // barrier instructions: bar.sync is the .aligned barrier, which PTX defines only when every
+  // participating thread executes the same instruction (compute-sanitizer's synccheck flagged the
+  // per-consumer copies this had before; docs/perf-log.md, entry 91). Only the stores and loads,
+  // whose register indices must be compile-time constants, are per consumer.
+  static __device__ __forceinline__ void add_other_half(float (&s)[16], const float (&half)[32], int wg,
+                                                        uint32_t rope_k, uint32_t p_lo, int t) {
 #ifdef FLASHMLA_EXPERIMENT_NO_SCORE_EXCHANGE
     // Timing only (wrong scores; docs/perf-log.md, entry 73): this consumer's partial sums of its own
     // keys are taken as their scores, so the page has no hand-over: no shared-memory traffic, and with
     // the value 2 none of its two barriers either (1 keeps them, to split the two costs).
-    (void)to_other, (void)from_other, (void)t;
+    (void)rope_k, (void)p_lo, (void)t;
 #if FLASHMLA_EXPERIMENT_NO_SCORE_EXCHANGE == 1
     named_barrier_sync(kBarScored, 2 * kWarpgroupThreads);
     named_barrier_sync(kBarHalves, 2 * kWarpgroupThreads);
 #endif
-#pragma unroll
-    for (int i = 0; i < 16; ++i) s[i] = half[16 * kC + i];
+    if (wg == 0) {
+      keep_own_half<0>(s, half);
+    } else {
+      keep_own_half<1>(s, half);
+    }
 #else
     named_barrier_sync(kBarScored, 2 * kWarpgroupThreads);
+    if (wg == 0) {
+      send_other_half<0>(half, p_lo, t);
+    } else {
+      send_other_half<1>(half, rope_k, t);
+    }
+    named_barrier_sync(kBarHalves, 2 * kWarpgroupThreads);
+    if (wg == 0) {
+      add_received_half<0>(s, half, rope_k, t);
+    } else {
+      add_received_half<1>(s, half, p_lo, t);
+    }
+#endif
+  }
+  template <int kC>
+  static __device__ __forceinline__ void send_other_half(const float (&half)[32], uint32_t to_other, int t) {
 #pragma unroll
     for (int v = 0; v < 4; ++v) {
       const int i = 16 * (1 - kC) + 4 * v;
       st_shared_f32x4(to_other + (v * kWarpgroupThreads + t) * 16, half[i], half[i + 1], half[i + 2], half[i + 3]);
     }
-    named_barrier_sync(kBarHalves, 2 * kWarpgroupThreads);
+  }
+  template <int kC>
+  static __device__ __forceinline__ void add_received_half(float (&s)[16], const float (&half)[32],
+                                                           uint32_t from_other, int t) {
 #pragma unroll
     for (int v = 0; v < 4; ++v) {
       const float4 x = ld_shared_f32x4(from_other + (v * kWarpgroupThreads + t) * 16);
@@ -307,7 +332,11 @@ struct Consumer {
       s[4 * v + 2] = half[i + 2] + x.z;
       s[4 * v + 3] = half[i + 3] + x.w;
     }
-#endif
+  }
+  template <int kC>
+  static __device__ __forceinline__ void keep_own_half(float (&s)[16], const float (&half)[32]) {
+#pragma unroll
+    for (int i = 0; i < 16; ++i) s[i] = half[16 * kC + i];
   }
 
   // Invisible keys (past seqlen, or in the future of a causal row) get -inf; own_max = this
@@ -558,13 +587,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
                        });
         // Consumer 0's incoming half goes into the page's RoPE chunk, consumer 1's into P_lo:
         // both are free once both consumers have scored the page.
-        const uint32_t rope_k = ring.stage(k) + 8 * kChunkBytes;
-        // (Indices into `half` must be compile-time constants, or it goes to local memory.)
-        if (wg == 0) {
-          C::template add_other_half<0>(s, half, sPlo, rope_k, t);
-        } else {
-          C::template add_other_half<1>(s, half, rope_k, sPlo, t);
-        }
+        C::add_other_half(s, half, wg, warp_uniform(ring.stage(k)) + 8 * kChunkBytes, sPlo, t);
 #else
         C::scores(s, sQ, ring.stage(k) + 32 * wg * 128, on_prior_done);
 #endif
@@ -584,11 +607,10 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
           float half[32];
           if (wg == 0) {
             channel_half_scores<T, 0>(half, sQ, page, done);
-            C::template add_other_half<0>(s, half, sPlo, rope_k, t);
           } else {
             channel_half_scores<T, 1>(half, sQ, page, done);
-            C::template add_other_half<1>(s, half, rope_k, sPlo, t);
           }
+          C::add_other_half(s, half, wg, rope_k, sPlo, t);
         };
         float pm[2] = {0.f, 0.f}, psq[2] = {0.f, 0.f};
         score_probe(it, false);
