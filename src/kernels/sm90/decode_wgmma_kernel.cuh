@@ -581,13 +581,14 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       auto score_page = [&](int k, auto&& on_prior_done) {
 #ifndef FLASHMLA_EXPERIMENT_SCORES_BY_KEYS
         float half[32];
-        C::scores_half(half, sQ, warp_uniform(ring.stage(k)), wg, on_prior_done,
+        const uint32_t page = warp_uniform(ring.stage(k));
+        C::scores_half(half, sQ, page, wg, on_prior_done,
                        [&] {
                          if constexpr (kTwoPartPages) wait_page(ring.full_b(k), k);
                        });
         // Consumer 0's incoming half goes into the page's RoPE chunk, consumer 1's into P_lo:
         // both are free once both consumers have scored the page.
-        C::add_other_half(s, half, wg, warp_uniform(ring.stage(k)) + 8 * kChunkBytes, sPlo, t);
+        C::add_other_half(s, half, wg, page + 8 * kChunkBytes, sPlo, t);
 #else
         C::scores(s, sQ, ring.stage(k) + 32 * wg * 128, on_prior_done);
 #endif
