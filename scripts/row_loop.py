@@ -1,14 +1,18 @@
 """Times one benchmark row of a module with FlashMLA's Python API (flash_mla, or flashmla_peer) for
-scripts/power_probe.sh: the same inputs as `python -m flash_mla.bench`, no ceilings, one table line.
+scripts/power_probe.sh and scripts/profile_ncu.sh: the same inputs as `python -m flash_mla.bench`, no
+ceilings, one table line. bench/peer is on the import path, so flashmla_peer needs no PYTHONPATH.
 
     python3 scripts/row_loop.py --module flashmla_peer --b 128 --s_q 1 --h_q 128 --s_k 8192 --repeats 20 --iters 200
 """
 
 import argparse
 import importlib
+import os
 import sys
 
 from flash_mla import bench
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench", "peer"))
 
 
 def main():

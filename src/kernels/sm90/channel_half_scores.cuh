@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "kernels/sm90/async_ptx.cuh"
+#include "kernels/sm90/smem_layout.cuh"
 #include "kernels/sm90/wgmma_ops.cuh"
 
 namespace flashmla::sm90 {
@@ -17,7 +18,6 @@ namespace flashmla::sm90 {
 // every wgmma group issued before this call has completed.
 template <typename T, int kC, typename F>
 __device__ __forceinline__ void channel_half_scores(float (&half)[32], uint32_t sQ, uint32_t page, F&& on_prior_done) {
-  constexpr uint32_t kChunk = 8192;
   float part[32];
   const uint64_t q = smem_desc_sw128(sQ, 16, 1024), k = smem_desc_sw128(page, 16, 1024);
   auto chunk = [&](float (&acc)[32], int ch) {
@@ -26,7 +26,7 @@ __device__ __forceinline__ void channel_half_scores(float (&half)[32], uint32_t 
     for (int i = 0; i < 9; ++i) {
       const int jj = 9 * ch + i;
       const int step = jj < 16 ? 16 * kC + jj : 32 + 2 * kC + (jj - 16);
-      const uint32_t off = step / 4 * kChunk + step % 4 * 32;
+      const uint32_t off = step / 4 * kChunkBytes + step % 4 * 32;
       Wgmma<T, 64, 0, 0>::mma(acc, desc_add_at_use(q, off), desc_add_at_use(k, off), i != 0);
     }
     wgmma_commit();
