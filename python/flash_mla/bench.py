@@ -494,7 +494,8 @@ def parse_args(argv):
     for name, default in (("b", 128), ("s_q", 1), ("h_q", 128), ("h_kv", 1), ("s_k", 4096),
                           ("varlen", 1), ("causal", 1)):
         p.add_argument(f"--{name}", type=int, default=None, help=f"single configuration (default {default})")
-    p.add_argument("--dtype", choices=("bf16", "fp16"), default=None)
+    p.add_argument("--dtype", choices=("bf16", "fp16"), default=None,
+                   help="element type; alone (no shape option) it applies to every row of --rows")
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--iters", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
@@ -515,8 +516,10 @@ def parse_args(argv):
     args = p.parse_args(argv)
     if args.repeats < 1 or args.iters < 1 or args.warmup < 0:
         p.error("--repeats and --iters must be >= 1, --warmup >= 0")
-    single = {k: getattr(args, k) for k in ("b", "s_q", "h_q", "h_kv", "s_k", "varlen", "causal", "dtype")}
+    single = {k: getattr(args, k) for k in ("b", "s_q", "h_q", "h_kv", "s_k", "varlen", "causal")}
     if any(v is not None for v in single.values()):
+        if args.dtype is not None:
+            single["dtype"] = args.dtype
         c = make_config(**{k: v for k, v in single.items() if v is not None})
         if min(c["b"], c["s_q"], c["h_q"], c["h_kv"], c["s_k"]) < 1 or c["h_q"] % c["h_kv"]:
             p.error(f"invalid configuration: {describe(c)} (all sizes >= 1, h_q a multiple of h_kv)")
@@ -524,6 +527,8 @@ def parse_args(argv):
     else:
         args.configs = {"grid": grid_rows, "small": small_rows,
                         "all": lambda: grid_rows() + small_rows()}[args.rows]()
+        if args.dtype is not None:
+            args.configs = [dict(c, dtype=args.dtype) for c in args.configs]
     return args
 
 
