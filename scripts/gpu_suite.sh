@@ -7,7 +7,8 @@
 # `peer` (not part of `all`) times FlashMLA itself on the same GPU beside flash_mla: the Python
 # benchmark with --vs flashmla_peer over every row, then scripts/power_probe.sh on PEER_ROWS for both
 # (PEER_ROWS= skips it).
-# It needs .peer/ (scripts/prepare_peer.sh) carried with the call.
+# It needs .peer/ (scripts/prepare_peer.sh) carried with the call. Each step's summary line is also
+# appended to $OUT/summary.txt as it finishes.
 #
 # Needs: CUDA >= 13.0 with an sm_90 GPU, CMake, ninja, PyTorch with CUDA, pytest. No network:
 # GoogleTest comes from .deps/googletest (scripts/prepare_offline_deps.sh) when the system lacks it.
@@ -24,6 +25,10 @@ summary=()
 status=0
 
 note() { echo "gpu_suite: $*" | tee -a "$log"; }
+# A summary line, also appended to $out/summary.txt as soon as it is known: a call cut short by its
+# time limit still shows what ran (on an H100, `all` took over 560 s of a 600 s call, so the `peer`
+# behind it was cut: run `peer` in a call of its own there).
+record() { summary+=("$1"); echo "$1" >>"$out/summary.txt"; }
 run_logged() { "$@" 2>&1 | tee -a "$log"; return "${PIPESTATUS[0]}"; }
 
 gtest_counts() {  # prints "P passed, F failed" from a gtest log
@@ -54,7 +59,7 @@ do_build() {
   if [ $cpp_rc -ne 0 ]; then tail -40 "$out/build_cpp.txt"; fi
   if [ $py_rc -ne 0 ]; then tail -40 "$out/build_py.txt"; fi
   rm -f "$out/build_cpp.txt" "$out/build_py.txt"
-  summary+=("build: C++ rc=$cpp_rc, python rc=$py_rc ($((SECONDS - t0)) s)")
+  record "build: C++ rc=$cpp_rc, python rc=$py_rc ($((SECONDS - t0)) s)"
   [ $cpp_rc -eq 0 ] && [ $py_rc -eq 0 ] || status=1
 }
 
@@ -64,22 +69,22 @@ do_test() {
     run_logged build/tests/flashmla_gpu_tests --gtest_color=no >"$out/cpp_gpu_tests.txt" 2>&1
     local rc=$?
     tail -25 "$out/cpp_gpu_tests.txt"
-    summary+=("C++ GPU tests: $(gtest_counts "$out/cpp_gpu_tests.txt") (rc=$rc)")
+    record "C++ GPU tests: $(gtest_counts "$out/cpp_gpu_tests.txt") (rc=$rc)"
     [ $rc -eq 0 ] || status=1
     run_logged ctest --test-dir build -L cpu -j "$jobs" --output-on-failure >"$out/cpp_cpu_tests.txt" 2>&1
     rc=$?
-    summary+=("C++ CPU tests: $(grep -E 'tests passed|tests failed' "$out/cpp_cpu_tests.txt" | tail -1) (rc=$rc)")
+    record "C++ CPU tests: $(grep -E 'tests passed|tests failed' "$out/cpp_cpu_tests.txt" | tail -1) (rc=$rc)"
     cat "$out/cpp_cpu_tests.txt" >>"$log"; rm -f "$out/cpp_cpu_tests.txt"
     [ $rc -eq 0 ] || status=1
   else
-    summary+=("C++ GPU tests: not built"); status=1
+    record "C++ GPU tests: not built"; status=1
   fi
   (cd /tmp && PYTHONUNBUFFERED=1 "$python" -m pytest "$root/tests/python" -rfEs -p no:cacheprovider \
       -n "${PYTEST_WORKERS:-8}" --max-worker-restart=50 -v \
       --junitxml="$out/pytest.xml") >"$out/pytest.txt" 2>&1
   local prc=$?
   tail -30 "$out/pytest.txt"
-  summary+=("pytest: $(tail -1 "$out/pytest.txt") (rc=$prc, $((SECONDS - t0)) s with C++ tests)")
+  record "pytest: $(tail -1 "$out/pytest.txt") (rc=$prc, $((SECONDS - t0)) s with C++ tests)"
   [ $prc -eq 0 ] || status=1
 }
 
@@ -88,7 +93,7 @@ do_bench() {
   if [ -x build/bench/flashmla_bench ]; then
     run_logged build/bench/flashmla_bench --check --json "$out/bench_cpp.json" >"$out/bench_cpp.txt" 2>&1
     local rc=$?
-    summary+=("C++ bench rc=$rc")
+    record "C++ bench rc=$rc"
     [ $rc -eq 0 ] || status=1
   fi
   # The research probes (docs/perf-log.md): tensor-core rate of the decode kernels' MMA streams
@@ -99,14 +104,14 @@ do_bench() {
     [ -x "build/bench/flashmla_$probe" ] || continue
     "build/bench/flashmla_$probe" >"$out/$probe.txt" 2>&1
     probe_rc=$?
-    summary+=("flashmla_$probe rc=$probe_rc")
+    record "flashmla_$probe rc=$probe_rc"
     [ $probe_rc -eq 0 ] || status=1
     cat "$out/$probe.txt" >>"$log"
   done
   PYTHONUNBUFFERED=1 "$python" -m flash_mla.bench --json "$out/bench_py.json" \
       --cpp-json "$out/bench_cpp.json" >"$out/bench_py.txt" 2>&1
   local prc=$?
-  summary+=("Python bench rc=$prc ($((SECONDS - t0)) s)")
+  record "Python bench rc=$prc ($((SECONDS - t0)) s)"
   [ $prc -eq 0 ] || status=1
   "$python" scripts/plot_roofline.py "$out/bench_cpp.json" "$out/roofline.png" >>"$log" 2>&1 || true
   cat "$out/bench_cpp.txt" >>"$log"; cat "$out/bench_py.txt" >>"$log"
@@ -122,30 +127,30 @@ do_sanitize() {
     local rc=$?
     local verdict
     verdict=$(grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$out/sanitize_$tool.txt" | tail -1)
-    summary+=("compute-sanitizer $tool: ${verdict:-no summary} [$(gtest_counts "$out/sanitize_$tool.txt")] (rc=$rc)")
+    record "compute-sanitizer $tool: ${verdict:-no summary} [$(gtest_counts "$out/sanitize_$tool.txt")] (rc=$rc)"
     [ $rc -eq 0 ] || status=1
     tail -8 "$out/sanitize_$tool.txt"
     cat "$out/sanitize_$tool.txt" >>"$log"; rm -f "$out/sanitize_$tool.txt"
   done
-  summary+=("sanitizer time $((SECONDS - t0)) s")
+  record "sanitizer time $((SECONDS - t0)) s"
 }
 
 do_peer() {
   local t0=$SECONDS
   if ! python_built; then
-    install_python "$jobs" || { tail -40 "$out/build_py.txt"; summary+=("peer: python build failed"); status=1; return; }
+    install_python "$jobs" || { tail -40 "$out/build_py.txt"; record "peer: python build failed"; status=1; return; }
   fi
   export PYTHONPATH="$root/bench/peer${PYTHONPATH:+:$PYTHONPATH}"
   if ! (cd /tmp && "$python" -c "import flashmla_peer; print('flashmla_peer:', flashmla_peer.version())" \
         >"$out/peer_load.txt" 2>&1); then
-    tail -30 "$out/peer_load.txt"; summary+=("peer: flashmla_peer does not load"); status=1; return
+    tail -30 "$out/peer_load.txt"; record "peer: flashmla_peer does not load"; status=1; return
   fi
   cat "$out/peer_load.txt"
   (cd /tmp && PYTHONUNBUFFERED=1 "$python" -m flash_mla.bench --vs flashmla_peer --json "$out/bench_vs_peer.json") \
     >"$out/bench_vs_peer.txt" 2>&1
   local prc=$?
   tail -60 "$out/bench_vs_peer.txt"
-  summary+=("peer: Python bench --vs flashmla_peer rc=$prc ($((SECONDS - t0)) s)")
+  record "peer: Python bench --vs flashmla_peer rc=$prc ($((SECONDS - t0)) s)"
   [ $prc -eq 0 ] || status=1
   local rows="${PEER_ROWS-128,1,128,8192 128,1,64,8192 128,1,16,8192 128,2,128,4096}" pass module
   [ -n "$rows" ] || return
@@ -156,7 +161,7 @@ do_peer() {
         bash scripts/power_probe.sh $rows
     done
   done
-  summary+=("peer: power probe done ($((SECONDS - t0)) s)")
+  record "peer: power probe done ($((SECONDS - t0)) s)"
 }
 
 ensure_built() {  # a later call may land on a fresh machine: build what is missing
@@ -167,6 +172,7 @@ ensure_built() {  # a later call may land on a fresh machine: build what is miss
 
 modes=("$@")
 [ ${#modes[@]} -eq 0 ] && modes=(build test)
+echo "== gpu_suite ${modes[*]} ($(date -u +%Y-%m-%dT%H:%M:%SZ))" >>"$out/summary.txt"
 for mode in "${modes[@]}"; do
   case "$mode" in
     build) do_build ;;
