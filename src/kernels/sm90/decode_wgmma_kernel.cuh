@@ -199,9 +199,10 @@ struct Consumer {
       issue_steps(acc, chunk * kScoreHalfSteps, kScoreHalfSteps, accumulate);
     };
 #ifdef FLASHMLA_EXPERIMENT_FLAT_SCORES
-    // Timing only (docs/perf-log.md, entry 74): all 18 k-steps accumulate in the tensor core, with
-    // no second accumulator and no add. Its truncating sums miss SPEC's lse tolerance (entry 3), so
-    // this measures what the chunked sums cost, not a usable kernel.
+    // Experiment (docs/perf-log.md, entries 74 and 92): all 18 k-steps accumulate in the tensor core,
+    // with no second accumulator and no add. It passes the test grid, but with half the chunked sums'
+    // lse margin (worst error 0.52 of the tolerance against 0.27) for ~1% at R >= 128, so it is not
+    // the default. All 36 k-steps in one accumulator miss the lse tolerance (entry 3).
     (void)part;
     issue(s, 0);
     wait_part_b();
