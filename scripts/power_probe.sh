@@ -6,27 +6,31 @@
 #
 #   BENCH=build/bench/flashmla_bench bash scripts/power_probe.sh 128,1,128,8192 128,1,16,8192
 #   MODULE=flashmla_peer bash scripts/power_probe.sh 128,1,128,8192
+#   bash scripts/power_probe.sh --cmd NAME COMMAND [ARGS...]
+#
+# --cmd samples the same way while any command runs (e.g. a probe run long enough to reach the power
+# cap), keeping the command's table lines (those starting "| ") in the log.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 out="${OUT:-$root/out}"
 mkdir -p "$out"
 log="$out/power_probe.log"
-bench="${BENCH:-build/bench/flashmla_bench}"
-timer=("$bench")
-[ -n "${MODULE:-}" ] && timer=(python3 "$root/scripts/row_loop.py" --module "$MODULE")
-nvidia-smi --query-gpu=name,power.limit,power.max_limit,clocks.max.sm --format=csv | tee -a "$log"
-for r in "$@"; do
-  IFS=, read -r b s_q h_q s_k <<<"$r"
-  varlen=0; [ "$b" = 128 ] && varlen=1
+
+# sample_while NAME COMMAND...: runs COMMAND with nvidia-smi sampling beside it; prints its table
+# lines, then "samples N, busy half: W, SM MHz, event reasons".
+sample_while() {
+  local name="$1"; shift
+  local csv="$out/power-${name//[^A-Za-z0-9_.-]/_}.csv"
   nvidia-smi --query-gpu=power.draw,clocks.sm,clocks.mem,temperature.gpu,clocks_event_reasons.active \
-    --format=csv,noheader,nounits -lms 20 >"$out/power-${r//,/_}.csv" 2>&1 &
-  smi=$!
-  line=$("${timer[@]}" --b "$b" --s_q "$s_q" --h_q "$h_q" --s_k "$s_k" --varlen "$varlen" --causal 1 \
-    --repeats "${REPEATS:-40}" --iters "${ITERS:-200}" 2>&1 | grep -E '^\| [0-9]' | head -1)
+    --format=csv,noheader,nounits -lms 20 >"$csv" 2>&1 &
+  local smi=$!
+  local lines
+  lines=$("$@" 2>&1 | grep -E '^\| ')
   kill "$smi" 2>/dev/null; wait "$smi" 2>/dev/null
   # Samples from the busy part: the top half of the draws.
-  stats=$(python3 - "$out/power-${r//,/_}.csv" <<'PY'
+  local stats
+  stats=$(python3 - "$csv" <<'PY'
 import sys
 rows = []
 for l in open(sys.argv[1]):
@@ -40,5 +44,23 @@ reasons = sorted(set(x[2] for x in top))
 print(f"samples {len(rows)}, busy half: {w:.0f} W, SM {mhz:.0f} MHz, event reasons {reasons}")
 PY
 )
-  echo "$r | $line | $stats" | tee -a "$log"
+  printf '%s\n%s\n' "$lines" "$stats"
+}
+
+nvidia-smi --query-gpu=name,power.limit,power.max_limit,clocks.max.sm --format=csv | tee -a "$log"
+if [ "${1:-}" = "--cmd" ]; then
+  name="$2"; shift 2
+  { echo "$name:"; sample_while "$name" "$@"; } | tee -a "$log"
+  exit 0
+fi
+bench="${BENCH:-build/bench/flashmla_bench}"
+timer=("$bench")
+[ -n "${MODULE:-}" ] && timer=(python3 "$root/scripts/row_loop.py" --module "$MODULE")
+for r in "$@"; do
+  IFS=, read -r b s_q h_q s_k <<<"$r"
+  varlen=0; [ "$b" = 128 ] && varlen=1
+  result=$(sample_while "$r" "${timer[@]}" --b "$b" --s_q "$s_q" --h_q "$h_q" --s_k "$s_k" --varlen "$varlen" \
+    --causal 1 --repeats "${REPEATS:-40}" --iters "${ITERS:-200}")
+  line=$(grep -E '^\| [0-9]' <<<"$result" | head -1)
+  echo "$r | $line | $(tail -1 <<<"$result")" | tee -a "$log"
 done
