@@ -33,7 +33,9 @@ std::string describe(const Config& c);  // "b=128 s_q=1 h_q=128 h_kv=1 s_k=4096 
 // shared/ANCHORS.md's rows were timed with (q and cache ~ N(0, 1) / 10, clamped to [-1, 1]);
 // uniform: uniform in [-1, 1), this benchmark's recipe until perf-log entry 81, which timed both
 // alike (same power, same clock), so rows measured with either compare.
-enum class DataRecipe { flashmla, uniform };
+// zeros: q and cache all zero, operands that switch no bits: a diagnostic of how much of a row's
+// power at the cap is the data's (perf-log entry 93), not a workload.
+enum class DataRecipe { flashmla, uniform, zeros };
 const char* data_recipe_name(DataRecipe d);
 
 struct Options {

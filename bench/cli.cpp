@@ -21,8 +21,9 @@ const char* kUsage =
     "  --rotate 1|0               rotate q/cache copies so small rows do not run from L2 (default 1)\n"
     "  --pages random|contiguous  block tables: a random permutation of the pages (default, ANCHORS.md's\n"
     "                             recipe) or each request's pages consecutive in memory\n"
-    "  --data flashmla|uniform    q and cache values: FlashMLA's test recipe, N(0, 1) / 10 clamped to\n"
-    "                             [-1, 1] (default, ANCHORS.md's rows), or uniform in [-1, 1)\n"
+    "  --data flashmla|uniform|zeros  q and cache values: FlashMLA's test recipe, N(0, 1) / 10 clamped\n"
+    "                             to [-1, 1] (default, ANCHORS.md's rows), uniform in [-1, 1), or all zero\n"
+    "                             (a diagnostic: operands that switch no bits, for the power cap)\n"
     "  --read-gib 4               size of the streaming-read ceiling buffer\n"
     "  --device 0                 CUDA device\n";
 
@@ -135,7 +136,8 @@ Options parse_args(int argc, char** argv) {
     else if (name == "data") {
       if (value == "flashmla") opt.data = DataRecipe::flashmla;
       else if (value == "uniform") opt.data = DataRecipe::uniform;
-      else throw std::runtime_error("--data: expected flashmla or uniform, got '" + value + "'");
+      else if (value == "zeros") opt.data = DataRecipe::zeros;
+      else throw std::runtime_error("--data: expected flashmla, uniform or zeros, got '" + value + "'");
     }
     else if (name == "read-gib") opt.read_gib = std::stod(value);
     else throw std::runtime_error("unknown option --" + name + "\n" + kUsage);

@@ -2,7 +2,7 @@
 // to weigh a schedule before building it (docs/perf-log.md, entry 49).
 //
 //   flashmla_seesaw_probe [pages per consumer, default 400] [only the schedules whose name has this,
-//                         "" for all] [operands: small (default) | random]
+//                         "" for all] [operands: small (default) | random | bench]
 //
 //   one-page: today's wide kernel (docs/design.md): both consumers score the same page by channel
 //     halves (m64n64, two 9-step chunks in flight), hand each other the partial sums of the other's
@@ -90,8 +90,27 @@ __device__ __forceinline__ uint32_t operand_word(uint32_t i) {
   h ^= h >> 15;
   h *= 0x846ca68bu;
   h ^= h >> 16;
+  if (g_random_operands == 2) {
+    // The benchmark's values (bench/fill.cu): N(0, 1) / 10 clamped to [-1, 1], here by Box-Muller on
+    // two 16-bit uniforms, both halves of the word from one pair.
+    const float u1 = (static_cast<float>(h & 0xffffu) + 1.f) * (1.f / 65536.f);
+    const float u2 = static_cast<float>(h >> 16) * (1.f / 65536.f);
+    const float r = sqrtf(-2.f * logf(u1)) * 0.1f;
+    const float a = fminf(fmaxf(r * cospif(2.f * u2), -1.f), 1.f), b = fminf(fmaxf(r * sinpif(2.f * u2), -1.f), 1.f);
+    const __nv_bfloat162 v = __floats2bfloat162_rn(a, b);
+    return *reinterpret_cast<const uint32_t*>(&v);
+  }
   auto bf16 = [](uint32_t b) { return ((b & 0x100u) << 7) | ((0x79u + (b >> 9) % 6u) << 7) | (b & 0x7fu); };
   return bf16(h & 0xffffu) | (bf16(h >> 16) << 16);
+}
+
+// Random operands: the pages in global memory get the same kind of values as the resident ones, so
+// that a loaded page's MMAs toggle as many operand bits as the decode kernel's do on the benchmark's
+// data. Their power, and so the clock at the power cap, depends on it (perf-log entry 93).
+__global__ void fill_operand_words(uint32_t* dst, size_t words) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < words; i += size_t(gridDim.x) * blockDim.x) {
+    dst[i] = operand_word(static_cast<uint32_t>(i) ^ static_cast<uint32_t>(i >> 32) * 0x9e3779b9u);
+  }
 }
 
 // Waits for the first two chunks' MMAs and adds them; `start_other` lets consumer 1 begin its first
@@ -710,7 +729,7 @@ __global__ void __launch_bounds__(self_loads(kSchedule) ? 256 : 384, 1) seesaw_p
     }
   }
   // No reference maximum moves with either kind of values (the fast path throughout). The global
-  // pages hold the byte 0x3c (bf16 0.0115).
+  // pages hold the byte 0x3c (bf16 0.0115), or with random operands the same kind of values as here.
   for (uint32_t i = threadIdx.x; i < kSmemBytes / 4; i += blockDim.x) {
     reinterpret_cast<uint32_t*>(smem)[i] = operand_word(i);
   }
@@ -770,7 +789,8 @@ __global__ void __launch_bounds__(self_loads(kSchedule) ? 256 : 384, 1) seesaw_p
   }
   // Random operands: scores of a few units, so sl2 = 1 gives weights 2^-4..2^4 (varied P operands
   // for P @ V) and still no maximum past the reference's slack of 8 / sl2.
-  const float sl2 = g_random_operands != 0 ? 1.f : 1e-6f;
+  // The benchmark's values: its softmax scale (1 / sqrt(576), in log2 units), so P is near 1 as there.
+  const float sl2 = g_random_operands == 2 ? 0.0601122f : g_random_operands != 0 ? 1.f : 1e-6f;
   int seq = 0;
   unsigned long long waited = 0;
   auto run = [&](int n) {
@@ -840,12 +860,21 @@ int run_probe(int iters, const char* only, int random_operands) {
   int sms = 0;
   BENCH_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
   BENCH_CUDA(cudaMemcpyToSymbol(g_random_operands, &random_operands, sizeof(int)));
-  if (random_operands != 0) std::printf("operands: random signs and magnitudes 2^-6..2^-1 (resident pages and Q)\n");
+  if (random_operands != 0) {
+    std::printf("operands: %s (resident pages, Q and the pages in global memory)\n",
+                random_operands == 2 ? "the benchmark's, N(0, 1) / 10 clamped, softmax scale 1 / sqrt(576)"
+                                     : "random signs and magnitudes 2^-6..2^-1");
+  }
   // 4 GiB of pages: larger than L2 many times over, read once per page visit.
   const size_t src_pages = (size_t(4) << 30) / kPage;
   uint8_t* d_src = nullptr;
   BENCH_CUDA(cudaMalloc(&d_src, src_pages * kPage));
   BENCH_CUDA(cudaMemset(d_src, 0x3c, src_pages * kPage));
+  if (random_operands != 0) {
+    fill_operand_words<<<4 * sms, 256>>>(reinterpret_cast<uint32_t*>(d_src), src_pages * kPage / 4);
+    BENCH_CUDA(cudaGetLastError());
+    BENCH_CUDA(cudaDeviceSynchronize());
+  }
   unsigned long long *d_cycles = nullptr, *d_ns = nullptr, *d_waits = nullptr;
   float* d_sink = nullptr;
   BENCH_CUDA(cudaMalloc(&d_waits, sizeof(unsigned long long) * 2 * sms));
@@ -913,7 +942,10 @@ int run_probe(int iters, const char* only, int random_operands) {
 int main(int argc, char** argv) {
   const int iters = argc > 1 ? std::atoi(argv[1]) & ~1 : 400;   // pages per consumer (even)
   const char* only = argc > 2 && argv[2][0] != '\0' ? argv[2] : nullptr;   // only the schedules whose name has this
-  const int random_operands = argc > 3 && std::strcmp(argv[3], "random") == 0 ? 1 : 0;
+  const int random_operands = argc <= 3                         ? 0
+                              : std::strcmp(argv[3], "random") == 0 ? 1
+                              : std::strcmp(argv[3], "bench") == 0  ? 2
+                                                                    : 0;
   try {
     return run_probe(iters, only, random_operands);
   } catch (const std::exception& e) {

@@ -51,7 +51,14 @@ double anchor_pct(const Anchor& a) { return 100.0 * a.roofline_us / a.flashmla_u
 
 }  // namespace
 
-const char* data_recipe_name(DataRecipe d) { return d == DataRecipe::flashmla ? "flashmla" : "uniform"; }
+const char* data_recipe_name(DataRecipe d) {
+  switch (d) {
+    case DataRecipe::flashmla: return "flashmla";
+    case DataRecipe::uniform: return "uniform";
+    case DataRecipe::zeros: return "zeros";
+  }
+  return "?";
+}
 
 std::string describe(const Config& c) {
   std::ostringstream s;
@@ -93,7 +100,8 @@ void print_header(const DeviceInfo& dev, const Ceilings& ceil, const Options& op
               opt.contiguous_pages ? "contiguous per request" : "randomly permuted");
   std::printf("- Data: %s\n", opt.data == DataRecipe::flashmla
                                    ? "FlashMLA's test recipe, q and cache ~ N(0, 1) / 10 clamped to [-1, 1] (--data flashmla)"
-                                   : "q and cache uniform in [-1, 1) (--data uniform)");
+                               : opt.data == DataRecipe::uniform ? "q and cache uniform in [-1, 1) (--data uniform)"
+                                                                 : "q and cache all zero (--data zeros, a power diagnostic)");
   std::printf("- FlashMLA %% roof: quoted from shared/ANCHORS.md (H200, its own ceilings), "
               "= ANCHORS roofline us / FlashMLA us\n\n");
   std::fflush(stdout);

@@ -149,6 +149,9 @@ void build_workload(Workload& w, const Config& c, int device, size_t rotate_byte
     if (data == DataRecipe::flashmla) {
       fill_clamped_normal_half(w.q.back(), w.q_bytes / 2, c.dtype, 0.1f, 1000 + 2 * i, stream);
       fill_clamped_normal_half(w.cache.back(), w.cache_bytes / 2, c.dtype, 0.1f, 1001 + 2 * i, stream);
+    } else if (data == DataRecipe::zeros) {
+      BENCH_CUDA(cudaMemsetAsync(w.q.back(), 0, w.q_bytes, stream));
+      BENCH_CUDA(cudaMemsetAsync(w.cache.back(), 0, w.cache_bytes, stream));
     } else {
       fill_random_half(w.q.back(), w.q_bytes / 2, c.dtype, 1.0f, 1000 + 2 * i, stream);
       fill_random_half(w.cache.back(), w.cache_bytes / 2, c.dtype, 1.0f, 1001 + 2 * i, stream);
