@@ -78,8 +78,10 @@ enum Barrier : int { kBarA = 1, kBarB, kBarC, kBarD, kBarE, kBarF };
 
 // The values the resident pages and Q hold: 0, small positive ones (scores near zero, P ~ 1); 1,
 // random signs and magnitudes 2^-6..2^-1, closer to the benchmark's data (and P of varied
-// magnitudes), to see whether the MMAs' operand bits move a page's cycles (perf-log entry 87).
-// Either way no reference maximum moves past its slack.
+// magnitudes), to see whether the MMAs' operand bits move a page's cycles (perf-log entry 87); 2,
+// the benchmark's own values and softmax scale. With 1 and 2 the pages in global memory hold the
+// same kind of values, since the bits the MMAs switch set a page's energy, and so its time at the
+// power cap (perf-log entry 93). In every mode no reference maximum moves past its slack.
 __device__ int g_random_operands = 0;
 
 __device__ __forceinline__ uint32_t operand_word(uint32_t i) {
@@ -104,9 +106,7 @@ __device__ __forceinline__ uint32_t operand_word(uint32_t i) {
   return bf16(h & 0xffffu) | (bf16(h >> 16) << 16);
 }
 
-// Random operands: the pages in global memory get the same kind of values as the resident ones, so
-// that a loaded page's MMAs toggle as many operand bits as the decode kernel's do on the benchmark's
-// data. Their power, and so the clock at the power cap, depends on it (perf-log entry 93).
+// Modes 1 and 2: the pages in global memory get the values of the resident ones (above).
 __global__ void fill_operand_words(uint32_t* dst, size_t words) {
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < words; i += size_t(gridDim.x) * blockDim.x) {
     dst[i] = operand_word(static_cast<uint32_t>(i) ^ static_cast<uint32_t>(i >> 32) * 0x9e3779b9u);
