@@ -728,8 +728,8 @@ __global__ void __launch_bounds__(self_loads(kSchedule) ? 256 : 384, 1) seesaw_p
       ring.part_empty[b][part] = sbase + kSmemBytes + 64 + 16 * b + 8 * part;
     }
   }
-  // No reference maximum moves with either kind of values (the fast path throughout). The global
-  // pages hold the byte 0x3c (bf16 0.0115), or with random operands the same kind of values as here.
+  // No reference maximum moves with any of the operand modes (the fast path throughout). The global
+  // pages hold the byte 0x3c (bf16 0.0115), or in modes 1 and 2 the same kind of values as here.
   for (uint32_t i = threadIdx.x; i < kSmemBytes / 4; i += blockDim.x) {
     reinterpret_cast<uint32_t*>(smem)[i] = operand_word(i);
   }
@@ -942,10 +942,15 @@ int run_probe(int iters, const char* only, int random_operands) {
 int main(int argc, char** argv) {
   const int iters = argc > 1 ? std::atoi(argv[1]) & ~1 : 400;   // pages per consumer (even)
   const char* only = argc > 2 && argv[2][0] != '\0' ? argv[2] : nullptr;   // only the schedules whose name has this
-  const int random_operands = argc <= 3                         ? 0
-                              : std::strcmp(argv[3], "random") == 0 ? 1
-                              : std::strcmp(argv[3], "bench") == 0  ? 2
-                                                                    : 0;
+  const char* operands = argc > 3 ? argv[3] : "small";
+  const int random_operands = std::strcmp(operands, "small") == 0    ? 0
+                              : std::strcmp(operands, "random") == 0 ? 1
+                              : std::strcmp(operands, "bench") == 0  ? 2
+                                                                     : -1;
+  if (random_operands < 0) {
+    std::fprintf(stderr, "flashmla_seesaw_probe: operands: expected small, random or bench, got '%s'\n", operands);
+    return 1;
+  }
   try {
     return run_probe(iters, only, random_operands);
   } catch (const std::exception& e) {

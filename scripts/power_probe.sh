@@ -25,9 +25,13 @@ sample_while() {
   nvidia-smi --query-gpu=power.draw,clocks.sm,clocks.mem,temperature.gpu,clocks_event_reasons.active \
     --format=csv,noheader,nounits -lms 20 >"$csv" 2>&1 &
   local smi=$!
-  local lines
-  lines=$("$@" 2>&1 | grep -E '^\| ')
+  local output rc
+  output=$("$@" 2>&1); rc=$?
   kill "$smi" 2>/dev/null; wait "$smi" 2>/dev/null
+  local lines
+  lines=$(grep -E '^\| ' <<<"$output")
+  # A failed command keeps its last lines, so that an error is not filtered away with the rest.
+  [ $rc -ne 0 ] && lines=$(printf '%s\ncommand exited with status %d:\n%s' "$lines" "$rc" "$(tail -5 <<<"$output")")
   # Samples from the busy part: the top half of the draws.
   local stats
   stats=$(python3 - "$csv" <<'PY'
