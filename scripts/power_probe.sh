@@ -41,6 +41,9 @@ for l in open(sys.argv[1]):
     f = [x.strip() for x in l.split(",")]
     try: rows.append((float(f[0]), float(f[1]), f[4]))
     except (ValueError, IndexError): pass
+if not rows:
+    print("no samples: the command ended before nvidia-smi's first one")
+    sys.exit(0)
 rows.sort(key=lambda x: -x[0])
 top = rows[: max(1, len(rows) // 2)]
 w = sum(x[0] for x in top) / len(top); mhz = sum(x[1] for x in top) / len(top)
