@@ -5,16 +5,10 @@
 
 #include "bench.h"
 #include "cuda_check.h"
+#include "fill_values.cuh"
 
 namespace bench {
 namespace {
-
-__device__ __forceinline__ uint64_t mix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
 
 template <bool kBf16>
 __device__ __forceinline__ uint16_t to_half_bits(float v) {
@@ -27,26 +21,11 @@ __device__ __forceinline__ uint16_t to_half_bits(float v) {
   }
 }
 
-enum class Dist { uniform, clamped_normal };
-
-// uniform: in [-param, param), like torch's uniform_(-param, param). clamped_normal: normal with
-// standard deviation param, clamped to [-1, 1], by Box-Muller on two 24-bit uniforms of one hash
-// (u1 in (0, 1], so the logarithm is finite).
 template <bool kBf16, Dist kDist>
 __global__ void fill_kernel(uint16_t* dst, size_t count, float param, uint64_t seed) {
   const size_t stride = static_cast<size_t>(gridDim.x) * blockDim.x;
   for (size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += stride) {
-    const uint64_t r = mix64(i ^ (seed * 0xd1b54a32d192ed03ull));
-    const float u = static_cast<float>(r >> 40) * (1.0f / 16777216.0f);
-    float v;
-    if constexpr (kDist == Dist::uniform) {
-      v = (2.0f * u - 1.0f) * param;
-    } else {
-      const float u2 = static_cast<float>((r >> 16) & 0xffffffu) * (1.0f / 16777216.0f);
-      const float n = sqrtf(-2.0f * logf(u + 1.0f / 16777216.0f)) * cospif(2.0f * u2);
-      v = fminf(fmaxf(n * param, -1.0f), 1.0f);
-    }
-    dst[i] = to_half_bits<kBf16>(v);
+    dst[i] = to_half_bits<kBf16>(fill_value<kDist>(i, param, seed));
   }
 }
 
