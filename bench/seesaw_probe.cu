@@ -3,6 +3,13 @@
 //
 //   flashmla_seesaw_probe [pages per consumer, default 400] [only the schedules whose name has this,
 //                         "" for all] [operands: small (default) | random | bench]
+//                         [start stagger step in ns, default 0] [launches of each case, default 1]
+//                         [spacing: synced (default; each launch read and printed) | queued]
+//
+//   The decode kernel runs in launches of one call (~1-3 ms, ~500-1,000 pages a CTA) back to back.
+//   Compare schedules the same way, e.g. 500 pages x 4000 launches, queued: the one-page schedule
+//   with pages from HBM runs ~25% faster inside one launch of >= 300,000 pages than in call-sized
+//   launches, the seesaw does not (docs/perf-log.md, entry 94).
 //
 //   one-page: today's wide kernel (docs/design.md): both consumers score the same page by channel
 //     halves (m64n64, two 9-step chunks in flight), hand each other the partial sums of the other's
@@ -84,6 +91,9 @@ enum Barrier : int { kBarA = 1, kBarB, kBarC, kBarD, kBarE, kBarF };
 // same kind of values, since the bits the MMAs switch set a page's energy, and so its time at the
 // power cap (perf-log entry 93). In every mode no reference maximum moves past its slack.
 __device__ int g_random_operands = 0;
+// Start stagger (perf-log entry 94): CTA b starts (b % 8) x g_stagger_ns ns late, so that the CTAs'
+// page streams do not start in phase. 0: all start together.
+__device__ unsigned long long g_stagger_ns = 0;
 
 __device__ __forceinline__ uint32_t operand_word(uint32_t i) {
   if (g_random_operands == 2) {   // drawn as the benchmark draws its cache (bench/fill.cu), two a word
@@ -710,6 +720,11 @@ template <int kSchedule>
 __global__ void __launch_bounds__(self_loads(kSchedule) ? 256 : 384, 1) seesaw_probe_kernel(int iters, unsigned long long* cycles,
                                                               unsigned long long* ns, unsigned long long* waits,
                                                               float* sink, const uint8_t* src, size_t src_pages) {
+  if (g_stagger_ns != 0) {
+    const unsigned long long t0 = global_ns(), delay = (blockIdx.x % 8) * g_stagger_ns;
+    while (global_ns() - t0 < delay) {
+    }
+  }
   extern __shared__ __align__(1024) uint8_t smem[];
   const uint32_t sbase = smem_u32(smem);
   Ring ring;
@@ -825,7 +840,8 @@ __global__ void __launch_bounds__(self_loads(kSchedule) ? 256 : 384, 1) seesaw_p
   if (v == 12345.f) sink[threadIdx.x] = v;
 }
 
-int run_probe(int iters, const char* only, int random_operands) {
+int run_probe(int iters, const char* only, int random_operands, unsigned long long stagger_ns, int launches,
+              bool back_to_back) {
   struct Case {
     const char* name;
     void (*kernel)(int, unsigned long long*, unsigned long long*, unsigned long long*, float*, const uint8_t*, size_t);
@@ -856,6 +872,8 @@ int run_probe(int iters, const char* only, int random_operands) {
   int sms = 0;
   BENCH_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
   BENCH_CUDA(cudaMemcpyToSymbol(g_random_operands, &random_operands, sizeof(int)));
+  BENCH_CUDA(cudaMemcpyToSymbol(g_stagger_ns, &stagger_ns, sizeof(stagger_ns)));
+  if (stagger_ns != 0) std::printf("start stagger: CTA b starts (b %% 8) x %llu ns late\n", stagger_ns);
   if (random_operands != 0) {
     std::printf("operands: %s (resident pages, Q and the pages in global memory)\n",
                 random_operands == 2 ? "the benchmark's, N(0, 1) / 10 clamped, softmax scale 1 / sqrt(576)"
@@ -882,45 +900,48 @@ int run_probe(int iters, const char* only, int random_operands) {
   unsigned long long* hw = new unsigned long long[2 * sms];
   std::printf("| schedule | cycles per page (wg0) | (wg1) | tensor work per page | work / time | SM GHz | ns per page | page bytes / time, GB/s | one-page: cycles a page waiting for it to land |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|\n");
-  for (const Case& c : cases) {
-    if (only != nullptr && std::strstr(c.name, only) == nullptr) continue;
+  for (int rep = 0; rep < launches; ++rep) {
+    for (const Case& c : cases) {
+      if (only != nullptr && std::strstr(c.name, only) == nullptr) continue;
 #ifdef PROBE_PHASE_CLOCKS
-    unsigned long long zero[2][8] = {};
-    BENCH_CUDA(cudaMemcpyToSymbol(g_probe_phase, zero, sizeof(zero)));
+      unsigned long long zero[2][8] = {};
+      BENCH_CUDA(cudaMemcpyToSymbol(g_probe_phase, zero, sizeof(zero)));
 #endif
-    // Only the one-page schedules write their waits: zero them so that no case shows the last one's.
-    BENCH_CUDA(cudaMemset(d_waits, 0, sizeof(unsigned long long) * 2 * sms));
-    BENCH_CUDA(cudaFuncSetAttribute(c.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes + 512));
-    c.kernel<<<sms, c.threads, kSmemBytes + 512>>>(iters, d_cycles, d_ns, d_waits, d_sink, d_src, src_pages);
-    BENCH_CUDA(cudaGetLastError());
-    BENCH_CUDA(cudaDeviceSynchronize());
-    BENCH_CUDA(cudaMemcpy(h, d_cycles, sizeof(unsigned long long) * 2 * sms, cudaMemcpyDeviceToHost));
-    BENCH_CUDA(cudaMemcpy(hn, d_ns, sizeof(unsigned long long) * 2 * sms, cudaMemcpyDeviceToHost));
-    BENCH_CUDA(cudaMemcpy(hw, d_waits, sizeof(unsigned long long) * 2 * sms, cudaMemcpyDeviceToHost));
-    double per[2] = {0, 0}, cyc = 0, nsec = 0, wait = 0;
-    for (int b = 0; b < sms; ++b) {
-      for (int w = 0; w < 2; ++w) {
-        per[w] += double(h[2 * b + w]) / (double(iters) * c.pages_per_iter) / sms;
-        cyc += double(h[2 * b + w]);
-        nsec += double(hn[2 * b + w]);
-        wait += double(hw[2 * b + w]) / (double(iters) * c.pages_per_iter) / (2.0 * sms);
+      // Only the one-page schedules write their waits: zero them so that no case shows the last one's.
+      BENCH_CUDA(cudaMemset(d_waits, 0, sizeof(unsigned long long) * 2 * sms));
+      BENCH_CUDA(cudaFuncSetAttribute(c.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes + 512));
+      c.kernel<<<sms, c.threads, kSmemBytes + 512>>>(iters, d_cycles, d_ns, d_waits, d_sink, d_src, src_pages);
+      BENCH_CUDA(cudaGetLastError());
+      if (back_to_back && rep + 1 < launches) continue;   // queued behind one another: only the last is read
+      BENCH_CUDA(cudaDeviceSynchronize());
+      BENCH_CUDA(cudaMemcpy(h, d_cycles, sizeof(unsigned long long) * 2 * sms, cudaMemcpyDeviceToHost));
+      BENCH_CUDA(cudaMemcpy(hn, d_ns, sizeof(unsigned long long) * 2 * sms, cudaMemcpyDeviceToHost));
+      BENCH_CUDA(cudaMemcpy(hw, d_waits, sizeof(unsigned long long) * 2 * sms, cudaMemcpyDeviceToHost));
+      double per[2] = {0, 0}, cyc = 0, nsec = 0, wait = 0;
+      for (int b = 0; b < sms; ++b) {
+        for (int w = 0; w < 2; ++w) {
+          per[w] += double(h[2 * b + w]) / (double(iters) * c.pages_per_iter) / sms;
+          cyc += double(h[2 * b + w]);
+          nsec += double(hn[2 * b + w]);
+          wait += double(hw[2 * b + w]) / (double(iters) * c.pages_per_iter) / (2.0 * sms);
+        }
       }
-    }
-    const double ghz = cyc / nsec, ns_page = nsec / (2.0 * sms) / (double(iters) * c.pages_per_iter);
-    const double work = 2176.0;   // scores 1,152 + P @ V (hi) 1,024 tensor cycles a page
-    const double tmax = per[0] > per[1] ? per[0] : per[1];
-    std::printf("| %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.0f | %.0f | %.0f |\n", c.name, per[0], per[1], work,
-                work / tmax, ghz, ns_page, double(kPage) * sms / ns_page, wait);
+      const double ghz = cyc / nsec, ns_page = nsec / (2.0 * sms) / (double(iters) * c.pages_per_iter);
+      const double work = 2176.0;   // scores 1,152 + P @ V (hi) 1,024 tensor cycles a page
+      const double tmax = per[0] > per[1] ? per[0] : per[1];
+      std::printf("| %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.0f | %.0f | %.0f |\n", c.name, per[0], per[1], work,
+                  work / tmax, ghz, ns_page, double(kPage) * sms / ns_page, wait);
 #ifdef PROBE_PHASE_CLOCKS
-    unsigned long long ph[2][8];
-    BENCH_CUDA(cudaMemcpyFromSymbol(ph, g_probe_phase, sizeof(ph)));
-    for (int w = 0; w < 2; ++w) {
-      if (ph[w][0] == 0) continue;
-      std::printf("  phases wg%d cycles/page:", w);
-      for (int i = 0; i < 8; ++i) std::printf(" q%d=%.0f", i, double(ph[w][i]) / (double(iters) * sms));
-      std::printf("\n");
-    }
+      unsigned long long ph[2][8];
+      BENCH_CUDA(cudaMemcpyFromSymbol(ph, g_probe_phase, sizeof(ph)));
+      for (int w = 0; w < 2; ++w) {
+        if (ph[w][0] == 0) continue;
+        std::printf("  phases wg%d cycles/page:", w);
+        for (int i = 0; i < 8; ++i) std::printf(" q%d=%.0f", i, double(ph[w][i]) / (double(iters) * sms));
+        std::printf("\n");
+      }
 #endif
+    }
   }
   delete[] h;
   delete[] hn;
@@ -939,6 +960,22 @@ int main(int argc, char** argv) {
   const int iters = argc > 1 ? std::atoi(argv[1]) & ~1 : 400;   // pages per consumer (even)
   const char* only = argc > 2 && argv[2][0] != '\0' ? argv[2] : nullptr;   // only the schedules whose name has this
   const char* operands = argc > 3 ? argv[3] : "small";
+  const unsigned long long stagger_ns = argc > 4 ? std::strtoull(argv[4], nullptr, 10) : 0;   // start stagger step
+  // Launches of each case, one after the other (one line each): how a case's pace changes as the GPU
+  // keeps running it (perf-log entry 94).
+  const int launches = argc > 5 ? std::atoi(argv[5]) : 1;
+  if (launches < 1) {
+    std::fprintf(stderr, "flashmla_seesaw_probe: launches: expected a count >= 1, got '%s'\n", argv[5]);
+    return 1;
+  }
+  // "queued": the launches follow one another with no host round trip between them, and only the
+  // last one is read and printed; "synced" (default): each is waited for and printed.
+  const char* spacing = argc > 6 ? argv[6] : "synced";
+  const bool back_to_back = std::strcmp(spacing, "queued") == 0;
+  if (!back_to_back && std::strcmp(spacing, "synced") != 0) {
+    std::fprintf(stderr, "flashmla_seesaw_probe: spacing: expected synced or queued, got '%s'\n", spacing);
+    return 1;
+  }
   const int random_operands = std::strcmp(operands, "small") == 0    ? 0
                               : std::strcmp(operands, "random") == 0 ? 1
                               : std::strcmp(operands, "bench") == 0  ? 2
@@ -948,7 +985,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   try {
-    return run_probe(iters, only, random_operands);
+    return run_probe(iters, only, random_operands, stagger_ns, launches, back_to_back);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "flashmla_seesaw_probe: %s\n", e.what());
     return 1;

@@ -236,6 +236,18 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
   const int first_page =
       first_read ? p.block_table[static_cast<int64_t>(req_begin) * p.block_table_stride + first_blk] : 0;
   PageCursor load(p, fields, req_begin, req_end);
+#ifdef FLASHMLA_EXPERIMENT_STAGGER_NS
+  // Timing only (perf-log entry 94): part x issues its first page (x % 8) x STAGGER_NS ns late, so
+  // that the parts' page streams do not start in phase.
+  {
+    uint64_t t0, t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
+    const uint64_t delay = static_cast<uint64_t>(blockIdx.x % 8) * FLASHMLA_EXPERIMENT_STAGGER_NS;
+    do {
+      asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    } while (t - t0 < delay);
+  }
+#endif
   // Producer clocks: p0 = wait for a free stage, p1 = TMA issue to landed. A page's landing is
   // waited for only after the next page has been issued (or after the last one), which never
   // delays an issue: the next stage to free is the landed page's own. Waiting right after each
@@ -300,12 +312,35 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
     // first two hits L2: the page loop with its L2 -> SM traffic and shared-memory writes, and
     // no HBM reads.
     const int page = static_cast<int>((2u * blockIdx.x + static_cast<unsigned>(it & 1)) % static_cast<unsigned>(p.num_blocks));
+#elif defined(FLASHMLA_EXPERIMENT_STREAM_PAGES)
+    // Timing only (wrong results; perf-log entry 94): the page probe's order. Each part streams
+    // consecutive pages of the cache from its own offset (its row tiles share them), and the block
+    // table is not read. Offsets evenly spaced (1) or scattered by a multiplicative hash (2), as the
+    // probe's are.
+#if FLASHMLA_EXPERIMENT_STREAM_PAGES == 2
+    const int64_t stream_start = static_cast<int64_t>(blockIdx.x * 2654435761u);
+#else
+    const int64_t stream_start = static_cast<int64_t>(blockIdx.x) * (p.num_blocks / static_cast<int>(gridDim.x));
+#endif
+    const int page = static_cast<int>((stream_start + it) % p.num_blocks);
+    (void)first_page;
 #else
     // Out of range: TMA fills zeros.
     const int page = it == 0 && load.r == req_begin && load.blk == first_blk ? first_page : load.page();
 #endif
     auto load_chunk = [&](int c, uint32_t full) {
       const uint32_t dst = ring.stage(it) + c * kChunkBytes;
+#ifdef FLASHMLA_EXPERIMENT_BULK_PAGES
+      // Timing only (wrong results; perf-log entries 58, 94): the page's 72 contiguous KiB (one kv
+      // head) as nine 8 KiB 1-D bulk copies, as the page probes load them, instead of nine boxes of
+      // 64 rows 1,152 bytes apart. Chunk c then holds rows 64c / 9.. of the page, not channels 64c...
+      if (p.num_heads_kv == 1 && page >= 0 && page < p.num_blocks) {
+        const char* src = static_cast<const char*>(p.k_cache) + static_cast<int64_t>(page) * p.k_stride_block * 2 +
+                          static_cast<int64_t>(c) * kChunkBytes;
+        bulk_load_hint(dst, src, kChunkBytes, full, evict_first ? policy : l2_policy_evict_normal());
+        return;
+      }
+#endif
       if (evict_first) {
         tma_load_4d_hint(dst, kv_map, full, c * kChunkCols, 0, kv_head, page, policy);
       } else {
