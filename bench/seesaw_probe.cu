@@ -960,7 +960,13 @@ int main(int argc, char** argv) {
   const int iters = argc > 1 ? std::atoi(argv[1]) & ~1 : 400;   // pages per consumer (even)
   const char* only = argc > 2 && argv[2][0] != '\0' ? argv[2] : nullptr;   // only the schedules whose name has this
   const char* operands = argc > 3 ? argv[3] : "small";
-  const unsigned long long stagger_ns = argc > 4 ? std::strtoull(argv[4], nullptr, 10) : 0;   // start stagger step
+  // Start stagger step in ns (0: none).
+  char* stagger_end = nullptr;
+  const unsigned long long stagger_ns = argc > 4 ? std::strtoull(argv[4], &stagger_end, 10) : 0;
+  if (argc > 4 && (argv[4][0] < '0' || argv[4][0] > '9' || *stagger_end != '\0')) {
+    std::fprintf(stderr, "flashmla_seesaw_probe: start stagger: expected nanoseconds >= 0, got '%s'\n", argv[4]);
+    return 1;
+  }
   // Launches of each case, one after the other (one line each): how a case's pace changes as the GPU
   // keeps running it (perf-log entry 94).
   const int launches = argc > 5 ? std::atoi(argv[5]) : 1;
