@@ -5,11 +5,14 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/sm90/async_ptx.cuh"
 #include "kernels/sm90/ptx.cuh"
 
 namespace probe {
 
+using flashmla::sm90::bulk_load;
 using flashmla::sm90::exp2_ftz;
+using flashmla::sm90::global_ns;
 
 struct RowState {
   float m[2], l[2], sq[2];
@@ -44,19 +47,6 @@ __device__ __forceinline__ float sink_of(const float (&o)[128], const RowState& 
 #pragma unroll
   for (int i = 0; i < 128; ++i) sink += o[i];
   return sink;
-}
-
-// `bytes` from global memory into this CTA's shared memory, counted on its mbarrier.
-__device__ __forceinline__ void bulk_load(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar) {
-  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(dst),
-               "l"(src), "r"(bytes), "r"(bar)
-               : "memory");
-}
-
-__device__ __forceinline__ uint64_t global_ns() {
-  uint64_t t;
-  asm volatile("mov.u64 %0, %globaltimer;" : "=l"(t));
-  return t;
 }
 
 }  // namespace probe

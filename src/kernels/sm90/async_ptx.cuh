@@ -103,8 +103,15 @@ __device__ __forceinline__ void tma_prefetch_4d_l2(const CUtensorMap* map, int c
                : "memory");
 }
 
-// `bytes` (a multiple of 16) of contiguous global memory into shared memory, counted on `bar`, with
-// an L2 cache policy: a 1-D bulk copy, no tensor map (timing experiments on the page path).
+// `bytes` (a multiple of 16) of contiguous global memory into shared memory, counted on `bar`: a 1-D
+// bulk copy, no tensor map (the page probes' loads, and timing experiments on the page path).
+__device__ __forceinline__ void bulk_load(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(dst),
+               "l"(src), "r"(bytes), "r"(bar)
+               : "memory");
+}
+
+// The same with an L2 cache policy (createpolicy) attached to the copy.
 __device__ __forceinline__ void bulk_load_hint(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar,
                                                uint64_t policy) {
   asm volatile(
@@ -118,13 +125,6 @@ __device__ __forceinline__ void bulk_load_hint(uint32_t dst, const void* src, ui
 __device__ __forceinline__ uint64_t l2_policy_evict_first() {
   uint64_t policy;
   asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(policy));
-  return policy;
-}
-
-// L2 policy: the default eviction priority, for loads that take a policy operand either way.
-__device__ __forceinline__ uint64_t l2_policy_evict_normal() {
-  uint64_t policy;
-  asm volatile("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;\n" : "=l"(policy));
   return policy;
 }
 

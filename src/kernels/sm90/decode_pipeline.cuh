@@ -240,12 +240,10 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
   // Timing only (perf-log entry 94): part x issues its first page (x % 8) x STAGGER_NS ns late, so
   // that the parts' page streams do not start in phase.
   {
-    uint64_t t0, t;
-    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
-    const uint64_t delay = static_cast<uint64_t>(blockIdx.x % 8) * FLASHMLA_EXPERIMENT_STAGGER_NS;
-    do {
-      asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-    } while (t - t0 < delay);
+    const unsigned long long t0 = global_ns();
+    const unsigned long long delay = (blockIdx.x % 8) * static_cast<unsigned long long>(FLASHMLA_EXPERIMENT_STAGGER_NS);
+    while (global_ns() - t0 < delay) {
+    }
   }
 #endif
   // Producer clocks: p0 = wait for a free stage, p1 = TMA issue to landed. A page's landing is
@@ -337,7 +335,11 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
       if (p.num_heads_kv == 1 && page >= 0 && page < p.num_blocks) {
         const char* src = static_cast<const char*>(p.k_cache) + static_cast<int64_t>(page) * p.k_stride_block * 2 +
                           static_cast<int64_t>(c) * kChunkBytes;
-        bulk_load_hint(dst, src, kChunkBytes, full, evict_first ? policy : l2_policy_evict_normal());
+        if (evict_first) {
+          bulk_load_hint(dst, src, kChunkBytes, full, policy);
+        } else {
+          bulk_load(dst, src, kChunkBytes, full);
+        }
         return;
       }
 #endif

@@ -14,17 +14,13 @@
 
 #include <cuda_runtime_api.h>
 
+#include "kernels/sm90/ptx.cuh"
+
 namespace flashmla::sm90 {
 
 inline constexpr int kPhaseCount = 12;
 
 #if defined(FLASHMLA_EXPERIMENT_PHASE_CLOCKS) || defined(FLASHMLA_EXPERIMENT_CTA_SPANS)
-__device__ __forceinline__ unsigned long long global_ns() {
-  unsigned long long t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-  return t;
-}
-
 // Registers an instrumentation's report to print when the process exits, once per translation unit.
 template <void (*kReport)()>
 void register_report_at_exit() {

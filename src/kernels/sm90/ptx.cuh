@@ -13,6 +13,13 @@ __device__ __forceinline__ uint32_t smem_u32(const void* ptr) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(ptr));
 }
 
+// The GPU's global nanosecond timer (comparable across SMs).
+__device__ __forceinline__ unsigned long long global_ns() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+
 // x as lane 0 holds it, for a value every lane of the warp already holds: the compiler then knows it
 // is warp-uniform and keeps what is computed from it in uniform registers. wgmma takes its
 // descriptors from uniform registers; built from a value it cannot prove uniform (threadIdx, or a
