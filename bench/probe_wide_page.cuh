@@ -108,6 +108,12 @@ struct PageStream {
   const uint8_t* src;
   size_t src_pages, first;
   int fills;   // pages each buffer takes in the whole run (the consumer-loaded schedules)
+  const int* table = nullptr;   // a block table over the source's pages (seesaw_probe's kDutyTma)
+  // The source page of fill `fill` of buffer `buf`.
+  __device__ __forceinline__ int page_id(int buf, int fill) const {
+    const int i = static_cast<int>((first + 2 * size_t(fill) + buf) % src_pages);
+    return table != nullptr ? table[i] : i;
+  }
   __device__ __forceinline__ const uint8_t* page(int buf, int fill) const {
     return src + ((first + 2 * size_t(fill) + buf) % src_pages) * kPage;
   }

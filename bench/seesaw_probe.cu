@@ -37,17 +37,24 @@
 // P_lo. One CTA of three warpgroups per SM on every SM, as in decode; thread 0 of each
 // consumer times its pages with clock64 and globaltimer.
 #include <cuda_bf16.h>
+#include <cudaTypedefs.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
+#include <random>
+#include <stdexcept>
+#include <string>
 #include <type_traits>
+#include <vector>
 
 #include "cuda_check.h"
 #include "fill_values.cuh"
 #include "kernels/sm90/async_ptx.cuh"
 #include "kernels/sm90/channel_half_scores.cuh"
+#include "kernels/sm90/decode_pipeline.cuh"
 #include "kernels/sm90/ptx.cuh"
 #include "kernels/sm90/wgmma_ops.cuh"
 #include "probe_page_loop.cuh"
@@ -94,6 +101,33 @@ __device__ int g_random_operands = 0;
 // Start stagger (perf-log entry 94): CTA b starts (b % 8) x g_stagger_ns ns late, so that the CTAs'
 // page streams do not start in phase. 0: all start together.
 __device__ unsigned long long g_stagger_ns = 0;
+
+// The decode kernel's duties, added to the kernel-layout seesaw one at a time (perf-log entry 95),
+// to see what each costs the seesaw's pace before a kernel is built on it.
+enum Duty : int {
+  kDutyTma = 1,        // chunks as the kernel loads them: 4-D TMA boxes of a paged cache through a
+                       // block table (a random permutation), the table read one fill ahead
+  kDutyProducer = 2,   // a producer warpgroup issues the loads; each consumer warp arrives on the
+                       // empty barrier of a part once its MMAs reading it are done
+  kDutyLo = 4,         // the lo rule folded into the raise vote; on pages that take lo, P_lo is
+                       // multiplied from registers and handed to the other consumer behind its own
+                       // barrier; the flag of each page goes with P
+  kDutySegments = 8,   // a request boundary every kSegmentIters pages a consumer: O and the row sums
+                       // stored, Q reloaded once both consumers are done with it, the state reset,
+                       // the consumers' stagger restarted, the first page taking lo (the slow path's
+                       // stand-in)
+  kDutyMasks = 16,     // each consumer's last page of a segment masked past 40 keys, and the tail V
+                       // rows that its P @ V reads zeroed first
+  kDutyPairs = 32,     // not a duty: the CTAs of a pair stream the same pages (R = 128)
+  kDutyLoFromMaxima = 64,   // with kDutyLo: the lo rule bounded from the row maxima, voted on before
+                            // the exponentials (seesaw_duties_page)
+};
+// Pages that took lo (kDutyLo), summed over the CTAs' consumers and the launches.
+__device__ unsigned long long g_lo_pages = 0;
+constexpr int kDutiesBase = 1000;   // schedules kDutiesBase + duty mask
+constexpr int kSegmentIters = 128;
+// kDutyTma: the page source as a 4-D tensor (channel, key in page, head, page) and the block table.
+__device__ CUtensorMap g_kv_map;
 
 __device__ __forceinline__ uint32_t operand_word(uint32_t i) {
   if (g_random_operands == 2) {   // drawn as the benchmark draws its cache (bench/fill.cu), two a word
@@ -172,6 +206,11 @@ struct Ring {
   // kSeesawSelf: one full barrier per 64-channel chunk of each buffer; the consumers load the pages.
   uint32_t chunk_full0;
   __device__ __forceinline__ uint32_t chunk_full(int buf, int ch) const { return chunk_full0 + 8 * (9 * buf + ch); }
+  // kDutyProducer: part p of buffer b (the chunks consumer p reads last, self_part_chunks) is free
+  // once consumer p's four warps have arrived. kDutySegments: Q reloaded. kDutyLo: whether page
+  // k of consumer c takes lo, a word at lo_flags + 4 * (2 * c + (k & 1)).
+  uint32_t self_empty0, q_full, lo_flags;
+  __device__ __forceinline__ uint32_t self_empty(int buf, int part) const { return self_empty0 + 8 * (2 * buf + part); }
   // Half-page seesaw: half buffer b's full barrier (one arrival and its bytes) and empty barrier
   // (one arrival per consumer warp: the owner's after its P @ V, the other's after its own).
   uint32_t half_full0, half_empty0;
@@ -408,14 +447,32 @@ __device__ __forceinline__ float run_seesaw(uint32_t sbase, int iters, float sl2
 // consumer 1: 4-8, then 0-3). P of buffer 0 goes to the spare chunk, P of buffer 1 to Q's RoPE
 // chunk: buffer 1's RoPE chunk is reloaded before consumer 0 reads that P. (A kernel would keep
 // Q's RoPE k-steps in registers; here the scores keep reading that chunk, whatever it holds.)
+// kTma: as TMA boxes of source page `page_id` (kDutyTma), else 1-D copies of fill `fill`'s page.
+template <bool kTma = false>
 __device__ __forceinline__ void load_chunks(const Ring& ring, uint32_t sbase, const PageStream& ld, int buf, int fill,
-                                            int ch_begin, int ch_end) {
+                                            int ch_begin, int ch_end, int page_id = 0) {
   const uint32_t dst = sbase + (buf ? kPage1 : kPage0);
   const uint8_t* page = ld.page(buf, fill);
   for (int ch = ch_begin; ch < ch_end; ++ch) {
     mbar_arrive_expect_tx(ring.chunk_full(buf, ch), kChunk);
-    bulk_load(dst + ch * kChunk, page + ch * kChunk, kChunk, ring.chunk_full(buf, ch));
+    if constexpr (kTma) {
+      tma_load_4d(dst + ch * kChunk, &g_kv_map, ring.chunk_full(buf, ch), 64 * ch, 0, 0, page_id);
+    } else {
+      bulk_load(dst + ch * kChunk, page + ch * kChunk, kChunk, ring.chunk_full(buf, ch));
+    }
   }
+}
+
+// Kernel layout: the chunks of buffer b that consumer p reads last, [begin, end) and, for buffer 1's
+// part 0, chunk 8 as well (P_Y, read by consumer 0's P @ V of that page).
+__host__ __device__ constexpr int self_part_begin(int part) { return part == 0 ? 0 : 4; }
+__host__ __device__ constexpr int self_part_end(int buf, int part) { return part == 0 ? 4 : buf == 0 ? 9 : 8; }
+__host__ __device__ constexpr bool self_part_has_rope_extra(int buf, int part) { return buf == 1 && part == 0; }
+template <bool kTma>
+__device__ __forceinline__ void load_part(const Ring& ring, uint32_t sbase, const PageStream& ld, int buf, int part,
+                                          int fill, int page_id) {
+  load_chunks<kTma>(ring, sbase, ld, buf, fill, self_part_begin(part), self_part_end(buf, part), page_id);
+  if (self_part_has_rope_extra(buf, part)) load_chunks<kTma>(ring, sbase, ld, buf, fill, 8, 9, page_id);
 }
 
 // The chunk of its buffer that consumer c scores at position i (0..8): consumer 0 in order; consumer 1
@@ -436,15 +493,212 @@ static_assert(self_order_covers_the_page(0, false) && self_order_covers_the_page
                   self_order_covers_the_page(0, true) && self_order_covers_the_page(1, true),
               "every consumer must score (and wait for) each chunk of its buffer once");
 
+// ---- The kernel's duties on the seesaw's page (kDuties, perf-log entry 95).
+// Named barriers of the duties: P_lo of consumer c ready (kBarLo + c: c arrives, the other syncs);
+// consumer c's zeroed tail rows visible to its MMAs (kBarMask + c, its 128 threads); both consumers
+// done with Q (kBarSegment).
+constexpr int kBarLo = 11, kBarMask = 13, kBarSegment = 15;
+
+// Rows valid..63 of V half `half` of a page zeroed (the keys past a request's length).
+__device__ __forceinline__ void zero_tail_rows(uint32_t page, int half, int valid, int t) {
+  const int rows = 64 - valid;
+  for (int u = t; u < rows * 4 * 8; u += 128) {
+    const int seg = u % 8, rc = u / 8, q = rc / rows, r = valid + rc % rows;
+    st_shared_f32x4(page + (4 * half + q) * kChunk + r * 128 + seg * 16, 0.f, 0.f, 0.f, 0.f);
+  }
+}
+
+// O (channels 256c..) += P (keys of a page, registers) V, with P_lo in the same group when `lo`.
+// Each arm is a whole fence / MMAs / commit sequence: a sequence that spans a condition makes ptxas
+// serialize every wgmma of the kernel (C7520; perf-log entries 20, 95).
+__device__ __forceinline__ void pv_own_keys_with_lo(float (&o)[128], const uint32_t (&hi)[16], const uint32_t (&lw)[16],
+                                                    bool lo, uint32_t page, int c) {
+  if (lo) {
+    wgmma_fence();
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      WgmmaRs<T, 256>::mma(o, hi[4 * k], hi[4 * k + 1], hi[4 * k + 2], hi[4 * k + 3], vdesc(page, c, k), 1);
+      WgmmaRs<T, 256>::mma(o, lw[4 * k], lw[4 * k + 1], lw[4 * k + 2], lw[4 * k + 3], vdesc(page, c, k), 1);
+    }
+    wgmma_commit();
+  } else {
+    pv_regs<4>(o, hi, page, c, 0);
+  }
+}
+
+// O += P (the other's page, shared memory) V, with its P_lo in the same group when `lo`.
+__device__ __forceinline__ void pv_other_keys_with_lo(float (&o)[128], uint32_t p, uint32_t p_lo, bool lo, uint32_t page,
+                                                      int c) {
+  if (lo) {
+    wgmma_fence();
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      Wgmma<T, 256, 0, 1>::mma(o, kdesc(p + k * 32), vdesc(page, c, k), 1);
+      Wgmma<T, 256, 0, 1>::mma(o, kdesc(p_lo + k * 32), vdesc(page, c, k), 1);
+    }
+    wgmma_commit();
+  } else {
+    pv_smem<4>(o, p, page, c, 0);
+  }
+}
+
+// seesaw_softmax_and_pv with the duties: the segment's last page masked past `valid` keys (kDutyMasks;
+// its V rows past `valid` zeroed in the channel half this consumer multiplies, once the other has
+// scored its page), and the lo rule in the raise vote (kDutyLo; `force_lo`: the segment's first page,
+// where the kernel takes the slow path, which takes lo). Both consumers' P_lo go through one chunk,
+// `p_lo`, read only by the consumer that does not own the page. A consumer writes its P_lo there
+// after the other consumer's P barrier of this iteration: by then the other has finished its
+// previous iteration, whose P @ V read any earlier P_lo. Only when both take lo in one iteration is
+// consumer 0's P_lo still unread: consumer 1 then multiplies it and waits for that before writing.
+template <int kDuties>
+__device__ __forceinline__ void seesaw_duties_page(float (&o)[128], float (&s)[32], RowState& st, float (&lo_dropped)[2],
+                                                   float sl2, uint32_t own, uint32_t other, uint32_t p_own, uint32_t p_other,
+                                                   uint32_t p_lo, uint32_t lo_flags, int c, int k, int t, bool force_lo,
+                                                   int valid) {
+  constexpr bool kLo = (kDuties & kDutyLo) != 0, kMasks = (kDuties & kDutyMasks) != 0;
+  constexpr bool kLoFromMaxima = (kDuties & kDutyLoFromMaxima) != 0;
+  const int lane = t % 32, row0 = 16 * (t / 32) + (lane >> 2), tq = lane & 3;
+  const bool masked = kMasks && valid < 64;
+  if (masked) {
+#pragma unroll
+    for (int i = 0; i < 32; ++i) {
+      if (8 * (i >> 2) + 2 * tq + (i & 1) >= valid) s[i] = -INFINITY;
+    }
+  }
+  float own_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+  for (int i = 0; i < 32; ++i) own_max[(i >> 1) & 1] = fmaxf(own_max[(i >> 1) & 1], s[i]);
+  const bool raise = own_max[0] > st.m[0] + 8.f / sl2 || own_max[1] > st.m[1] + 8.f / sl2;
+  // The lo rule from the row maxima, before the exponentials (kLoFromMaxima): a row's 16 weights are
+  // at most its largest, and the row sum before this page is at most the one after it, so a page
+  // this bound lets go without lo also passes the rule on its own weights. The exact rule needs
+  // every exponential before the vote.
+  bool need_lo = kLo && force_lo;
+  if constexpr (kLo && kLoFromMaxima) {
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      const float p_max = exp2_ftz((own_max[e] - st.m[e]) * sl2);
+      need_lo |= wants_p_lo(lo_dropped[e], 16.f * p_max * p_max, st.l[e]);
+    }
+  }
+  float sum[2] = {0.f, 0.f}, sq[2] = {0.f, 0.f};
+#pragma unroll
+  for (int i = 0; i < 32; ++i) {
+    s[i] = exp2_ftz(fmaf(s[i], sl2, -st.m[(i >> 1) & 1] * sl2));
+    sum[(i >> 1) & 1] += s[i];
+    sq[(i >> 1) & 1] = fmaf(s[i], s[i], sq[(i >> 1) & 1]);
+  }
+  if constexpr (kLo && !kLoFromMaxima) {
+#pragma unroll
+    for (int e = 0; e < 2; ++e) need_lo |= wants_p_lo(lo_dropped[e], sq[e], st.l[e] + sum[e]);
+  }
+  // One vote: raise (never with this data; the kernel's slow path, which also takes lo) or lo.
+  const bool vote = named_barrier_sync_or(kBarF + c * 2, 128, raise || need_lo);
+  if (kLo && vote && t == 0) atomicAdd(&g_lo_pages, 1ull);
+  if (!kLo && vote) st.m[0] += 1.f;
+  const bool lo = kLo && vote;
+#pragma unroll
+  for (int e = 0; e < 2; ++e) {
+    st.l[e] += sum[e];
+    st.sq[e] += sq[e];
+    if (kLo && !lo) lo_dropped[e] += sq[e];
+  }
+  uint32_t hi[16], lw[16];
+  pack<32>(s, hi);
+  if (lo) {
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      const float2 h = HalfOps<T>::unpack(hi[i]);
+      lw[i] = HalfOps<T>::pack(s[2 * i] - h.x, s[2 * i + 1] - h.y);
+    }
+  }
+  if (masked) {
+    zero_tail_rows(own, c, valid, t);   // read by my P @ V alone, once my scores are done
+    fence_proxy_async_smem();
+    named_barrier_sync(kBarMask + c, 128);
+  }
+  pv_own_keys_with_lo(o, hi, lw, lo, own, c);
+  store_p<16>(p_own, hi, row0, 0, tq);
+  if (kLo && t == 0) st_shared_b32(lo_flags + 4 * (2 * c + (k & 1)), lo ? 1u : 0u);
+  fence_proxy_async_smem();
+  named_barrier_arrive(kBarA + c, 256);
+  named_barrier_sync(kBarA + (1 - c), 256);
+  if (masked) {
+    zero_tail_rows(other, c, valid, t);   // the other has scored its page
+    fence_proxy_async_smem();
+    named_barrier_sync(kBarMask + c, 128);
+  }
+  bool other_lo = false;
+  if constexpr (kLo) {
+    uint32_t f;
+    asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(f) : "r"(lo_flags + 4 * (2 * (1 - c) + (k & 1))) : "memory");
+    other_lo = f != 0;
+  }
+  if (lo && c == 1 && other_lo) {
+    named_barrier_sync(kBarLo, 256);
+    pv_other_keys_with_lo(o, p_other, p_lo, true, other, c);
+    wgmma_wait<0>();   // nothing left in flight: the caller's waits return at once
+  }
+  if (lo) {
+    store_p<16>(p_lo, lw, row0, 0, tq);
+    fence_proxy_async_smem();
+    named_barrier_arrive(kBarLo + c, 256);
+  }
+  if (!(lo && c == 1 && other_lo)) {
+    if (other_lo) named_barrier_sync(kBarLo + (1 - c), 256);
+    pv_other_keys_with_lo(o, p_other, p_lo, other_lo, other, c);
+  }
+}
+
+// A request segment's end (kDutySegments): this consumer's O (64 rows x its 256 channels, fp32) and
+// row sums stored to `out`, as the epilogue of a split segment stores its partial rows.
+__device__ __forceinline__ void store_segment(float* out, const float (&o)[128], const RowState& st, int c, int t) {
+  const int lane = t % 32, row0 = 16 * (t / 32) + (lane >> 2), tq = lane & 3;
+#pragma unroll
+  for (int i = 0; i < 128; i += 2) {
+    const int row = row0 + 8 * ((i >> 1) & 1), col = 256 * c + 8 * (i >> 2) + 2 * tq;
+    *reinterpret_cast<float2*>(out + row * 512 + col) = make_float2(o[i], o[i + 1]);
+  }
+#pragma unroll
+  for (int e = 0; e < 2; ++e) {
+    float l = st.l[e];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    if (tq == 0) out[64 * 512 + 64 * c + row0 + 8 * e] = l;
+  }
+}
+
+// A producer warp's part p of buffer b (kDutyProducer): every fill, once consumer p has released the
+// part's previous page; the block table's entry of the next fill read before the wait.
+template <bool kTma>
+__device__ __forceinline__ void produce_self_part(const Ring& ring, uint32_t sbase, const PageStream& ld, int b, int p) {
+  int id = kTma ? ld.page_id(b, 0) : 0;
+  for (int k = 0; k < ld.fills; ++k) {
+    const int next = kTma && k + 1 < ld.fills ? ld.page_id(b, k + 1) : 0;
+    if (k > 0) mbar_wait(ring.self_empty(b, p), (k - 1) & 1);
+    load_part<kTma>(ring, sbase, ld, b, p, k, id);
+    id = next;
+  }
+}
+
 // kPerChunk = false: a part's first score chunk waits for the whole part instead (the same loads
 // and releases), to tell the two changes apart.
 // kKernelLayout: where a decode kernel would put things, so that P_lo has room: P of each page in
 // its own RoPE chunk (consumer 1 reloads buffer 1's chunks 4-7 alone; consumer 0 reloads buffer 1's
 // chunk 8 with its chunks 0-3, after reading P_Y there), Q's RoPE k-steps from registers (A of the
 // MMA), which leaves the spare chunk and Q's RoPE chunk free for the two P_lo.
-template <bool kPerChunk, bool kKernelLayout = false>
+// kDuties (kernel layout only): the decode kernel's duties (Duty); `out`: this CTA's segment rows.
+template <bool kPerChunk, bool kKernelLayout = false, int kDuties = 0>
 __device__ __forceinline__ float run_seesaw_self(uint32_t sbase, int iters, float sl2, const Ring& ring, int& seq,
-                                                 const PageStream& ld) {
+                                                 const PageStream& ld, float* out = nullptr) {
+  static_assert(kDuties == 0 || kKernelLayout, "the duties are added to the kernel layout");
+  constexpr bool kTma = (kDuties & kDutyTma) != 0, kProducer = (kDuties & kDutyProducer) != 0;
+  constexpr bool kSegments = (kDuties & kDutySegments) != 0, kMasks = (kDuties & kDutyMasks) != 0;
+  // With the duties Q's RoPE k-steps stay in shared memory (16 registers a thread fewer: the kernel
+  // layout's 252 leave no room for the duties' state) and both consumers' P_lo take turns in the
+  // spare chunk (seesaw_duties_page).
+  constexpr bool kRopeInRegisters = kKernelLayout && kDuties == 0;
+  float lo_dropped[2] = {0.f, 0.f};
   const int t = threadIdx.x % 128, c = threadIdx.x / 128, lane = t % 32;
   const int row0 = 16 * (t / 32) + (lane >> 2), tq = lane & 3;
   const uint32_t sQ = sbase + kQOff;
@@ -465,7 +719,7 @@ __device__ __forceinline__ float run_seesaw_self(uint32_t sbase, int iters, floa
   // Chunk pairs in the owner's order: consumer 0 chunks 0..8, consumer 1 chunks 4..8 then 0..3.
   // (kKernelLayout: consumer 1 takes chunks 4..7, then 0..3 and 8.)
   // The scores of consumer C (a constant in each body, so that every chunk offset is one).
-  auto score_as = [&](auto cc, float (&s)[32], float (&part)[32], int j, int k) {
+  auto score_as = [&](auto cc, float (&s)[32], float (&part)[32], bool start_other, int k) {
     constexpr int C = decltype(cc)::value;
     auto chunk_at = [](int i) { return self_chunk_at(C, kKernelLayout, i); };
     const uint64_t q = kdesc(sQ), kk = kdesc(own);
@@ -484,7 +738,7 @@ __device__ __forceinline__ float run_seesaw_self(uint32_t sbase, int iters, floa
           for (int i = p0; i < end; ++i) mbar_wait(ring.chunk_full(C, chunk_at(i)), k & 1);
         }
       }
-      if (kKernelLayout && p0 == 8) {
+      if (kRopeInRegisters && p0 == 8) {
 #pragma unroll
         for (int i = 0; i < 16; ++i) asm volatile("" : "+r"(rq[i])::"memory");
       }
@@ -496,7 +750,7 @@ __device__ __forceinline__ float run_seesaw_self(uint32_t sbase, int iters, floa
 #pragma unroll
           for (int s4 = 0; s4 < 4; ++s4) {
             const uint32_t off = step_off(4 * ch + s4);
-            if (kKernelLayout && p0 + i == 8) {
+            if (kRopeInRegisters && p0 + i == 8) {
               WgmmaRs<T, 64>::mma(acc, rq[4 * s4], rq[4 * s4 + 1], rq[4 * s4 + 2], rq[4 * s4 + 3],
                                   desc_add_at_use(kk, off), i != 0 || s4 != 0);
             } else {
@@ -510,7 +764,7 @@ __device__ __forceinline__ float run_seesaw_self(uint32_t sbase, int iters, floa
     if constexpr (C == 0 || kKernelLayout) {
       chunk(s, std::integral_constant<int, 0>{}, std::integral_constant<int, 2>{});
       chunk(part, std::integral_constant<int, 2>{}, std::integral_constant<int, 2>{});
-      add_first_chunks(s, part, C == 0 && j == 0);
+      add_first_chunks(s, part, C == 0 && start_other);
       chunk(part, std::integral_constant<int, 4>{}, std::integral_constant<int, 2>{});
       add_chunk<0>(s, part);
       chunk(part, std::integral_constant<int, 6>{}, std::integral_constant<int, 2>{});
@@ -531,11 +785,57 @@ __device__ __forceinline__ float run_seesaw_self(uint32_t sbase, int iters, floa
   };
   for (int j = 0; j < iters; ++j) {
     const int k = seq + j;
+    // A segment's first page restarts the consumers' stagger (consumer 1 waits for consumer 0's
+    // first score chunks); its last page is the masked one.
+    const bool segment_start = kSegments && k % kSegmentIters == 0, segment_end = kSegments && (k + 1) % kSegmentIters == 0;
+    if (segment_start && j > 0 && c == 1) named_barrier_sync(kBarE, 256);
+    // The block table's entries of the next fills, read a page ahead of the loads (kDutyTma).
+    int next_id[2] = {0, 0};
+    if (kTma && !kProducer && t == 0 && k + 1 < ld.fills) {
+      next_id[0] = ld.page_id(0, k + 1);
+      next_id[1] = ld.page_id(1, k + 1);
+    }
     float s[32], part[32];
     if (c == 0) {
-      score_as(std::integral_constant<int, 0>{}, s, part, j, k);
+      score_as(std::integral_constant<int, 0>{}, s, part, j == 0 || segment_start, k);
     } else {
-      score_as(std::integral_constant<int, 1>{}, s, part, j, k);
+      score_as(std::integral_constant<int, 1>{}, s, part, j == 0 || segment_start, k);
+    }
+    if constexpr (kDuties != 0) {
+      seesaw_duties_page<kDuties>(o, s, st, lo_dropped, sl2, own, other, sbase + p_own, sbase + p_other, sbase + kXchg,
+                                  ring.lo_flags, c, k, t, segment_start, kMasks && segment_end ? 40 : 64);
+      if constexpr (kProducer) {
+        // Each warp releases a part once its own MMAs reading it are done: my page's part that I
+        // read last, then the other's.
+        wgmma_wait<1>();
+        if (lane == 0) mbar_arrive(ring.self_empty(c, c));
+        wgmma_wait<0>();
+        if (lane == 0) mbar_arrive(ring.self_empty(1 - c, c));
+      } else {
+        const bool reload = k + 1 < ld.fills;
+        wgmma_wait<1>();
+        named_barrier_sync(bar_mine_done, 128);
+        if (t == 0 && reload) load_part<kTma>(ring, sbase, ld, c, c, k + 1, c ? next_id[1] : next_id[0]);
+        wgmma_wait<0>();
+        named_barrier_sync(bar_mine_done, 128);
+        if (t == 0 && reload) load_part<kTma>(ring, sbase, ld, 1 - c, c, k + 1, c ? next_id[0] : next_id[1]);
+      }
+      if (segment_end) {
+        // Q is reloaded once both consumers' MMAs reading it are done, and lands while O is stored.
+        named_barrier_sync(kBarSegment, 256);
+        if (threadIdx.x == 0) {
+          mbar_arrive_expect_tx(ring.q_full, kPage);
+          for (int ch = 0; ch < 9; ++ch) {
+            bulk_load(sQ + ch * kChunk, ld.src + (blockIdx.x % 64) * size_t(kPage) + ch * kChunk, kChunk, ring.q_full);
+          }
+        }
+        store_segment(out, o, st, c, t);
+        zero_o(o);
+        st = RowState{{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};
+        lo_dropped[0] = lo_dropped[1] = 0.f;
+        mbar_wait(ring.q_full, (k / kSegmentIters) & 1);
+      }
+      continue;
     }
     seesaw_softmax_and_pv(o, s, st, sl2, own, other, sbase + p_own, sbase + p_other, c, row0, tq);
     const bool reload = k + 1 < ld.fills;
@@ -699,25 +999,40 @@ __host__ __device__ constexpr bool halves_of(int schedule) {
   return schedule == kSeesawHalvesLoads || schedule == kSeesawHalvesPairs || schedule == kSeesawHalvesResident;
 }
 
+__host__ __device__ constexpr int duties_of(int schedule) { return schedule >= kDutiesBase ? schedule - kDutiesBase : 0; }
 __host__ __device__ constexpr bool has_loads(int schedule) {
   return schedule >= kOnePageLoads && schedule != kSeesawHalvesResident;
 }
 __host__ __device__ constexpr bool self_loads(int schedule) {
   return schedule == kSeesawSelfLoads || schedule == kSeesawSelfPairs || schedule == kSeesawSelfPartWaitLoads ||
-         schedule == kSeesawSelfPartWaitPairs || schedule == kSeesawSelfLayoutLoads || schedule == kSeesawSelfLayoutPairs;
+         schedule == kSeesawSelfPartWaitPairs || schedule == kSeesawSelfLayoutLoads || schedule == kSeesawSelfLayoutPairs ||
+         schedule >= kDutiesBase;
 }
 __host__ __device__ constexpr bool pairs_of(int schedule) {
   return schedule == kOnePagePairs || schedule == kSeesawPairs || schedule == kSeesawPartsPairs ||
          schedule == kOnePageEarlyPairs || schedule == kSeesawSelfPairs || schedule == kSeesawSelfPartWaitPairs ||
-         schedule == kSeesawSelfLayoutPairs || schedule == kSeesawHalvesPairs;
+         schedule == kSeesawSelfLayoutPairs || schedule == kSeesawHalvesPairs ||
+         (duties_of(schedule) & kDutyPairs) != 0;
 }
 __host__ __device__ constexpr bool one_page(int schedule) {
   return schedule == kOnePage || schedule == kOnePageLoads || schedule == kOnePagePairs ||
          schedule == kOnePageEarlyLoads || schedule == kOnePageEarlyPairs;
 }
 
+// The self-loading schedules run without the producer warpgroup (256 threads, up to 255 registers a
+// thread, as a decode kernel built that way would), unless kDutyProducer gives them one.
+__host__ __device__ constexpr int threads_of(int schedule) {
+  return self_loads(schedule) && (duties_of(schedule) & kDutyProducer) == 0 ? 256 : 384;
+}
+
+// kDutySegments: where each CTA stores its segments' rows (64 x 512 fp32, then 2 x 64 row sums).
+constexpr size_t kSegmentFloats = 64 * 512 + 128;
+__device__ float* g_segment_out = nullptr;
+// kDutyTma: the block table, a permutation of the source's pages.
+__device__ const int* g_block_table = nullptr;
+
 template <int kSchedule>
-__global__ void __launch_bounds__(self_loads(kSchedule) ? 256 : 384, 1) seesaw_probe_kernel(int iters, unsigned long long* cycles,
+__global__ void __launch_bounds__(threads_of(kSchedule), 1) seesaw_probe_kernel(int iters, unsigned long long* cycles,
                                                               unsigned long long* ns, unsigned long long* waits,
                                                               float* sink, const uint8_t* src, size_t src_pages) {
   if (g_stagger_ns != 0) {
@@ -731,6 +1046,9 @@ __global__ void __launch_bounds__(self_loads(kSchedule) ? 256 : 384, 1) seesaw_p
   ring.chunk_full0 = sbase + kSmemBytes + 96;
   ring.half_full0 = sbase + kSmemBytes + 256;
   ring.half_empty0 = sbase + kSmemBytes + 288;
+  ring.self_empty0 = sbase + kSmemBytes + 320;
+  ring.q_full = sbase + kSmemBytes + 352;
+  ring.lo_flags = sbase + kSmemBytes + 384;
   for (int b = 0; b < 2; ++b) {
     ring.full[b] = sbase + kSmemBytes + 8 * b;
     ring.empty[b] = sbase + kSmemBytes + 16 + 8 * b;
@@ -757,7 +1075,9 @@ __global__ void __launch_bounds__(self_loads(kSchedule) ? 256 : 384, 1) seesaw_p
     for (int b = 0; b < 4; ++b) {
       mbar_init(ring.half_full(b), 1);
       mbar_init(ring.half_empty(b), 8);
+      mbar_init(ring.self_empty(b / 2, b % 2), 4);   // consumer b % 2's warps
     }
+    mbar_init(ring.q_full, 1);
     fence_barrier_init();
   }
   fence_proxy_async_smem();
@@ -765,10 +1085,21 @@ __global__ void __launch_bounds__(self_loads(kSchedule) ? 256 : 384, 1) seesaw_p
   const int wg = threadIdx.x / 128;
   constexpr int kWarm = 4;
   // The page stream of this CTA (pairs: both CTAs of a pair stream the same pages).
+  constexpr int kDuties = duties_of(kSchedule);
+  constexpr bool kTma = (kDuties & kDutyTma) != 0, kProducer = (kDuties & kDutyProducer) != 0;
   const PageStream ld{src, src_pages, size_t(pairs_of(kSchedule) ? blockIdx.x / 2 : blockIdx.x) * 2 * (kWarm + iters + 2),
-                      kWarm + iters};
-  // The self-loading schedules run without the producer warpgroup (256 threads, up to 255 registers
-  // a thread, as a decode kernel built that way would).
+                      kWarm + iters, kTma ? g_block_table : nullptr};
+  if constexpr (kProducer) {
+    // Producer warp w loads part w % 2 of buffer w / 2 (all of it: 24 registers a thread, and 240
+    // for the consumers).
+    if (wg == 2) {
+      regs_decrease<24>();
+      const int warp = threadIdx.x / 32 % 4;
+      if (threadIdx.x % 32 == 0) produce_self_part<kTma>(ring, sbase, ld, warp / 2, warp % 2);
+      return;
+    }
+    regs_increase<240>();
+  }
   if (!self_loads(kSchedule) && wg == 2) {
     regs_decrease<40>();
     if constexpr (has_loads(kSchedule)) {
@@ -792,10 +1123,10 @@ __global__ void __launch_bounds__(self_loads(kSchedule) ? 256 : 384, 1) seesaw_p
     return;
   }
   if constexpr (!self_loads(kSchedule)) regs_increase<232>();
-  if constexpr (self_loads(kSchedule)) {
+  if constexpr (self_loads(kSchedule) && !kProducer) {
     if (threadIdx.x == 0) {
-      load_chunks(ring, sbase, ld, 0, 0, 0, 9);
-      load_chunks(ring, sbase, ld, 1, 0, 0, 9);
+      load_chunks<kTma>(ring, sbase, ld, 0, 0, 0, 9, kTma ? ld.page_id(0, 0) : 0);
+      load_chunks<kTma>(ring, sbase, ld, 1, 0, 0, 9, kTma ? ld.page_id(1, 0) : 0);
     }
   }
   // Random operands: scores of a few units, so sl2 = 1 gives weights 2^-4..2^4 (varied P operands
@@ -818,6 +1149,10 @@ __global__ void __launch_bounds__(self_loads(kSchedule) ? 256 : 384, 1) seesaw_p
     }
     if constexpr (kSchedule == kSeesawFree) return run_seesaw<0>(sbase, n, sl2, ring, seq);
     if constexpr (kSchedule == kSeesawCoupled) return run_seesaw<1>(sbase, n, sl2, ring, seq);
+    if constexpr (kDuties != 0) {
+      return run_seesaw_self<true, true, kDuties & ~kDutyPairs>(sbase, n, sl2, ring, seq, ld,
+                                                                 g_segment_out + blockIdx.x * kSegmentFloats);
+    }
     if constexpr (self_loads(kSchedule)) {
       constexpr bool kLayout = kSchedule == kSeesawSelfLayoutLoads || kSchedule == kSeesawSelfLayoutPairs;
       constexpr bool kPerChunk = kLayout || kSchedule == kSeesawSelfLoads || kSchedule == kSeesawSelfPairs;
@@ -865,6 +1200,34 @@ int run_probe(int iters, const char* only, int random_operands, unsigned long lo
       {"seesaw, consumers load, parts waited whole, CTA pairs", seesaw_probe_kernel<kSeesawSelfPartWaitPairs>, 2, 256},
       {"seesaw, consumers load, kernel layout, pages from HBM", seesaw_probe_kernel<kSeesawSelfLayoutLoads>, 2, 256},
       {"seesaw, consumers load, kernel layout, CTA pairs", seesaw_probe_kernel<kSeesawSelfLayoutPairs>, 2, 256},
+      // The kernel layout with the decode kernel's duties, one at a time, then all (perf-log entry 95).
+      {"seesaw duties: TMA boxes through a block table, pages from HBM", seesaw_probe_kernel<kDutiesBase + kDutyTma>, 2, 256},
+      {"seesaw duties: producer warpgroup, pages from HBM", seesaw_probe_kernel<kDutiesBase + kDutyProducer>, 2, 384},
+      {"seesaw duties: TMA, producer warpgroup, pages from HBM",
+       seesaw_probe_kernel<kDutiesBase + kDutyTma + kDutyProducer>, 2, 384},
+      {"seesaw duties: lo, pages from HBM", seesaw_probe_kernel<kDutiesBase + kDutyLo>, 2, 256},
+      {"seesaw duties: lo from the maxima, pages from HBM", seesaw_probe_kernel<kDutiesBase + kDutyLo + kDutyLoFromMaxima>,
+       2, 256},
+      {"seesaw duties: TMA, producer, lo from the maxima, segments, masks, pages from HBM",
+       seesaw_probe_kernel<kDutiesBase + kDutyTma + kDutyProducer + kDutyLo + kDutyLoFromMaxima + kDutySegments +
+                           kDutyMasks>,
+       2, 384},
+      {"seesaw duties: TMA, producer, lo from the maxima, segments, masks, CTA pairs",
+       seesaw_probe_kernel<kDutiesBase + kDutyPairs + kDutyTma + kDutyProducer + kDutyLo + kDutyLoFromMaxima +
+                           kDutySegments + kDutyMasks>,
+       2, 384},
+      {"seesaw duties: segments, pages from HBM", seesaw_probe_kernel<kDutiesBase + kDutySegments>, 2, 256},
+      {"seesaw duties: segments, masks, pages from HBM", seesaw_probe_kernel<kDutiesBase + kDutySegments + kDutyMasks>, 2,
+       256},
+      {"seesaw duties: all but the producer, pages from HBM",
+       seesaw_probe_kernel<kDutiesBase + kDutyTma + kDutyLo + kDutySegments + kDutyMasks>, 2, 256},
+      {"seesaw duties: all, pages from HBM",
+       seesaw_probe_kernel<kDutiesBase + kDutyTma + kDutyProducer + kDutyLo + kDutySegments + kDutyMasks>, 2, 384},
+      {"seesaw duties: all but the producer, CTA pairs",
+       seesaw_probe_kernel<kDutiesBase + kDutyPairs + kDutyTma + kDutyLo + kDutySegments + kDutyMasks>, 2, 256},
+      {"seesaw duties: all, CTA pairs",
+       seesaw_probe_kernel<kDutiesBase + kDutyPairs + kDutyTma + kDutyProducer + kDutyLo + kDutySegments + kDutyMasks>, 2,
+       384},
       {"half-page seesaw, four half buffers, resident", seesaw_probe_kernel<kSeesawHalvesResident>, 1},
       {"half-page seesaw, four half buffers, pages from HBM", seesaw_probe_kernel<kSeesawHalvesLoads>, 1},
       {"half-page seesaw, four half buffers, CTA pairs", seesaw_probe_kernel<kSeesawHalvesPairs>, 1},
@@ -889,6 +1252,38 @@ int run_probe(int iters, const char* only, int random_operands, unsigned long lo
     BENCH_CUDA(cudaGetLastError());
     BENCH_CUDA(cudaDeviceSynchronize());
   }
+  // kDutyTma: the source as the kernel's 4-D view (channel, key in page, head, page), boxes of 64
+  // channels x 64 keys with the 128-byte swizzle, and a block table that visits its pages in a
+  // random order (a fixed seed).
+  int* d_table = nullptr;
+  {
+    std::vector<int> table(src_pages);
+    for (size_t i = 0; i < src_pages; ++i) table[i] = static_cast<int>(i);
+    std::mt19937 rng(12345);
+    std::shuffle(table.begin(), table.end(), rng);
+    BENCH_CUDA(cudaMalloc(&d_table, sizeof(int) * src_pages));
+    BENCH_CUDA(cudaMemcpy(d_table, table.data(), sizeof(int) * src_pages, cudaMemcpyHostToDevice));
+    BENCH_CUDA(cudaMemcpyToSymbol(g_block_table, &d_table, sizeof(d_table)));
+    void* encode = nullptr;
+    cudaDriverEntryPointQueryResult status{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &encode, 12000, cudaEnableDefault, &status) !=
+            cudaSuccess ||
+        status != cudaDriverEntryPointSuccess) {
+      throw std::runtime_error("the driver does not provide cuTensorMapEncodeTiled");
+    }
+    CUtensorMap map;
+    const cuuint64_t dims[4] = {576, 64, 1, src_pages};
+    const cuuint64_t strides[3] = {1152, 64 * 1152, 64 * 1152};
+    const cuuint32_t box[4] = {64, 64, 1, 1}, elem_strides[4] = {1, 1, 1, 1};
+    const CUresult rc = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(encode)(
+        &map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4, d_src, dims, strides, box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+        CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (rc != CUDA_SUCCESS) throw std::runtime_error("cuTensorMapEncodeTiled failed: " + std::to_string(int(rc)));
+    BENCH_CUDA(cudaMemcpyToSymbol(g_kv_map, &map, sizeof(map)));
+  }
+  float* d_segment_out = nullptr;
+  BENCH_CUDA(cudaMalloc(&d_segment_out, sizeof(float) * kSegmentFloats * sms));
+  BENCH_CUDA(cudaMemcpyToSymbol(g_segment_out, &d_segment_out, sizeof(d_segment_out)));
   unsigned long long *d_cycles = nullptr, *d_ns = nullptr, *d_waits = nullptr;
   float* d_sink = nullptr;
   BENCH_CUDA(cudaMalloc(&d_waits, sizeof(unsigned long long) * 2 * sms));
@@ -907,6 +1302,10 @@ int run_probe(int iters, const char* only, int random_operands, unsigned long lo
       unsigned long long zero[2][8] = {};
       BENCH_CUDA(cudaMemcpyToSymbol(g_probe_phase, zero, sizeof(zero)));
 #endif
+      if (rep == 0 || !back_to_back) {
+        const unsigned long long zero = 0;
+        BENCH_CUDA(cudaMemcpyToSymbol(g_lo_pages, &zero, sizeof(zero)));
+      }
       // Only the one-page schedules write their waits: zero them so that no case shows the last one's.
       BENCH_CUDA(cudaMemset(d_waits, 0, sizeof(unsigned long long) * 2 * sms));
       BENCH_CUDA(cudaFuncSetAttribute(c.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes + 512));
@@ -931,6 +1330,13 @@ int run_probe(int iters, const char* only, int random_operands, unsigned long lo
       const double tmax = per[0] > per[1] ? per[0] : per[1];
       std::printf("| %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.0f | %.0f | %.0f |\n", c.name, per[0], per[1], work,
                   work / tmax, ghz, ns_page, double(kPage) * sms / ns_page, wait);
+      unsigned long long lo_pages = 0;
+      BENCH_CUDA(cudaMemcpyFromSymbol(&lo_pages, g_lo_pages, sizeof(lo_pages)));
+      if (lo_pages != 0) {
+        // Every consumer iteration of the launches read here is one page (kWarm + iters a launch).
+        const double pages = double(back_to_back ? launches : 1) * sms * 2.0 * (4 + iters);
+        std::printf("| (lo) pages that took lo: %llu, %.3f%% of %.0f |\n", lo_pages, 100.0 * lo_pages / pages, pages);
+      }
 #ifdef PROBE_PHASE_CLOCKS
       unsigned long long ph[2][8];
       BENCH_CUDA(cudaMemcpyFromSymbol(ph, g_probe_phase, sizeof(ph)));
@@ -947,6 +1353,8 @@ int run_probe(int iters, const char* only, int random_operands, unsigned long lo
   delete[] hn;
   delete[] hw;
   BENCH_CUDA(cudaFree(d_waits));
+  BENCH_CUDA(cudaFree(d_table));
+  BENCH_CUDA(cudaFree(d_segment_out));
   BENCH_CUDA(cudaFree(d_src));
   BENCH_CUDA(cudaFree(d_cycles));
   BENCH_CUDA(cudaFree(d_ns));
