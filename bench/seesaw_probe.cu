@@ -32,10 +32,13 @@
 // (perf-log entry 72): consumer c scores the 32-key half pages 2n + c (m64n32 over all 576
 // channels), each half page in one of four 36 KiB half buffers (half page u in buffer u % 4), so
 // that a buffer is refilled while the next pair of half pages computes, not only after it.
+// The kernel layout also runs with the decode kernel's duties added one at a time ("seesaw duties:"
+// cases; Duty below; perf-log entry 95): TMA boxes through a block table, a producer warpgroup, the
+// lo rule and P_lo, request segments, tail masks.
 // Timing only: no schedule's results are checked. Softmax work is the fast path's (row maxima
-// against a reference, exponentials, row sums, squared weights, packing); no masks, slow path or
-// P_lo. One CTA of three warpgroups per SM on every SM, as in decode; thread 0 of each
-// consumer times its pages with clock64 and globaltimer.
+// against a reference, exponentials, row sums, squared weights, packing); outside the duty cases no
+// masks or P_lo, and no case has the slow path. One CTA per SM on every SM, as in decode; thread 0
+// of each consumer times its pages with clock64 and globaltimer.
 #include <cuda_bf16.h>
 #include <cudaTypedefs.h>
 
@@ -206,7 +209,7 @@ struct Ring {
   // kSeesawSelf: one full barrier per 64-channel chunk of each buffer; the consumers load the pages.
   uint32_t chunk_full0;
   __device__ __forceinline__ uint32_t chunk_full(int buf, int ch) const { return chunk_full0 + 8 * (9 * buf + ch); }
-  // kDutyProducer: part p of buffer b (the chunks consumer p reads last, self_part_chunks) is free
+  // kDutyProducer: part p of buffer b (the chunks consumer p reads last, self_part_begin / _end) is free
   // once consumer p's four warps have arrived. kDutySegments: Q reloaded. kDutyLo: whether page
   // k of consumer c takes lo, a word at lo_flags + 4 * (2 * c + (k & 1)).
   uint32_t self_empty0, q_full, lo_flags;
@@ -445,8 +448,8 @@ __device__ __forceinline__ float run_seesaw(uint32_t sbase, int iters, float sl2
 // P @ V of that page has completed; chunks 4-8 (V channels 256-511 and RoPE) by consumer 1. The
 // owner of a page scores the part it reloaded itself first (consumer 0: chunks 0-3, then 4-8;
 // consumer 1: 4-8, then 0-3). P of buffer 0 goes to the spare chunk, P of buffer 1 to Q's RoPE
-// chunk: buffer 1's RoPE chunk is reloaded before consumer 0 reads that P. (A kernel would keep
-// Q's RoPE k-steps in registers; here the scores keep reading that chunk, whatever it holds.)
+// chunk: buffer 1's RoPE chunk is reloaded before consumer 0 reads that P. (Here the scores keep
+// reading that chunk, whatever it holds; the kernel layout below moves P elsewhere.)
 // kTma: as TMA boxes of source page `page_id` (kDutyTma), else 1-D copies of fill `fill`'s page.
 template <bool kTma = false>
 __device__ __forceinline__ void load_chunks(const Ring& ring, uint32_t sbase, const PageStream& ld, int buf, int fill,
