@@ -18,21 +18,41 @@ struct RowState {
   float m[2], l[2], sq[2];
 };
 
-// Fast-path softmax of N scores a thread (N = 16 or 32, rows row0 and row0 + 8 alternating by
-// pairs): whether a row maximum passes the reference + slack, then P in place, sums, squares.
+// N scores a thread (N = 16 or 32), rows row0 and row0 + 8 alternating by pairs: each row's largest.
 template <int N>
-__device__ __forceinline__ bool softmax_fast(float (&s)[N], RowState& st, float sl2) {
-  float own[2] = {-INFINITY, -INFINITY};
+__device__ __forceinline__ void row_maxima(const float (&s)[N], float (&own)[2]) {
+  own[0] = own[1] = -INFINITY;
 #pragma unroll
   for (int i = 0; i < N; ++i) own[(i >> 1) & 1] = fmaxf(own[(i >> 1) & 1], s[i]);
-  const bool raise = own[0] > st.m[0] + 8.f / sl2 || own[1] > st.m[1] + 8.f / sl2;
-  float sum[2] = {0.f, 0.f}, sq[2] = {0.f, 0.f};
+}
+
+// Whether a row maximum passes the reference + slack (the slow path's test).
+__device__ __forceinline__ bool passes_reference(const float (&own)[2], const RowState& st, float sl2) {
+  return own[0] > st.m[0] + 8.f / sl2 || own[1] > st.m[1] + 8.f / sl2;
+}
+
+// P in place against the reference maxima, with each row's sum and sum of squares of this page.
+template <int N>
+__device__ __forceinline__ void exponentiate_rows(float (&s)[N], const RowState& st, float sl2, float (&sum)[2],
+                                                  float (&sq)[2]) {
+  sum[0] = sum[1] = sq[0] = sq[1] = 0.f;
 #pragma unroll
   for (int i = 0; i < N; ++i) {
     s[i] = exp2_ftz(fmaf(s[i], sl2, -st.m[(i >> 1) & 1] * sl2));
     sum[(i >> 1) & 1] += s[i];
     sq[(i >> 1) & 1] = fmaf(s[i], s[i], sq[(i >> 1) & 1]);
   }
+}
+
+// Fast-path softmax: whether a row maximum passes the reference + slack, then P in place, and the
+// page's sums and squares added to the row state.
+template <int N>
+__device__ __forceinline__ bool softmax_fast(float (&s)[N], RowState& st, float sl2) {
+  float own[2];
+  row_maxima(s, own);
+  const bool raise = passes_reference(own, st, sl2);
+  float sum[2], sq[2];
+  exponentiate_rows(s, st, sl2, sum, sq);
 #pragma unroll
   for (int e = 0; e < 2; ++e) {
     st.l[e] += sum[e];

@@ -109,14 +109,14 @@ struct PageStream {
   size_t src_pages, first;
   int fills;   // pages each buffer takes in the whole run (the consumer-loaded schedules)
   const int* table = nullptr;   // a block table over the source's pages (seesaw_probe's kDutyTma)
-  // The source page of fill `fill` of buffer `buf`.
+  // The stream's position of fill `fill` of buffer `buf`, in the source's pages.
+  __device__ __forceinline__ size_t index(int buf, int fill) const { return (first + 2 * size_t(fill) + buf) % src_pages; }
+  // The source page there, through the block table if there is one.
   __device__ __forceinline__ int page_id(int buf, int fill) const {
-    const int i = static_cast<int>((first + 2 * size_t(fill) + buf) % src_pages);
+    const int i = static_cast<int>(index(buf, fill));
     return table != nullptr ? table[i] : i;
   }
-  __device__ __forceinline__ const uint8_t* page(int buf, int fill) const {
-    return src + ((first + 2 * size_t(fill) + buf) % src_pages) * kPage;
-  }
+  __device__ __forceinline__ const uint8_t* page(int buf, int fill) const { return src + index(buf, fill) * kPage; }
 };
 
 // Fill k of buffer `buf` (at dst), counted on its full mbarrier. Without `load` the buffer is only

@@ -40,7 +40,6 @@
 // masks or P_lo, and no case has the slow path. One CTA per SM on every SM, as in decode; thread 0
 // of each consumer times its pages with clock64 and globaltimer.
 #include <cuda_bf16.h>
-#include <cudaTypedefs.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -58,6 +57,7 @@
 #include "kernels/sm90/async_ptx.cuh"
 #include "kernels/sm90/channel_half_scores.cuh"
 #include "kernels/sm90/decode_pipeline.cuh"
+#include "kernels/sm90/kernels.h"
 #include "kernels/sm90/ptx.cuh"
 #include "kernels/sm90/wgmma_ops.cuh"
 #include "probe_page_loop.cuh"
@@ -568,10 +568,9 @@ __device__ __forceinline__ void seesaw_duties_page(float (&o)[128], float (&s)[3
       if (8 * (i >> 2) + 2 * tq + (i & 1) >= valid) s[i] = -INFINITY;
     }
   }
-  float own_max[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-  for (int i = 0; i < 32; ++i) own_max[(i >> 1) & 1] = fmaxf(own_max[(i >> 1) & 1], s[i]);
-  const bool raise = own_max[0] > st.m[0] + 8.f / sl2 || own_max[1] > st.m[1] + 8.f / sl2;
+  float own_max[2];
+  row_maxima(s, own_max);
+  const bool raise = passes_reference(own_max, st, sl2);
   // The lo rule from the row maxima, before the exponentials (kLoFromMaxima): a row's 16 weights are
   // at most its largest, and the row sum before this page is at most the one after it, so a page
   // this bound lets go without lo also passes the rule on its own weights. The exact rule needs
@@ -584,13 +583,8 @@ __device__ __forceinline__ void seesaw_duties_page(float (&o)[128], float (&s)[3
       need_lo |= wants_p_lo(lo_dropped[e], 16.f * p_max * p_max, st.l[e]);
     }
   }
-  float sum[2] = {0.f, 0.f}, sq[2] = {0.f, 0.f};
-#pragma unroll
-  for (int i = 0; i < 32; ++i) {
-    s[i] = exp2_ftz(fmaf(s[i], sl2, -st.m[(i >> 1) & 1] * sl2));
-    sum[(i >> 1) & 1] += s[i];
-    sq[(i >> 1) & 1] = fmaf(s[i], s[i], sq[(i >> 1) & 1]);
-  }
+  float sum[2], sq[2];
+  exponentiate_rows(s, st, sl2, sum, sq);
   if constexpr (kLo && !kLoFromMaxima) {
 #pragma unroll
     for (int e = 0; e < 2; ++e) need_lo |= wants_p_lo(lo_dropped[e], sq[e], st.l[e] + sum[e]);
@@ -631,12 +625,7 @@ __device__ __forceinline__ void seesaw_duties_page(float (&o)[128], float (&s)[3
     fence_proxy_async_smem();
     named_barrier_sync(kBarMask + c, 128);
   }
-  bool other_lo = false;
-  if constexpr (kLo) {
-    uint32_t f;
-    asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(f) : "r"(lo_flags + 4 * (2 * (1 - c) + (k & 1))) : "memory");
-    other_lo = f != 0;
-  }
+  const bool other_lo = kLo && ld_shared_b32(lo_flags + 4 * (2 * (1 - c) + (k & 1))) != 0;
   if (lo && c == 1 && other_lo) {
     named_barrier_sync(kBarLo, 256);
     pv_other_keys_with_lo(o, p_other, p_lo, true, other, c);
@@ -807,52 +796,51 @@ __device__ __forceinline__ float run_seesaw_self(uint32_t sbase, int iters, floa
     if constexpr (kDuties != 0) {
       seesaw_duties_page<kDuties>(o, s, st, lo_dropped, sl2, own, other, sbase + p_own, sbase + p_other, sbase + kXchg,
                                   ring.lo_flags, c, k, t, segment_start, kMasks && segment_end ? 40 : 64);
-      if constexpr (kProducer) {
-        // Each warp releases a part once its own MMAs reading it are done: my page's part that I
-        // read last, then the other's.
-        wgmma_wait<1>();
-        if (lane == 0) mbar_arrive(ring.self_empty(c, c));
-        wgmma_wait<0>();
-        if (lane == 0) mbar_arrive(ring.self_empty(1 - c, c));
-      } else {
-        const bool reload = k + 1 < ld.fills;
-        wgmma_wait<1>();
-        named_barrier_sync(bar_mine_done, 128);
-        if (t == 0 && reload) load_part<kTma>(ring, sbase, ld, c, c, k + 1, c ? next_id[1] : next_id[0]);
-        wgmma_wait<0>();
-        named_barrier_sync(bar_mine_done, 128);
-        if (t == 0 && reload) load_part<kTma>(ring, sbase, ld, 1 - c, c, k + 1, c ? next_id[0] : next_id[1]);
-      }
-      if (segment_end) {
-        // Q is reloaded once both consumers' MMAs reading it are done, and lands while O is stored.
-        named_barrier_sync(kBarSegment, 256);
-        if (threadIdx.x == 0) {
-          mbar_arrive_expect_tx(ring.q_full, kPage);
-          for (int ch = 0; ch < 9; ++ch) {
-            bulk_load(sQ + ch * kChunk, ld.src + (blockIdx.x % 64) * size_t(kPage) + ch * kChunk, kChunk, ring.q_full);
-          }
-        }
-        store_segment(out, o, st, c, t);
-        zero_o(o);
-        st = RowState{{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};
-        lo_dropped[0] = lo_dropped[1] = 0.f;
-        mbar_wait(ring.q_full, (k / kSegmentIters) & 1);
-      }
-      continue;
+    } else {
+      seesaw_softmax_and_pv(o, s, st, sl2, own, other, sbase + p_own, sbase + p_other, c, row0, tq);
     }
-    seesaw_softmax_and_pv(o, s, st, sl2, own, other, sbase + p_own, sbase + p_other, c, row0, tq);
-    const bool reload = k + 1 < ld.fills;
-    // My page's part that I read last: its own V half (and, for consumer 1, RoPE).
-    wgmma_wait<1>();
-    named_barrier_sync(bar_mine_done, 128);
-    if (t == 0 && reload) load_chunks(ring, sbase, ld, c, k + 1, c == 0 ? 0 : 4, c == 0 ? 4 : kKernelLayout ? 8 : 9);
-    // The other's page: the same channel half, read last by my P @ V of it (kKernelLayout: with
-    // buffer 1's RoPE chunk, where consumer 0 has just read P_Y).
-    wgmma_wait<0>();
-    named_barrier_sync(bar_mine_done, 128);
-    if (t == 0 && reload) {
-      load_chunks(ring, sbase, ld, 1 - c, k + 1, c == 0 ? 0 : 4, c == 0 ? 4 : 9);
-      if (kKernelLayout && c == 0) load_chunks(ring, sbase, ld, 1, k + 1, 8, 9);
+    if constexpr (kProducer) {
+      // Each warp releases a part once its own MMAs reading it are done: my page's part that I
+      // read last, then the other's.
+      wgmma_wait<1>();
+      if (lane == 0) mbar_arrive(ring.self_empty(c, c));
+      wgmma_wait<0>();
+      if (lane == 0) mbar_arrive(ring.self_empty(1 - c, c));
+    } else {
+      // Buffer `buf`'s part that this consumer reads last, reloaded by its thread 0.
+      auto reload_part = [&](int buf, int page_id) {
+        if constexpr (kKernelLayout) {
+          load_part<kTma>(ring, sbase, ld, buf, c, k + 1, page_id);
+        } else {
+          load_chunks(ring, sbase, ld, buf, k + 1, c == 0 ? 0 : 4, c == 0 ? 4 : 9);
+        }
+      };
+      const bool reload = k + 1 < ld.fills;
+      // My page's part that I read last: its own V half (and, for consumer 1 outside the kernel
+      // layout, RoPE).
+      wgmma_wait<1>();
+      named_barrier_sync(bar_mine_done, 128);
+      if (t == 0 && reload) reload_part(c, c ? next_id[1] : next_id[0]);
+      // The other's page: the same channel half, read last by my P @ V of it (kernel layout,
+      // consumer 0: with buffer 1's RoPE chunk, where it has just read P_Y).
+      wgmma_wait<0>();
+      named_barrier_sync(bar_mine_done, 128);
+      if (t == 0 && reload) reload_part(1 - c, c ? next_id[0] : next_id[1]);
+    }
+    if (segment_end) {
+      // Q is reloaded once both consumers' MMAs reading it are done, and lands while O is stored.
+      named_barrier_sync(kBarSegment, 256);
+      if (threadIdx.x == 0) {
+        mbar_arrive_expect_tx(ring.q_full, kPage);
+        for (int ch = 0; ch < 9; ++ch) {
+          bulk_load(sQ + ch * kChunk, ld.src + (blockIdx.x % 64) * size_t(kPage) + ch * kChunk, kChunk, ring.q_full);
+        }
+      }
+      store_segment(out, o, st, c, t);
+      zero_o(o);
+      st = RowState{{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};
+      lo_dropped[0] = lo_dropped[1] = 0.f;
+      mbar_wait(ring.q_full, (k / kSegmentIters) & 1);
     }
   }
   seq += iters;
@@ -1267,20 +1255,11 @@ int run_probe(int iters, const char* only, int random_operands, unsigned long lo
     BENCH_CUDA(cudaMalloc(&d_table, sizeof(int) * src_pages));
     BENCH_CUDA(cudaMemcpy(d_table, table.data(), sizeof(int) * src_pages, cudaMemcpyHostToDevice));
     BENCH_CUDA(cudaMemcpyToSymbol(g_block_table, &d_table, sizeof(d_table)));
-    void* encode = nullptr;
-    cudaDriverEntryPointQueryResult status{};
-    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &encode, 12000, cudaEnableDefault, &status) !=
-            cudaSuccess ||
-        status != cudaDriverEntryPointSuccess) {
-      throw std::runtime_error("the driver does not provide cuTensorMapEncodeTiled");
-    }
     CUtensorMap map;
     const cuuint64_t dims[4] = {576, 64, 1, src_pages};
     const cuuint64_t strides[3] = {1152, 64 * 1152, 64 * 1152};
-    const cuuint32_t box[4] = {64, 64, 1, 1}, elem_strides[4] = {1, 1, 1, 1};
-    const CUresult rc = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(encode)(
-        &map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4, d_src, dims, strides, box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-        CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    const cuuint32_t box[4] = {64, 64, 1, 1};
+    const CUresult rc = flashmla::sm90::encode_swizzled_4d(map, flashmla::DType::bf16, d_src, dims, strides, box);
     if (rc != CUDA_SUCCESS) throw std::runtime_error("cuTensorMapEncodeTiled failed: " + std::to_string(int(rc)));
     BENCH_CUDA(cudaMemcpyToSymbol(g_kv_map, &map, sizeof(map)));
   }

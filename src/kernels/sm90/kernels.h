@@ -30,6 +30,11 @@ struct DecodeMaps {
 // Throws flashmla::Error if k_cache cannot be encoded. q_rows: the kernel's rows per Q tile.
 DecodeMaps make_decode_maps(const DecodeParams& params, int q_rows);
 
+// A 4-D map of 16-bit elements (strides in bytes, dims 1-3), stored with the 128-byte swizzle the
+// kernels' tile layouts expect; CUDA_ERROR_NOT_FOUND when the driver lacks cuTensorMapEncodeTiled.
+CUresult encode_swizzled_4d(CUtensorMap& map, DType dtype, const void* base, const cuuint64_t (&dims)[4],
+                            const cuuint64_t (&strides)[3], const cuuint32_t (&box)[4]);
+
 // Merges split partials into out/lse for every request with more than one split.
 void launch_combine(const DecodeParams& params, cudaStream_t stream);
 

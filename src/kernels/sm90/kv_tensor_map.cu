@@ -28,7 +28,8 @@ PFN_cuTensorMapEncodeTiled_v12000 encode_fn() {
   return fn;
 }
 
-// A 4-D map of 16-bit elements, stored with the 128-byte swizzle the kernels' tile layouts expect.
+}  // namespace
+
 CUresult encode_swizzled_4d(CUtensorMap& map, DType dtype, const void* base, const cuuint64_t (&dims)[4],
                             const cuuint64_t (&strides)[3], const cuuint32_t (&box)[4]) {
   const auto encode = encode_fn();
@@ -40,6 +41,8 @@ CUresult encode_swizzled_4d(CUtensorMap& map, DType dtype, const void* base, con
                 CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
 }
+
+namespace {
 
 // 4-D view (channel, token in page, kv head, page) of k_cache; one box = 64 channels x 64 tokens
 // of one head and page. Pages outside [0, num_blocks) read as zeros.
