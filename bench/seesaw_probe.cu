@@ -34,7 +34,8 @@
 // that a buffer is refilled while the next pair of half pages computes, not only after it.
 // The kernel layout also runs with the decode kernel's duties added one at a time ("seesaw duties:"
 // cases; Duty below; perf-log entry 95): TMA boxes through a block table, a producer warpgroup, the
-// lo rule and P_lo, request segments, tail masks.
+// lo rule and P_lo, request segments, tail masks; and ways to issue lo and to compile each
+// consumer's loop for its index (entry 96).
 // Timing only: no schedule's results are checked. Softmax work is the fast path's (row maxima
 // against a reference, exponentials, row sums, squared weights, packing); outside the duty cases no
 // masks or P_lo, and no case has the slow path. One CTA per SM on every SM, as in decode; thread 0
@@ -105,7 +106,7 @@ __device__ int g_random_operands = 0;
 // page streams do not start in phase. 0: all start together.
 __device__ unsigned long long g_stagger_ns = 0;
 
-// The decode kernel's duties, added to the kernel-layout seesaw one at a time (perf-log entry 95),
+// The decode kernel's duties, added to the kernel-layout seesaw one at a time (perf-log entries 95-96),
 // to see what each costs the seesaw's pace before a kernel is built on it.
 enum Duty : int {
   kDutyTma = 1,        // chunks as the kernel loads them: 4-D TMA boxes of a paged cache through a
@@ -124,6 +125,13 @@ enum Duty : int {
   kDutyPairs = 32,     // not a duty: the CTAs of a pair stream the same pages (R = 128)
   kDutyLoFromMaxima = 64,   // with kDutyLo: the lo rule bounded from the row maxima, voted on before
                             // the exponentials (seesaw_duties_page)
+  kDutyLoGroups = 128,      // with kDutyLo: every P @ V is the hi group alone, issued at once, and the
+                            // lo terms a group of their own after it on the pages that take lo; the
+                            // other's flag read under its hi group instead of before it
+  kDutyLoLateVote = 256,    // with kDutyLoGroups: raise voted alone from the row maxima, before the
+                            // exponentials; lo voted after my hi group is issued, under its MMAs
+  kDutyConsumerConstant = 512,   // not a duty: each consumer's loop compiled for its index, so that
+                                 // what depends on it folds to constants (register pressure)
 };
 // Pages that took lo (kDutyLo), summed over the CTAs' consumers and the launches.
 __device__ unsigned long long g_lo_pages = 0;
@@ -560,6 +568,8 @@ __device__ __forceinline__ void seesaw_duties_page(float (&o)[128], float (&s)[3
                                                    int valid) {
   constexpr bool kLo = (kDuties & kDutyLo) != 0, kMasks = (kDuties & kDutyMasks) != 0;
   constexpr bool kLoFromMaxima = (kDuties & kDutyLoFromMaxima) != 0;
+  constexpr bool kLoGroups = (kDuties & kDutyLoGroups) != 0, kLoLateVote = (kDuties & kDutyLoLateVote) != 0;
+  static_assert(!kLoLateVote || (kLoGroups && !kLoFromMaxima), "the late lo vote follows my hi group");
   const int lane = t % 32, row0 = 16 * (t / 32) + (lane >> 2), tq = lane & 3;
   const bool masked = kMasks && valid < 64;
   if (masked) {
@@ -589,19 +599,34 @@ __device__ __forceinline__ void seesaw_duties_page(float (&o)[128], float (&s)[3
 #pragma unroll
     for (int e = 0; e < 2; ++e) need_lo |= wants_p_lo(lo_dropped[e], sq[e], st.l[e] + sum[e]);
   }
-  // One vote: raise (never with this data; the kernel's slow path, which also takes lo) or lo.
-  const bool vote = named_barrier_sync_or(kBarF + c * 2, 128, raise || need_lo);
-  if (kLo && vote && t == 0) atomicAdd(&g_lo_pages, 1ull);
-  if (!kLo && vote) st.m[0] += 1.f;
-  const bool lo = kLo && vote;
+  uint32_t hi[16], lw[16];
+  bool lo;
+  if constexpr (kLoLateVote) {
+    // raise (the slow path, which also takes lo) before the exponentials, where its barrier waits
+    // under them; lo once my hi terms are in flight.
+    const bool raised = named_barrier_sync_or(kBarF + c * 2, 128, raise);
+    pack<32>(s, hi);
+    if (masked) {
+      zero_tail_rows(own, c, valid, t);
+      fence_proxy_async_smem();
+      named_barrier_sync(kBarMask + c, 128);
+    }
+    pv_regs<4>(o, hi, own, c, 0);
+    lo = named_barrier_sync_or(kBarF + c * 2, 128, raised || need_lo);
+  } else {
+    // One vote: raise (never with this data; the kernel's slow path, which also takes lo) or lo.
+    const bool vote = named_barrier_sync_or(kBarF + c * 2, 128, raise || need_lo);
+    if (!kLo && vote) st.m[0] += 1.f;
+    lo = kLo && vote;
+    pack<32>(s, hi);
+  }
+  if (kLo && lo && t == 0) atomicAdd(&g_lo_pages, 1ull);
 #pragma unroll
   for (int e = 0; e < 2; ++e) {
     st.l[e] += sum[e];
     st.sq[e] += sq[e];
     if (kLo && !lo) lo_dropped[e] += sq[e];
   }
-  uint32_t hi[16], lw[16];
-  pack<32>(s, hi);
   if (lo) {
 #pragma unroll
     for (int i = 0; i < 16; ++i) {
@@ -609,12 +634,17 @@ __device__ __forceinline__ void seesaw_duties_page(float (&o)[128], float (&s)[3
       lw[i] = HalfOps<T>::pack(s[2 * i] - h.x, s[2 * i + 1] - h.y);
     }
   }
-  if (masked) {
+  if (masked && !kLoLateVote) {
     zero_tail_rows(own, c, valid, t);   // read by my P @ V alone, once my scores are done
     fence_proxy_async_smem();
     named_barrier_sync(kBarMask + c, 128);
   }
-  pv_own_keys_with_lo(o, hi, lw, lo, own, c);
+  if constexpr (kLoGroups) {
+    if (!kLoLateVote) pv_regs<4>(o, hi, own, c, 0);
+    if (lo) pv_regs<4>(o, lw, own, c, 0);
+  } else {
+    pv_own_keys_with_lo(o, hi, lw, lo, own, c);
+  }
   store_p<16>(p_own, hi, row0, 0, tq);
   if (kLo && t == 0) st_shared_b32(lo_flags + 4 * (2 * c + (k & 1)), lo ? 1u : 0u);
   fence_proxy_async_smem();
@@ -626,6 +656,25 @@ __device__ __forceinline__ void seesaw_duties_page(float (&o)[128], float (&s)[3
     named_barrier_sync(kBarMask + c, 128);
   }
   const bool other_lo = kLo && ld_shared_b32(lo_flags + 4 * (2 * (1 - c) + (k & 1))) != 0;
+  if constexpr (kLoGroups) {
+    // The other's hi terms go at once; its flag is needed only for the lo group after them.
+    pv_smem<4>(o, p_other, other, c, 0);
+    if (lo && c == 1 && other_lo) {
+      named_barrier_sync(kBarLo, 256);
+      pv_smem<4>(o, p_lo, other, c, 0);
+      wgmma_wait<0>();
+    }
+    if (lo) {
+      store_p<16>(p_lo, lw, row0, 0, tq);
+      fence_proxy_async_smem();
+      named_barrier_arrive(kBarLo + c, 256);
+    }
+    if (other_lo && !(lo && c == 1)) {
+      named_barrier_sync(kBarLo + (1 - c), 256);
+      pv_smem<4>(o, p_lo, other, c, 0);
+    }
+    return;
+  }
   if (lo && c == 1 && other_lo) {
     named_barrier_sync(kBarLo, 256);
     pv_other_keys_with_lo(o, p_other, p_lo, true, other, c);
@@ -680,7 +729,7 @@ __device__ __forceinline__ void produce_self_part(const Ring& ring, uint32_t sba
 // chunk 8 with its chunks 0-3, after reading P_Y there), Q's RoPE k-steps from registers (A of the
 // MMA), which leaves the spare chunk and Q's RoPE chunk free for the two P_lo.
 // kDuties (kernel layout only): the decode kernel's duties (Duty); `out`: this CTA's segment rows.
-template <bool kPerChunk, bool kKernelLayout = false, int kDuties = 0>
+template <bool kPerChunk, bool kKernelLayout = false, int kDuties = 0, int kConsumer = -1>
 __device__ __forceinline__ float run_seesaw_self(uint32_t sbase, int iters, float sl2, const Ring& ring, int& seq,
                                                  const PageStream& ld, float* out = nullptr) {
   static_assert(kDuties == 0 || kKernelLayout, "the duties are added to the kernel layout");
@@ -691,7 +740,7 @@ __device__ __forceinline__ float run_seesaw_self(uint32_t sbase, int iters, floa
   // spare chunk (seesaw_duties_page).
   constexpr bool kRopeInRegisters = kKernelLayout && kDuties == 0;
   float lo_dropped[2] = {0.f, 0.f};
-  const int t = threadIdx.x % 128, c = threadIdx.x / 128, lane = t % 32;
+  const int t = threadIdx.x % 128, c = kConsumer >= 0 ? kConsumer : int(threadIdx.x / 128), lane = t % 32;
   const int row0 = 16 * (t / 32) + (lane >> 2), tq = lane & 3;
   const uint32_t sQ = sbase + kQOff;
   const uint32_t own = sbase + (c ? kPage1 : kPage0), other = sbase + (c ? kPage0 : kPage1);
@@ -1140,7 +1189,12 @@ __global__ void __launch_bounds__(threads_of(kSchedule), 1) seesaw_probe_kernel(
     }
     if constexpr (kSchedule == kSeesawFree) return run_seesaw<0>(sbase, n, sl2, ring, seq);
     if constexpr (kSchedule == kSeesawCoupled) return run_seesaw<1>(sbase, n, sl2, ring, seq);
-    if constexpr (kDuties != 0) {
+    if constexpr ((kDuties & kDutyConsumerConstant) != 0) {
+      constexpr int kD = kDuties & ~(kDutyPairs | kDutyConsumerConstant);
+      float* out = g_segment_out + blockIdx.x * kSegmentFloats;
+      return threadIdx.x < 128 ? run_seesaw_self<true, true, kD, 0>(sbase, n, sl2, ring, seq, ld, out)
+                               : run_seesaw_self<true, true, kD, 1>(sbase, n, sl2, ring, seq, ld, out);
+    } else if constexpr (kDuties != 0) {
       return run_seesaw_self<true, true, kDuties & ~kDutyPairs>(sbase, n, sl2, ring, seq, ld,
                                                                  g_segment_out + blockIdx.x * kSegmentFloats);
     }
@@ -1206,6 +1260,36 @@ int run_probe(int iters, const char* only, int random_operands, unsigned long lo
       {"seesaw duties: TMA, producer, lo from the maxima, segments, masks, CTA pairs",
        seesaw_probe_kernel<kDutiesBase + kDutyPairs + kDutyTma + kDutyProducer + kDutyLo + kDutyLoFromMaxima +
                            kDutySegments + kDutyMasks>,
+       2, 384},
+      {"seesaw duties: lo in groups of its own, pages from HBM",
+       seesaw_probe_kernel<kDutiesBase + kDutyLo + kDutyLoGroups>, 2, 256},
+      {"seesaw duties: lo from the maxima in groups of its own, pages from HBM",
+       seesaw_probe_kernel<kDutiesBase + kDutyLo + kDutyLoFromMaxima + kDutyLoGroups>, 2, 256},
+      {"seesaw duties: lo in groups of its own, voted late, pages from HBM",
+       seesaw_probe_kernel<kDutiesBase + kDutyLo + kDutyLoGroups + kDutyLoLateVote>, 2, 256},
+      {"seesaw duties: TMA, consumer constant, pages from HBM",
+       seesaw_probe_kernel<kDutiesBase + kDutyTma + kDutyConsumerConstant>, 2, 256},
+      {"seesaw duties: all, consumer constant, pages from HBM",
+       seesaw_probe_kernel<kDutiesBase + kDutyTma + kDutyProducer + kDutyLo + kDutySegments + kDutyMasks +
+                           kDutyConsumerConstant>,
+       2, 384},
+      {"seesaw duties: all but the producer, lo in groups, consumer constant, pages from HBM",
+       seesaw_probe_kernel<kDutiesBase + kDutyTma + kDutyLo + kDutySegments + kDutyMasks + kDutyLoGroups +
+                           kDutyConsumerConstant>,
+       2, 256},
+      {"seesaw duties: all, lo in groups, consumer constant, pages from HBM",
+       seesaw_probe_kernel<kDutiesBase + kDutyTma + kDutyProducer + kDutyLo + kDutySegments + kDutyMasks + kDutyLoGroups +
+                           kDutyConsumerConstant>,
+       2, 384},
+      {"seesaw duties: all, lo in groups, consumer constant, CTA pairs",
+       seesaw_probe_kernel<kDutiesBase + kDutyPairs + kDutyTma + kDutyProducer + kDutyLo + kDutySegments + kDutyMasks +
+                           kDutyLoGroups + kDutyConsumerConstant>,
+       2, 384},
+      {"seesaw duties: all but the producer, lo in groups of its own, pages from HBM",
+       seesaw_probe_kernel<kDutiesBase + kDutyTma + kDutyLo + kDutySegments + kDutyMasks + kDutyLoGroups>, 2, 256},
+      {"seesaw duties: all, lo in groups of its own, pages from HBM",
+       seesaw_probe_kernel<kDutiesBase + kDutyTma + kDutyProducer + kDutyLo + kDutySegments + kDutyMasks +
+                           kDutyLoGroups>,
        2, 384},
       {"seesaw duties: segments, pages from HBM", seesaw_probe_kernel<kDutiesBase + kDutySegments>, 2, 256},
       {"seesaw duties: segments, masks, pages from HBM", seesaw_probe_kernel<kDutiesBase + kDutySegments + kDutyMasks>, 2,
