@@ -569,6 +569,7 @@ __device__ __forceinline__ void seesaw_duties_page(float (&o)[128], float (&s)[3
   constexpr bool kLo = (kDuties & kDutyLo) != 0, kMasks = (kDuties & kDutyMasks) != 0;
   constexpr bool kLoFromMaxima = (kDuties & kDutyLoFromMaxima) != 0;
   constexpr bool kLoGroups = (kDuties & kDutyLoGroups) != 0, kLoLateVote = (kDuties & kDutyLoLateVote) != 0;
+  static_assert(!kLoGroups || kLo, "lo's groups are kDutyLo's");
   static_assert(!kLoLateVote || (kLoGroups && !kLoFromMaxima), "the late lo vote follows my hi group");
   const int lane = t % 32, row0 = 16 * (t / 32) + (lane >> 2), tq = lane & 3;
   const bool masked = kMasks && valid < 64;
