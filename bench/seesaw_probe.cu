@@ -136,6 +136,7 @@ enum Duty : int {
 // Pages that took lo (kDutyLo), summed over the CTAs' consumers and the launches.
 __device__ unsigned long long g_lo_pages = 0;
 constexpr int kDutiesBase = 1000;   // schedules kDutiesBase + duty mask
+constexpr int kAllDuties = kDutyTma + kDutyProducer + kDutyLo + kDutySegments + kDutyMasks;
 constexpr int kSegmentIters = 128;
 // kDutyTma: the page source as a 4-D tensor (channel, key in page, head, page) and the block table.
 __device__ CUtensorMap g_kv_map;
@@ -1255,12 +1256,10 @@ int run_probe(int iters, const char* only, int random_operands, unsigned long lo
       {"seesaw duties: lo from the maxima, pages from HBM", seesaw_probe_kernel<kDutiesBase + kDutyLo + kDutyLoFromMaxima>,
        2, 256},
       {"seesaw duties: TMA, producer, lo from the maxima, segments, masks, pages from HBM",
-       seesaw_probe_kernel<kDutiesBase + kDutyTma + kDutyProducer + kDutyLo + kDutyLoFromMaxima + kDutySegments +
-                           kDutyMasks>,
+       seesaw_probe_kernel<kDutiesBase + kAllDuties + kDutyLoFromMaxima>,
        2, 384},
       {"seesaw duties: TMA, producer, lo from the maxima, segments, masks, CTA pairs",
-       seesaw_probe_kernel<kDutiesBase + kDutyPairs + kDutyTma + kDutyProducer + kDutyLo + kDutyLoFromMaxima +
-                           kDutySegments + kDutyMasks>,
+       seesaw_probe_kernel<kDutiesBase + kAllDuties + kDutyPairs + kDutyLoFromMaxima>,
        2, 384},
       {"seesaw duties: lo in groups of its own, pages from HBM",
        seesaw_probe_kernel<kDutiesBase + kDutyLo + kDutyLoGroups>, 2, 256},
@@ -1271,38 +1270,33 @@ int run_probe(int iters, const char* only, int random_operands, unsigned long lo
       {"seesaw duties: TMA, consumer constant, pages from HBM",
        seesaw_probe_kernel<kDutiesBase + kDutyTma + kDutyConsumerConstant>, 2, 256},
       {"seesaw duties: all, consumer constant, pages from HBM",
-       seesaw_probe_kernel<kDutiesBase + kDutyTma + kDutyProducer + kDutyLo + kDutySegments + kDutyMasks +
-                           kDutyConsumerConstant>,
+       seesaw_probe_kernel<kDutiesBase + kAllDuties + kDutyConsumerConstant>,
        2, 384},
       {"seesaw duties: all but the producer, lo in groups, consumer constant, pages from HBM",
-       seesaw_probe_kernel<kDutiesBase + kDutyTma + kDutyLo + kDutySegments + kDutyMasks + kDutyLoGroups +
-                           kDutyConsumerConstant>,
+       seesaw_probe_kernel<kDutiesBase + kAllDuties - kDutyProducer + kDutyLoGroups + kDutyConsumerConstant>,
        2, 256},
       {"seesaw duties: all, lo in groups, consumer constant, pages from HBM",
-       seesaw_probe_kernel<kDutiesBase + kDutyTma + kDutyProducer + kDutyLo + kDutySegments + kDutyMasks + kDutyLoGroups +
-                           kDutyConsumerConstant>,
+       seesaw_probe_kernel<kDutiesBase + kAllDuties + kDutyLoGroups + kDutyConsumerConstant>,
        2, 384},
       {"seesaw duties: all, lo in groups, consumer constant, CTA pairs",
-       seesaw_probe_kernel<kDutiesBase + kDutyPairs + kDutyTma + kDutyProducer + kDutyLo + kDutySegments + kDutyMasks +
-                           kDutyLoGroups + kDutyConsumerConstant>,
+       seesaw_probe_kernel<kDutiesBase + kAllDuties + kDutyPairs + kDutyLoGroups + kDutyConsumerConstant>,
        2, 384},
       {"seesaw duties: all but the producer, lo in groups of its own, pages from HBM",
-       seesaw_probe_kernel<kDutiesBase + kDutyTma + kDutyLo + kDutySegments + kDutyMasks + kDutyLoGroups>, 2, 256},
+       seesaw_probe_kernel<kDutiesBase + kAllDuties - kDutyProducer + kDutyLoGroups>, 2, 256},
       {"seesaw duties: all, lo in groups of its own, pages from HBM",
-       seesaw_probe_kernel<kDutiesBase + kDutyTma + kDutyProducer + kDutyLo + kDutySegments + kDutyMasks +
-                           kDutyLoGroups>,
+       seesaw_probe_kernel<kDutiesBase + kAllDuties + kDutyLoGroups>,
        2, 384},
       {"seesaw duties: segments, pages from HBM", seesaw_probe_kernel<kDutiesBase + kDutySegments>, 2, 256},
       {"seesaw duties: segments, masks, pages from HBM", seesaw_probe_kernel<kDutiesBase + kDutySegments + kDutyMasks>, 2,
        256},
       {"seesaw duties: all but the producer, pages from HBM",
-       seesaw_probe_kernel<kDutiesBase + kDutyTma + kDutyLo + kDutySegments + kDutyMasks>, 2, 256},
+       seesaw_probe_kernel<kDutiesBase + kAllDuties - kDutyProducer>, 2, 256},
       {"seesaw duties: all, pages from HBM",
-       seesaw_probe_kernel<kDutiesBase + kDutyTma + kDutyProducer + kDutyLo + kDutySegments + kDutyMasks>, 2, 384},
+       seesaw_probe_kernel<kDutiesBase + kAllDuties>, 2, 384},
       {"seesaw duties: all but the producer, CTA pairs",
-       seesaw_probe_kernel<kDutiesBase + kDutyPairs + kDutyTma + kDutyLo + kDutySegments + kDutyMasks>, 2, 256},
+       seesaw_probe_kernel<kDutiesBase + kAllDuties - kDutyProducer + kDutyPairs>, 2, 256},
       {"seesaw duties: all, CTA pairs",
-       seesaw_probe_kernel<kDutiesBase + kDutyPairs + kDutyTma + kDutyProducer + kDutyLo + kDutySegments + kDutyMasks>, 2,
+       seesaw_probe_kernel<kDutiesBase + kAllDuties + kDutyPairs>, 2,
        384},
       {"half-page seesaw, four half buffers, resident", seesaw_probe_kernel<kSeesawHalvesResident>, 1},
       {"half-page seesaw, four half buffers, pages from HBM", seesaw_probe_kernel<kSeesawHalvesLoads>, 1},
