@@ -150,6 +150,18 @@ __device__ __forceinline__ void named_barrier_sync(int id, int threads) {
   asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
+// The same without .aligned (barrier.sync / barrier.arrive): for barriers that threads reach from
+// different instructions, e.g. two consumers whose loops are separate template instances. bar.sync
+// is barrier.sync.aligned, which PTX defines only when all the barrier's threads execute the same
+// instruction (compute-sanitizer's synccheck flags the rest).
+__device__ __forceinline__ void named_barrier_arrive_unaligned(int id, int threads) {
+  asm volatile("barrier.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
+__device__ __forceinline__ void named_barrier_sync_unaligned(int id, int threads) {
+  asm volatile("barrier.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
 // bar.sync that also returns the OR of `pred` over the participating threads: one uniform
 // decision for all of them at no extra synchronisation.
 __device__ __forceinline__ bool named_barrier_sync_or(int id, int threads, bool pred) {

@@ -386,6 +386,40 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
   clk.flush(2, true);
 }
 
+// Request r's Q tile (kRows query rows from m_base = token0 * q_heads_per_kv + the head offset of
+// head0, all 576 channels) into sQ as nine TMA boxes of kRows x 128 B on q_full: one thread.
+template <int kRows>
+__device__ __forceinline__ void issue_q_tile_tma(const DecodeMaps& maps, int r, int token0, int head0, uint32_t sQ,
+                                                 uint32_t q_full) {
+  mbar_arrive_expect_tx(q_full, kRows * kHeadDim * 2);
+#pragma unroll
+  for (int c = 0; c < kHeadDim / kChunkCols; ++c) {
+    tma_load_4d(sQ + c * kRows * 128, &maps.q, q_full, c * kChunkCols, head0, token0, r);
+  }
+}
+
+// The same tile as 16-byte cp.async copies, by threads qt = 0..threads-1 (each commits its group;
+// the caller waits for it and fences it for the async proxy). Rows past rows_per_kv are zero-filled.
+template <int kRows>
+__device__ __forceinline__ void issue_q_tile_cp_async(const DecodeParams& p, int r, int kv_head, int m_base,
+                                                      uint32_t sQ, int qt, int threads) {
+  const char* q_base = static_cast<const char*>(p.q);
+  for (int u = qt; u < kRows * kUnitsPerRow; u += threads) {
+    const int row = u / kUnitsPerRow;
+    const int col = (u % kUnitsPerRow) * 8;
+    const int m = m_base + row;
+    const uint32_t dst = sQ + swizzled_offset(row, col, kRows * 128);
+    if (m < p.rows_per_kv) {
+      int i, h;
+      token_and_head(p, kv_head, m, i, h);
+      cp_async_16(dst, q_base + 2 * (r * p.q_stride_b + i * p.q_stride_s + h * p.q_stride_h + col), 16);
+    } else {
+      cp_async_16(dst, q_base, 0);
+    }
+  }
+  cp_async_commit();
+}
+
 // Producer warps 1-3: the Q tile (kRows query rows from m_base, all 576 channels, chunks of
 // kRows x 128 B) of every segment that has pages; rows past rows_per_kv are zero-filled. The
 // consumers hold a Q tile for a whole request (q_empty: one arrival per consumer warp). With a Q
@@ -402,7 +436,6 @@ __device__ __forceinline__ void load_q_tiles(const DecodeParams& p, const Decode
   if (by_tma) prefetch_tensor_map(&maps.q);
   const int token0 = m_base / p.q_heads_per_kv;
   const int head0 = kv_head * p.q_heads_per_kv + m_base % p.q_heads_per_kv;
-  const char* q_base = static_cast<const char*>(p.q);
   int n = 0;
   PhaseClocks clk;   // Q loader 0: p0 = wait for q_empty, p1 = issue, p2 = cp.async wait_all; pages = tiles
   for (int r = req_begin; r <= req_end; ++r) {
@@ -414,28 +447,11 @@ __device__ __forceinline__ void load_q_tiles(const DecodeParams& p, const Decode
     clk.page();
     ++n;
     if (by_tma) {
-      mbar_arrive_expect_tx(q_full, kRows * kHeadDim * 2);
-#pragma unroll
-      for (int c = 0; c < kHeadDim / kChunkCols; ++c) {
-        tma_load_4d(sQ + c * kRows * 128, &maps.q, q_full, c * kChunkCols, head0, token0, r);
-      }
+      issue_q_tile_tma<kRows>(maps, r, token0, head0, sQ, q_full);
       clk.mark(1);
       continue;
     }
-    for (int u = qt; u < kRows * kUnitsPerRow; u += kQLoaderThreads) {
-      const int row = u / kUnitsPerRow;
-      const int col = (u % kUnitsPerRow) * 8;
-      const int m = m_base + row;
-      const uint32_t dst = sQ + swizzled_offset(row, col, kRows * 128);
-      if (m < p.rows_per_kv) {
-        int i, h;
-        token_and_head(p, kv_head, m, i, h);
-        cp_async_16(dst, q_base + 2 * (r * p.q_stride_b + i * p.q_stride_s + h * p.q_stride_h + col), 16);
-      } else {
-        cp_async_16(dst, q_base, 0);
-      }
-    }
-    cp_async_commit();
+    issue_q_tile_cp_async<kRows>(p, r, kv_head, m_base, sQ, qt, kQLoaderThreads);
     clk.mark(1);
     cp_async_wait_all();
     clk.mark(2);
@@ -535,7 +551,7 @@ __device__ __forceinline__ void zero_tail_rows(uint32_t stage, int half, int val
 // kernel and per device, and so is the query of how many clusters of two the device holds; both
 // are done once per device, so the calls a serving engine captures into a CUDA graph are launches
 // only. Each instantiation of this template (one per kernel) keeps its own record.
-template <auto kKernel, uint32_t kSmemBytes, int kQRows>
+template <auto kKernel, uint32_t kSmemBytes, int kQRows, int kThreads = kDecodeThreads>
 void launch_decode_kernel(const DecodeParams& params, cudaStream_t stream, const char* name) {
   register_cta_span_report();
   const DecodeMaps maps = make_decode_maps(params, kQRows);
@@ -549,7 +565,7 @@ void launch_decode_kernel(const DecodeParams& params, cudaStream_t stream, const
   if (pairs < 0) {
     cuda_check(cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)),
                name);
-    pairs = kMayPair ? max_active_clusters(kKernel, 2u, kDecodeThreads, kSmemBytes) : 0;
+    pairs = kMayPair ? max_active_clusters(kKernel, 2u, kThreads, kSmemBytes) : 0;
     if (device < kMaxDevices) configured[device].store(pairs + 1, std::memory_order_release);
   }
   // Row tiles that read the same pages run as clusters of two (plan::decode_cluster_rows), where
@@ -561,7 +577,7 @@ void launch_decode_kernel(const DecodeParams& params, cudaStream_t stream, const
   // Programmatic serialisation: the grid may be scheduled while the previous kernel drains (the
   // previous call's combine triggers it at its start) and waits for it in start_decode_cta. That
   // hides the launch gap between calls, e.g. between layers.
-  launch_programmatic_clustered(kKernel, grid, cluster_y, kDecodeThreads, kSmemBytes, stream, name, params, maps);
+  launch_programmatic_clustered(kKernel, grid, cluster_y, kThreads, kSmemBytes, stream, name, params, maps);
 #ifndef FLASHMLA_EXPERIMENT_SKIP_COMBINE   // timing only: split requests keep no output
   if (params.num_sm_parts > 1) launch_combine(params, stream);
 #endif

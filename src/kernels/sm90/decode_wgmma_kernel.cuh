@@ -39,8 +39,8 @@
 #include "kernels/sm90/channel_half_scores.cuh"
 #include "kernels/sm90/decode_pipeline.cuh"
 #include "kernels/sm90/phase_clocks.cuh"
-#include "kernels/sm90/quad_row_stores.cuh"
 #include "kernels/sm90/wgmma_ops.cuh"
+#include "kernels/sm90/wide_tile_stores.cuh"
 
 namespace flashmla::sm90 {
 
@@ -487,17 +487,6 @@ struct Consumer {
   }
 };
 
-#ifdef FLASHMLA_EXPERIMENT_NO_O_STORES
-// Timing only (docs/perf-log.md, entry 41): the epilogue stores no O. O still feeds a condition
-// that never holds in practice, or ptxas drops the P @ V MMAs whose results nothing reads.
-__device__ __forceinline__ bool experiment_keep_alive(const float (&o)[128]) {
-  float sum = 0.f;
-#pragma unroll
-  for (int i = 0; i < 128; ++i) sum += o[i];
-  return sum == 12345.f;
-}
-#endif
-
 #ifdef FLASHMLA_EXPERIMENT_PROBE_LOOP
 // Timing only (wrong results; docs/perf-log.md, entry 88): the one-page probe's page loop
 // (bench/seesaw_probe.cu, run_one_page<false>) in place of the kernel's, to tell whether the cycles
@@ -535,6 +524,13 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   const int32_t* fields = work.fields;
 
   // ------------------------------------------------------------------ consumers
+#ifdef FLASHMLA_EXPERIMENT_CONSUMER_CONSTANT
+  // Timing only (docs/perf-log.md, entry 97): each consumer's loop compiled for its index, as the
+  // seesaw probe's kDutyConsumerConstant (entry 96), so that its addresses and selects fold.
+  const int wg_runtime = wg;
+  auto consumer_loop = [&](auto wg_constant) {
+    constexpr int wg = decltype(wg_constant)::value;
+#endif
   const int t = tid % kWarpgroupThreads;
   const int w = t / 32;
   const int g = lane >> 2;
@@ -835,61 +831,21 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     // negative on the GPU, i.e. the clock reads did not stay in program order around them.
     clk.start();
 
-#pragma unroll
-    for (int e = 0; e < 2; ++e) {
-      const int rl = row0 + 8 * e;
-      const int mrow = m_base + rl;
-      const float l = s_row_sum[rl] + s_row_sum[64 + rl];
-      // Rows past the kv group's last only skip their stores: the stores' shuffles need the
-      // whole warp.
-      const bool row_ok = mrow < p.rows_per_kv;
-      const float inv = l > 0.f ? 1.f / l : 0.f;
-      const float lse = row_lse(m[e], l, p.softmax_scale, dst.split());
-      int i = 0, h = 0;
-      if (row_ok) token_and_head(p, kv_head, mrow, i, h);
-      if (!dst.split()) {
-        T* out = static_cast<T*>(p.out) + r * p.out_stride_b + i * p.out_stride_s + h * p.out_stride_h;
-#ifdef FLASHMLA_EXPERIMENT_NO_O_STORES
-        if (experiment_keep_alive(o)) p.lse[0] = 0.f;
-#else
-#pragma unroll
-        for (int k = 0; k < 8; ++k) {   // 32-column groups: 16 bytes per lane after the transpose
-          uint32_t wd[4];
-#pragma unroll
-          for (int jj = 0; jj < 4; ++jj) {
-            const int jn = 4 * k + jj;
-            wd[jj] = HalfOps<T>::pack(o[4 * jn + 2 * e] * inv, o[4 * jn + 2 * e + 1] * inv);
-          }
-          quad_transpose_words(wd);
-          if (row_ok) *reinterpret_cast<uint4*>(out + 256 * wg + 32 * k + 8 * tq) = make_uint4(wd[0], wd[1], wd[2], wd[3]);
-        }
-#endif
-        if (row_ok && wg == 0 && tq == 0) p.lse[r * p.lse_stride_b + h * p.lse_stride_h + i * p.lse_stride_s] = lse;
-      } else if (dst.slot_ok()) {
-        const int64_t prow = (static_cast<int64_t>(dst.slot()) * p.num_heads_kv + kv_head) * p.rows_per_kv + mrow;
-        float* po = p.partial_o + prow * kDimV;
-#ifdef FLASHMLA_EXPERIMENT_NO_O_STORES
-        if (experiment_keep_alive(o)) po[0] = 0.f;
-#else
-#pragma unroll
-        for (int k = 0; k < 16; ++k) {   // 16-column groups: 16 bytes per lane after the exchange
-          const int jn = 2 * k;
-          const float2 a = make_float2(o[4 * jn + 2 * e] * inv, o[4 * jn + 2 * e + 1] * inv);
-          const float2 b = make_float2(o[4 * jn + 4 + 2 * e] * inv, o[4 * jn + 4 + 2 * e + 1] * inv);
-          int first;
-          const float4 v = pair_merge_columns(a, b, first);
-          if (row_ok) *reinterpret_cast<float4*>(po + 256 * wg + 16 * k + first) = v;
-        }
-#endif
-        if (row_ok && wg == 0 && tq == 0) p.partial_lse[prow] = lse;
-      }
-    }
+    store_wide_tile_rows<T>(p, dst, r, kv_head, m_base, row0, tq, wg, o, m, s_row_sum);
     // The next request's epilogue rewrites s_row_sum; both consumers must have read it.
     named_barrier_sync(kBarRowSum, 2 * kWarpgroupThreads);
     clk.mark(9);   // per segment: the epilogue's O and lse stores and its last barrier
   }
   clk.flush(wg, t == 0);
   cta_span_end(it, nq);
+#ifdef FLASHMLA_EXPERIMENT_CONSUMER_CONSTANT
+  };
+  if (wg_runtime == 0) {
+    consumer_loop(std::integral_constant<int, 0>{});
+  } else {
+    consumer_loop(std::integral_constant<int, 1>{});
+  }
+#endif
 }
 
 template <typename T>

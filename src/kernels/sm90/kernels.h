@@ -12,6 +12,10 @@ namespace flashmla::sm90 {
 // 64-row tiles (decode_wgmma_kernel.cuh).
 void launch_decode_wide_bf16(const DecodeParams& params, cudaStream_t stream);
 void launch_decode_wide_fp16(const DecodeParams& params, cudaStream_t stream);
+// 64-row tiles, seesaw schedule (decode_seesaw_kernel.cuh; experimental, dispatched only in builds
+// with FLASHMLA_EXPERIMENT_SEESAW).
+void launch_decode_seesaw_bf16(const DecodeParams& params, cudaStream_t stream);
+void launch_decode_seesaw_fp16(const DecodeParams& params, cudaStream_t stream);
 // 16- and 32-row tiles, transposed products (decode_narrow_kernel.cuh).
 void launch_decode_narrow16_bf16(const DecodeParams& params, cudaStream_t stream);
 void launch_decode_narrow32_bf16(const DecodeParams& params, cudaStream_t stream);

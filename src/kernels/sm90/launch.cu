@@ -11,10 +11,18 @@ namespace flashmla::sm90 {
 void launch_decode(const DecodeParams& params, cudaStream_t stream) {
   if (params.batch <= 0) return;
   using Launcher = void (*)(const DecodeParams&, cudaStream_t);
+#ifdef FLASHMLA_EXPERIMENT_SEESAW
+  // Experimental (docs/perf-log.md, entry 98): the seesaw schedule for the 64-row tiles.
+  Launcher by_rows[2][3] = {
+      {launch_decode_narrow16_bf16, launch_decode_narrow32_bf16, launch_decode_seesaw_bf16},
+      {launch_decode_narrow16_fp16, launch_decode_narrow32_fp16, launch_decode_seesaw_fp16},
+  };
+#else
   Launcher by_rows[2][3] = {
       {launch_decode_narrow16_bf16, launch_decode_narrow32_bf16, launch_decode_wide_bf16},
       {launch_decode_narrow16_fp16, launch_decode_narrow32_fp16, launch_decode_wide_fp16},
   };
+#endif
   int dtype = 0;
   switch (params.dtype) {
     case DType::bf16:

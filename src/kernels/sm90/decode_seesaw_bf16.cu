@@ -1,0 +1,11 @@
+// The bf16 instantiation of the seesaw decode kernel (64-row tiles, experimental; its own
+// translation unit, so the kernels compile in parallel).
+#include "kernels/sm90/decode_seesaw_kernel.cuh"
+
+namespace flashmla::sm90 {
+
+void launch_decode_seesaw_bf16(const DecodeParams& params, cudaStream_t stream) {
+  launch_decode_seesaw<__nv_bfloat16>(params, stream);
+}
+
+}  // namespace flashmla::sm90
