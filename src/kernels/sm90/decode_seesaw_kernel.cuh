@@ -157,28 +157,20 @@ __device__ __forceinline__ void seesaw_scores(float (&s)[32], uint32_t sbase, ui
 
 // Row state of one consumer: reference maxima (the same in both), its share of the row sums over
 // the pages it owns, and its squared weights of pages that went without lo.
+template <typename T>
 struct SeesawRows {
   float m[2], l[2], lo_dropped[2];
-  __device__ __forceinline__ void rescale(const float (&alpha)[2], float (&o)[128]) {
-    if (alpha[0] != 1.f || alpha[1] != 1.f) {
-#pragma unroll
-      for (int i = 0; i < 128; ++i) o[i] *= alpha[(i >> 1) & 1];
-    }
-#pragma unroll
-    for (int e = 0; e < 2; ++e) {
-      l[e] *= alpha[e];
-      lo_dropped[e] *= alpha[e] * alpha[e];
-    }
-  }
-  // Moves to new maxima m_new (>= m).
+  // Moves to new maxima m_new (>= m), with O and the sums.
   __device__ __forceinline__ void raise_to(const float (&m_new)[2], float sl2, float (&o)[128]) {
     float alpha[2];
 #pragma unroll
     for (int e = 0; e < 2; ++e) {
       alpha[e] = softmax_rescale(m[e], m_new[e], sl2);
       m[e] = m_new[e];
+      l[e] *= alpha[e];
+      lo_dropped[e] *= alpha[e] * alpha[e];
     }
-    rescale(alpha, o);
+    if (alpha[0] != 1.f || alpha[1] != 1.f) Consumer<T>::scale_o(o, alpha);
   }
 };
 
@@ -197,7 +189,7 @@ struct SeesawConsumer {
 
   // The other consumer's page n (handed over): its raise moves my maxima, my V half of its tail rows
   // is zeroed, and its P (with P_lo when it took lo) goes into my O half.
-  __device__ __forceinline__ void take_other_page(float (&o)[128], SeesawRows& rows, int valid, uint32_t phase) const {
+  __device__ __forceinline__ void take_other_page(float (&o)[128], SeesawRows<T>& rows, int valid, uint32_t phase) const {
     named_barrier_sync_unaligned(kSeeHandOff + kOther, kSeesawThreads);
     const uint32_t flags = ld_shared_b32(sbase + SeesawSmem::kFlags + 4 * kOther);
     if (flags & kPageRaised) {
@@ -234,7 +226,7 @@ struct SeesawConsumer {
 
   // My page (in buffer C): scores s, masked past lim (keys of blk from key0), softmax against the
   // shared maxima, P @ V into my O half, and the hand-over. valid: keys of the request in the page.
-  __device__ __forceinline__ void own_page(float (&o)[128], float (&s)[32], SeesawRows& rows, int key0,
+  __device__ __forceinline__ void own_page(float (&o)[128], float (&s)[32], SeesawRows<T>& rows, int key0,
                                            const int (&lim)[2], int valid) const {
     float own_max[2], own_max_hi[2];
     Ops::mask_and_own_max(reinterpret_cast<float(&)[16]>(s[0]), key0 + 2 * tq, lim, own_max);
@@ -409,7 +401,7 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
       int lim[2];
 #pragma unroll
       for (int e = 0; e < 2; ++e) lim[e] = visible_keys(p, sg.seqlen, m_base + cs.row0 + 8 * e);
-      SeesawRows rows{{-INFINITY, -INFINITY}, {0.f, 0.f}, {0.f, 0.f}};
+      SeesawRows<T> rows{{-INFINITY, -INFINITY}, {0.f, 0.f}, {0.f, 0.f}};
       float o[128];
 #pragma unroll
       for (int i = 0; i < 128; ++i) o[i] = 0.f;

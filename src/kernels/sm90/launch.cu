@@ -13,16 +13,14 @@ void launch_decode(const DecodeParams& params, cudaStream_t stream) {
   using Launcher = void (*)(const DecodeParams&, cudaStream_t);
 #ifdef FLASHMLA_EXPERIMENT_SEESAW
   // Experimental (docs/perf-log.md, entry 98): the seesaw schedule for the 64-row tiles.
-  Launcher by_rows[2][3] = {
-      {launch_decode_narrow16_bf16, launch_decode_narrow32_bf16, launch_decode_seesaw_bf16},
-      {launch_decode_narrow16_fp16, launch_decode_narrow32_fp16, launch_decode_seesaw_fp16},
-  };
+  const Launcher wide[2] = {launch_decode_seesaw_bf16, launch_decode_seesaw_fp16};
 #else
-  Launcher by_rows[2][3] = {
-      {launch_decode_narrow16_bf16, launch_decode_narrow32_bf16, launch_decode_wide_bf16},
-      {launch_decode_narrow16_fp16, launch_decode_narrow32_fp16, launch_decode_wide_fp16},
-  };
+  const Launcher wide[2] = {launch_decode_wide_bf16, launch_decode_wide_fp16};
 #endif
+  Launcher by_rows[2][3] = {
+      {launch_decode_narrow16_bf16, launch_decode_narrow32_bf16, wide[0]},
+      {launch_decode_narrow16_fp16, launch_decode_narrow32_fp16, wide[1]},
+  };
   int dtype = 0;
   switch (params.dtype) {
     case DType::bf16:
