@@ -1,30 +1,32 @@
 // Split-KV MLA decode kernel for 64-row tiles, seesaw schedule. Experimental: the dispatch takes it
-// for the wide tiles only in builds with FLASHMLA_EXPERIMENT_SEESAW (docs/perf-log.md, entry 98).
+// for the wide tiles only in builds with FLASHMLA_EXPERIMENT_SEESAW (docs/perf-log.md, entries 98-99).
 //
 // Grid as the wide kernel's (decode_wgmma_kernel.cuh), 256 threads: two consumer warpgroups and no
 // producer. The CTA's pages (every page of its active segments, in order) alternate between two
-// 72 KiB buffers, page n in buffer n % 2, and consumer n % 2 owns page n:
-//   - it scores the page whole (64 rows x 64 keys over all 576 channels, m64n64), its own channel
+// 72 KiB buffers, page n in buffer n % 2, and consumer n % 2 owns page n. A segment's pages go in
+// pairs (a, a + 1), and in each pair each consumer
+//   - scores its own page whole (64 rows x 64 keys over all 576 channels, m64n64), its own channel
 //     half's chunks first;
-//   - it exponentiates the scores against reference row maxima that both consumers hold, multiplies
-//     its P into its O half (channels 256c..+255) from registers, and hands P_hi (the page's RoPE
-//     chunk), P_lo (one spare chunk) and two flags to the other consumer;
-//   - the other consumer multiplies that P into its own O half, right after scoring its next page,
-//     so that the tensor core has one consumer's MMAs while the other exponentiates.
-// The reference maxima move in page order: a page that raises a row's maximum past the slack
-// (kLazyMaxLog2) hands its new maxima over with its P, and the other consumer rescales its O and
-// sums before it uses them. Both consumers then always hold the same maxima, and the softmax of
-// each page waits for the hand-over of the page before it.
+//   - exponentiates the scores against its own reference row maxima, multiplies its P into its O
+//     half (channels 256c..+255) from registers, and hands over P_hi (in the page's RoPE chunk),
+//     P_lo on the rare pages that take it (in its first V chunk of the page, once its own P @ V of
+//     the page has completed), its maxima when they moved, and a flags word;
+//   - then takes the other's page of the pair: that P into its O half.
+// Each consumer keeps its own maxima: no softmax waits for the other's. A page is brought to the
+// taker's maxima when it is taken (rare: after a raise): the taker's maxima move up to the
+// giver's, and where they stay above, O is scaled up around that page's P @ V and back down after
+// it. The epilogue brings both halves and both consumers' row sums to the larger maxima.
 //
-// Loads (no producer warpgroup): part c of a page is V chunks 4c..4c+3, plus the RoPE chunk when
-// consumer 1 - c owns the page (its P_hi, which consumer c reads last). Consumer c's thread 0 loads
-// part c of every page, in page order, each chunk on its own full barrier; page L goes into its
-// buffer once consumer c's MMAs of page L - 2 have completed. The owner scores its own part first,
-// the part it reloaded itself. Q: one tile per segment, loaded by the consumers once both have
-// scored the previous segment's last page.
+// Loads (no producer warpgroup): the owner loads every chunk of its pages, each chunk on its own
+// full barrier, lane 0 of each of its warps a share. Page n + 2 goes into buffer n % 2 in two parts:
+// the owner's V half once the owner's P @ V of page n has completed, then the other V half and the
+// RoPE chunk once the other consumer has taken page n (a `taken` barrier, arrived by its four
+// warps). Q: one tile per segment, loaded by the consumers once both have scored the previous
+// segment's last page.
 //
-// Shared memory (230,568 B): Q (72 KiB) | buffer 0 | buffer 1 (72 KiB each) | P_lo (8 KiB) | raised
-// row maxima and row sums (float[2][64] each) | flags | mbarriers.
+// Shared memory (222,904 B): Q (72 KiB) | buffer 0 | buffer 1 (72 KiB each) | published maxima
+// (float[2][2][64]: consumer, slot, row) | row sums (float[2][64]) | flags (uint32[2][2]) |
+// mbarriers.
 #pragma once
 
 #include <cmath>
@@ -33,6 +35,7 @@
 
 #include "kernels/sm90/decode_pipeline.cuh"
 #include "kernels/sm90/decode_wgmma_kernel.cuh"
+#include "kernels/sm90/phase_clocks.cuh"
 #include "kernels/sm90/wgmma_ops.cuh"
 #include "kernels/sm90/wide_tile_stores.cuh"
 
@@ -44,24 +47,35 @@ inline constexpr int kPageChunks = kHeadDim / kChunkCols;   // 9
 struct SeesawSmem {
   static constexpr uint32_t kQ = 0;
   static constexpr uint32_t kBuffer0 = kTileBytes;          // buffer b at kBuffer0 + b * kTileBytes
-  static constexpr uint32_t kPlo = 3 * kTileBytes;          // P_lo of the last page that took lo
-  static constexpr uint32_t kRowMax = kPlo + kChunkBytes;   // float[2][64]: the owner's raised maxima
-  static constexpr uint32_t kRowSum = kRowMax + 2 * 64 * 4; // float[2][64]: per consumer
-  static constexpr uint32_t kFlags = kRowSum + 2 * 64 * 4;  // uint32[2]: the owner's last page
-  static constexpr uint32_t kBars = kFlags + 16;            // full[2][9] (buffer, chunk), then q_full
-  static constexpr uint32_t kBytes = kBars + (2 * kPageChunks + 1) * 8;
+  static constexpr uint32_t kRowMax = 3 * kTileBytes;       // float[2][2][64]: consumer, slot, row
+  static constexpr uint32_t kRowSum = kRowMax + 4 * 64 * 4; // float[2][64]: per consumer
+  static constexpr uint32_t kFlags = kRowSum + 2 * 64 * 4;  // uint32[2][2]: consumer, slot
+  static constexpr uint32_t kBars = kFlags + 16;            // full[2][9] (buffer, chunk), q_full, taken[2]
+  static constexpr uint32_t kBytes = kBars + (2 * kPageChunks + 3) * 8;
 };
 static_assert(SeesawSmem::kBytes <= 227 * 1024, "decode CTA must fit Hopper's 227 KiB per block");
-static_assert(SeesawSmem::kPlo % 1024 == 0 && SeesawSmem::kBuffer0 % 1024 == 0, "P tiles must be 1024-byte aligned");
+static_assert(SeesawSmem::kBuffer0 % 1024 == 0, "P tiles must be 1024-byte aligned");
 
-// Flag bits of a handed-over page.
-inline constexpr uint32_t kPageRaised = 1, kPageLo = 2;
+// Phases of the experiment-only clocks (FLASHMLA_EXPERIMENT_PHASE_CLOCKS), cycles per CTA-page of
+// each reporting thread: its own page's chunk waits (its V half; the rest) and score MMAs, softmax
+// (mask and raise vote; exponentials and lo vote) and hand-over, the wait for and issue of the
+// other's page, the MMA waits, the wait for the other to take my page, and the loads' issue; one
+// slot counts raised pages (per mille of pages).
+enum SeesawPhase : int {
+  kClkChunkWait, kClkScores, kClkHandOffWait, kClkTake, kClkMaskVote, kClkExp, kClkIssue, kClkPvWait, kClkTakenWait,
+  kClkRelease, kClkRaisedPerMille, kClkOtherChunkWait
+};
+
+// Flag bits of a handed-over page: the owner's reference maxima moved since it last published them
+// (they are in its slot), and the page's P_lo is in the owner's first V chunk of the page.
+inline constexpr uint32_t kPageRefs = 1, kPageLo = 2;
 
 // Named barriers (0 is __syncthreads). The 256-thread ones are reached from each consumer's own
-// instance of the loop, so they use the unaligned forms. kSeeHandOff + c: consumer c's page is
-// handed over (c arrives, the other syncs; 256). kSeeVote + c: consumer c's raise and lo votes and its other 128-thread
-// waits (zeroed tail rows visible, all four warps past their MMA waits). kSeeRowSum, kSeeQ: both
-// consumers (256): the row sums are written or read; both are done with a Q tile.
+// instance of the loop, so they use the unaligned forms. kSeeHandOff + c: consumer c's page of the
+// pair is handed over (c arrives, the other syncs; 256). kSeeVote + c: consumer c's votes and its
+// other 128-thread waits (zeroed tail rows visible, all four warps past their MMA waits).
+// kSeeRowSum, kSeeQ: both consumers (256): the row sums and maxima are written or read; both are
+// done with a Q tile.
 enum : int { kSeeHandOff = 1, kSeeVote = 3, kSeeRowSum = 5, kSeeQ = 6 };
 
 __device__ __forceinline__ uint32_t seesaw_buffer(uint32_t sbase, int b) {
@@ -73,39 +87,65 @@ __device__ __forceinline__ uint32_t seesaw_full(uint32_t sbase, int b, int chunk
 __device__ __forceinline__ uint32_t seesaw_q_full(uint32_t sbase) {
   return sbase + SeesawSmem::kBars + 2 * kPageChunks * 8;
 }
+// The other consumer has taken the page in buffer b: its P @ V from that page (its V half and the
+// P_hi in the RoPE chunk) has completed in all four of its warps.
+__device__ __forceinline__ uint32_t seesaw_taken(uint32_t sbase, int b) {
+  return sbase + SeesawSmem::kBars + (2 * kPageChunks + 1 + b) * 8;
+}
 // Fills of buffer n % 2 alternate the full barriers' phases.
 __device__ __forceinline__ uint32_t seesaw_parity(int n) { return static_cast<uint32_t>(n >> 1) & 1u; }
 
-// Consumer C's loads (its thread 0): part C of the CTA's pages in page order.
+// Consumer C's loads (its thread 0): every chunk of its own pages (C, C + 2, ... of the CTA's page
+// sequence), each chunk on its own full barrier. Page n + 2 replaces page n in buffer C in two
+// parts: my V half once my own MMAs of page n have completed, the other V half and the RoPE chunk
+// once the other consumer has taken page n (its `taken` barrier). Issued by the consumer that
+// waits for them, not by the one that is computing, and as soon as each part is free: the other
+// consumer takes page n right after my hand-over, early in its own page.
 template <int C>
 struct SeesawLoader {
-  PageCursor cursor;
-  int next;   // page number of the next load
+  PageCursor cursor;   // at page `next`
+  int next;            // the next page to load (mine: next % 2 == C)
+  int page;            // its block-table entry, read a page ahead (the read is a global load)
   uint64_t policy;
   bool evict_first;
 
   __device__ __forceinline__ SeesawLoader(const DecodeParams& p, const int32_t* fields, int begin, int end)
-      : cursor(p, fields, begin, end), next(0), policy(l2_policy_evict_first()), evict_first(p.num_row_tiles == 1) {}
+      : cursor(p, fields, begin, end), next(C), policy(l2_policy_evict_first()), evict_first(p.num_row_tiles == 1) {
+    if (C == 1) cursor.advance();
+    page = cursor.valid ? cursor.page() : 0;
+  }
 
-  // Loads pages up to (not including) `limit`: the caller has released part C of page limit - 3.
-  __device__ __forceinline__ void load_until(int limit, const CUtensorMap* map, uint32_t sbase, int kv_head) {
-    for (; cursor.valid && next < limit; ++next, cursor.advance()) {
-      const int b = next & 1;
-      const int page = cursor.page();
-      const uint32_t buf = seesaw_buffer(sbase, b);
-      auto chunk = [&](int ch) {
-        const uint32_t full = seesaw_full(sbase, b, ch);
-        mbar_arrive_expect_tx(full, kChunkBytes);
-        if (evict_first) {
-          tma_load_4d_hint(buf + ch * kChunkBytes, map, full, ch * kChunkCols, 0, kv_head, page, policy);
-        } else {
-          tma_load_4d(buf + ch * kChunkBytes, map, full, ch * kChunkCols, 0, kv_head, page);
-        }
-      };
-#pragma unroll
-      for (int i = 0; i < 4; ++i) chunk(4 * C + i);
-      if (b != C) chunk(kPageChunks - 1);
+  __device__ __forceinline__ void chunk(int ch, int page, const CUtensorMap* map, uint32_t sbase, int kv_head) const {
+    const uint32_t full = seesaw_full(sbase, C, ch);
+    const uint32_t dst = seesaw_buffer(sbase, C) + ch * kChunkBytes;
+    mbar_arrive_expect_tx(full, kChunkBytes);
+    if (evict_first) {
+      tma_load_4d_hint(dst, map, full, ch * kChunkCols, 0, kv_head, page, policy);
+    } else {
+      tma_load_4d(dst, map, full, ch * kChunkCols, 0, kv_head, page);
     }
+  }
+  // My next page, if any, in two parts: my V half (own_part) once my MMAs of the page it replaces
+  // have completed; the other V half and the RoPE chunk (rest) once the other consumer has taken
+  // that page too (first: the CTA's first page of mine, whose buffer is free).
+  // Lane 0 of each of the consumer's four warps (w) issues its share: chunk w of each V half, and
+  // warp 0 the RoPE chunk, so that no warp holds up the warpgroup's MMAs by a whole page's boxes.
+  __device__ __forceinline__ void own_part(int w, const CUtensorMap* map, uint32_t sbase, int kv_head) const {
+    if (!cursor.valid) return;
+    chunk(4 * C + w, page, map, sbase, kv_head);
+  }
+  __device__ __forceinline__ void rest(int w, bool first, const CUtensorMap* map, uint32_t sbase, int kv_head,
+                                       PhaseClocks& clk) {
+    if (!cursor.valid) return;
+    clk.mark(kClkRelease);
+    if (!first) mbar_wait(seesaw_taken(sbase, C), seesaw_parity(next - 2));
+    clk.mark(kClkTakenWait);
+    chunk(4 * (1 - C) + w, page, map, sbase, kv_head);
+    if (w == 0) chunk(kPageChunks - 1, page, map, sbase, kv_head);
+    next += 2;
+    cursor.advance();
+    if (cursor.valid) cursor.advance();
+    if (cursor.valid) page = cursor.page();
   }
 };
 
@@ -119,13 +159,15 @@ __device__ __forceinline__ constexpr int owner_chunk_at(int i) {
 // chunks (8 k-steps) in fresh accumulators added with round-to-nearest FADDs (the wide kernel's
 // precision rule); each group waits for its chunks' full barriers.
 template <typename T, int C>
-__device__ __forceinline__ void seesaw_scores(float (&s)[32], uint32_t sbase, uint32_t parity) {
+__device__ __forceinline__ void seesaw_scores(float (&s)[32], uint32_t sbase, uint32_t parity, PhaseClocks& clk) {
   float part[32];
   const uint64_t q = kmajor_desc(sbase + SeesawSmem::kQ), k = kmajor_desc(seesaw_buffer(sbase, C));
   auto group = [&](float (&acc)[32], auto first_c, auto count_c) {
     constexpr int first = decltype(first_c)::value, count = decltype(count_c)::value;
+    clk.mark(kClkScores);
 #pragma unroll
     for (int i = 0; i < count; ++i) mbar_wait(seesaw_full(sbase, C, owner_chunk_at<C>(first + i)), parity);
+    clk.mark(first < 4 ? kClkChunkWait : kClkOtherChunkWait);
     wgmma_fence();
 #pragma unroll
     for (int i = 0; i < count; ++i) {
@@ -153,14 +195,19 @@ __device__ __forceinline__ void seesaw_scores(float (&s)[32], uint32_t sbase, ui
   add_part();
   group(part, std::integral_constant<int, 8>{}, std::integral_constant<int, 1>{});
   add_part();
+  clk.mark(kClkScores);
 }
 
-// Row state of one consumer: reference maxima (the same in both), its share of the row sums over
-// the pages it owns, and its squared weights of pages that went without lo.
+// Row state of one consumer. m: the reference maxima of its O half and of its own pages' P (the
+// other consumer's may differ: its pages' P are brought to mine when I take them). l, lo_dropped:
+// the row sums and squared weights without lo of its own pages, in m. m_other: the other's maxima
+// as last published. changed: m moved since I last published it; ahead: some row of m may be above
+// m_other. Both flags are the same in every thread of the consumer.
 template <typename T>
 struct SeesawRows {
-  float m[2], l[2], lo_dropped[2];
-  // Moves to new maxima m_new (>= m), with O and the sums.
+  float m[2], l[2], lo_dropped[2], m_other[2];
+  bool changed, ahead;
+  // Moves to new maxima m_new (>= m), with O and the sums. O has no MMA in flight.
   __device__ __forceinline__ void raise_to(const float (&m_new)[2], float sl2, float (&o)[128]) {
     float alpha[2];
 #pragma unroll
@@ -174,6 +221,10 @@ struct SeesawRows {
   }
 };
 
+// A factor that P from a page in a smaller reference is brought up to mine with is capped here: a
+// page 2^64 below the reference weighs nothing next to the page that set it.
+inline constexpr float kMaxRefLift = 18446744073709551616.f;   // 2^64
+
 // One consumer of the seesaw (C: its index, a constant, so that its buffers, barriers and channel
 // half are too).
 template <typename T, int C>
@@ -186,48 +237,19 @@ struct SeesawConsumer {
   float sl2, lazy_slack;
 
   __device__ __forceinline__ uint32_t rope_of(int b) const { return seesaw_buffer(sbase, b) + 8 * kChunkBytes; }
-
-  // The other consumer's page n (handed over): its raise moves my maxima, my V half of its tail rows
-  // is zeroed, and its P (with P_lo when it took lo) goes into my O half.
-  __device__ __forceinline__ void take_other_page(float (&o)[128], SeesawRows<T>& rows, int valid, uint32_t phase) const {
-    named_barrier_sync_unaligned(kSeeHandOff + kOther, kSeesawThreads);
-    const uint32_t flags = ld_shared_b32(sbase + SeesawSmem::kFlags + 4 * kOther);
-    if (flags & kPageRaised) {
-      float m_new[2];
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        m_new[e] = __uint_as_float(ld_shared_b32(sbase + SeesawSmem::kRowMax + 4 * (64 * kOther + row0 + 8 * e)));
-      }
-      rows.raise_to(m_new, sl2, o);
-    }
-    const uint32_t other_buf = seesaw_buffer(sbase, kOther);
-    // My V half of the page landed on barriers that its owner waited for: the bytes are visible to
-    // this warpgroup's MMAs once it has observed those phases too (the waits return at once).
-#pragma unroll
-    for (int i = 0; i < 4; ++i) mbar_wait(seesaw_full(sbase, kOther, 4 * C + i), phase);
-    if (valid < plan::kBlockN) {
-      zero_tail_rows(other_buf, C, valid, t);
-      fence_proxy_async_smem();
-      named_barrier_sync(kSeeVote + C, kWarpgroupThreads);
-    }
-    const uint32_t p_hi = rope_of(kOther);
-    wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < 4; ++kk) Wgmma<T, 256, 0, 1>::mma(o, kmajor_desc(p_hi + kk * 32), v_desc(other_buf, C, kk), 1);
-    wgmma_commit();
-    if (Ops::kSplitP && (flags & kPageLo)) {
-      const uint32_t p_lo = sbase + SeesawSmem::kPlo;
-      wgmma_fence();
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk) Wgmma<T, 256, 0, 1>::mma(o, kmajor_desc(p_lo + kk * 32), v_desc(other_buf, C, kk), 1);
-      wgmma_commit();
-    }
+  __device__ __forceinline__ uint32_t row_max_slot(int c, int slot) const {
+    return sbase + SeesawSmem::kRowMax + static_cast<uint32_t>((2 * c + slot) * 64) * 4;
+  }
+  __device__ __forceinline__ uint32_t flags_slot(int c, int slot) const {
+    return sbase + SeesawSmem::kFlags + static_cast<uint32_t>(2 * c + slot) * 4;
   }
 
-  // My page (in buffer C): scores s, masked past lim (keys of blk from key0), softmax against the
-  // shared maxima, P @ V into my O half, and the hand-over. valid: keys of the request in the page.
-  __device__ __forceinline__ void own_page(float (&o)[128], float (&s)[32], SeesawRows<T>& rows, int key0,
-                                           const int (&lim)[2], int valid) const {
+  // My page of the pair (in buffer C): scores s, masked past lim (keys of blk from key0), softmax
+  // against my maxima, P @ V into my O half (left in flight), and the hand-over: P_hi in the page's
+  // RoPE chunk, P_lo (pages that take it) in my first V chunk of the page once my P @ V of it has
+  // completed, my maxima if they moved, and the flags, in slot `slot`. Returns whether it took lo.
+  __device__ __forceinline__ bool own_page(float (&o)[128], float (&s)[32], SeesawRows<T>& rows, int key0,
+                                           const int (&lim)[2], int valid, int slot, PhaseClocks& clk) const {
     float own_max[2], own_max_hi[2];
     Ops::mask_and_own_max(reinterpret_cast<float(&)[16]>(s[0]), key0 + 2 * tq, lim, own_max);
     Ops::mask_and_own_max(reinterpret_cast<float(&)[16]>(s[16]), key0 + 32 + 2 * tq, lim, own_max_hi);
@@ -235,6 +257,8 @@ struct SeesawConsumer {
     for (int e = 0; e < 2; ++e) own_max[e] = fmaxf(own_max[e], own_max_hi[e]);
     const bool raise = own_max[0] > rows.m[0] + lazy_slack || own_max[1] > rows.m[1] + lazy_slack;
     const bool raised = named_barrier_sync_or(kSeeVote + C, kWarpgroupThreads, raise);
+    clk.mark(kClkMaskVote);
+    clk.count(kClkRaisedPerMille, raised ? 1000u : 0u);
     if (raised) {
       // New maxima from the quad's row maxima (a row's four threads), the same in the whole quad.
       float m_new[2];
@@ -244,15 +268,9 @@ struct SeesawConsumer {
         tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
         m_new[e] = fmaxf(rows.m[e], tile_max);
       }
-      wgmma_wait<0>();   // the other's page, still accumulating into my O
-      fence_registers(o);
-      rows.raise_to(m_new, sl2, o);
-      if (tq == 0) {
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          st_shared_b32(sbase + SeesawSmem::kRowMax + 4 * (64 * C + row0 + 8 * e), __float_as_uint(rows.m[e]));
-        }
-      }
+      rows.raise_to(m_new, sl2, o);   // nothing in flight: the last pair ended with wgmma_wait<0>
+      rows.changed = true;
+      rows.ahead = true;
     }
     float sum[2], sum_hi[2];
     Ops::exponentiate(reinterpret_cast<float(&)[16]>(s[0]), rows.m, sl2, sum);
@@ -271,6 +289,7 @@ struct SeesawConsumer {
       }
       lo = named_barrier_sync_or(kSeeVote + C, kWarpgroupThreads, need_lo);
     }
+    clk.mark(kClkExp);
 #pragma unroll
     for (int e = 0; e < 2; ++e) {
       rows.l[e] += sum[e] + sum_hi[e];
@@ -294,8 +313,6 @@ struct SeesawConsumer {
     const uint32_t rope = rope_of(C);
     Ops::store_p(rope, reinterpret_cast<const uint32_t(&)[8]>(hi[0]), Ops::p_offset(row0, 0, tq));
     Ops::store_p(rope, reinterpret_cast<const uint32_t(&)[8]>(hi[8]), Ops::p_offset(row0, 32, tq));
-    // Before the hand-over, the other page's P @ V (issued before mine) has completed: the other
-    // consumer writes its next P_lo over the P_lo that it read once it has my hand-over.
     if (Ops::kSplitP && lo) {
       uint32_t lw[16];
       Ops::pack_lo(reinterpret_cast<const float(&)[16]>(s[0]), reinterpret_cast<const uint32_t(&)[8]>(hi[0]),
@@ -308,18 +325,103 @@ struct SeesawConsumer {
         WgmmaRs<T, 256>::mma(o, lw[4 * k], lw[4 * k + 1], lw[4 * k + 2], lw[4 * k + 3], v_desc(own_buf, C, k), 1);
       }
       wgmma_commit();
-      wgmma_wait<2>();
-      const uint32_t p_lo = sbase + SeesawSmem::kPlo;
+      // My V half of the page is free once my P @ V of it has completed (in all four warps): P_lo
+      // goes into its first chunk, which the owner reloads only after the other has taken the page.
+      wgmma_wait<0>();
+      named_barrier_sync(kSeeVote + C, kWarpgroupThreads);
+      const uint32_t p_lo = own_buf + 4 * C * kChunkBytes;
       Ops::store_p(p_lo, reinterpret_cast<const uint32_t(&)[8]>(lw[0]), Ops::p_offset(row0, 0, tq));
       Ops::store_p(p_lo, reinterpret_cast<const uint32_t(&)[8]>(lw[8]), Ops::p_offset(row0, 32, tq));
-      wgmma_wait<0>();   // lw's registers are read by the MMAs
-    } else {
-      wgmma_wait<1>();
     }
-    if (t == 0) st_shared_b32(sbase + SeesawSmem::kFlags + 4 * C, (raised ? kPageRaised : 0u) | (lo ? kPageLo : 0u));
+    uint32_t flags = lo ? kPageLo : 0u;
+    if (rows.changed) {
+      if (tq == 0) {
+#pragma unroll
+        for (int e = 0; e < 2; ++e) st_shared_b32(row_max_slot(C, slot) + 4 * (row0 + 8 * e), __float_as_uint(rows.m[e]));
+      }
+      flags |= kPageRefs;
+      rows.changed = false;
+    }
+    if (t == 0) st_shared_b32(flags_slot(C, slot), flags);
     fence_proxy_async_smem();
     named_barrier_arrive_unaligned(kSeeHandOff + C, kSeesawThreads);
-    wgmma_wait<0>();   // hi's registers, and the stages' MMAs before the reloads
+    clk.mark(kClkIssue);
+    return lo;
+  }
+
+  // The other's page of the pair (in buffer kOther), handed over in slot `slot`: its P, brought to my
+  // maxima, into my O half (left in flight), after my V half of its tail rows is zeroed.
+  // Returns whether the page came with P_lo (its groups: hi, then lo).
+  __device__ __forceinline__ bool take_other_page(float (&o)[128], SeesawRows<T>& rows, int valid, uint32_t phase,
+                                                  int slot, PhaseClocks& clk) const {
+    named_barrier_sync_unaligned(kSeeHandOff + kOther, kSeesawThreads);
+    clk.mark(kClkHandOffWait);
+    const uint32_t flags = ld_shared_b32(flags_slot(kOther, slot));
+    // Where the two maxima may differ (rare: after a raise), mine move up to the other's, and
+    // where mine stay above, its P is brought up to mine by scaling O the other way around it.
+    bool lift = false;
+    float lift_by[2] = {1.f, 1.f};
+    if ((flags & kPageRefs) || rows.ahead) {
+      if (flags & kPageRefs) {
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          rows.m_other[e] = __uint_as_float(ld_shared_b32(row_max_slot(kOther, slot) + 4 * (row0 + 8 * e)));
+        }
+      }
+      float m_new[2];
+      bool up = false, below = false;
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        m_new[e] = fmaxf(rows.m[e], rows.m_other[e]);
+        up |= m_new[e] != rows.m[e];
+        below |= rows.m_other[e] < m_new[e];
+      }
+      wgmma_wait<0>();   // my own page's P @ V, into O
+      fence_registers(o);
+      rows.raise_to(m_new, sl2, o);
+      rows.changed |= named_barrier_sync_or(kSeeVote + C, kWarpgroupThreads, up);
+      lift = named_barrier_sync_or(kSeeVote + C, kWarpgroupThreads, below);
+      rows.ahead = lift;
+      if (lift) {
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          lift_by[e] = rows.m_other[e] < rows.m[e] ? fminf(exp2_ftz((rows.m[e] - rows.m_other[e]) * sl2), kMaxRefLift) : 1.f;
+        }
+        Ops::scale_o(o, lift_by);
+      }
+    }
+    const uint32_t other_buf = seesaw_buffer(sbase, kOther);
+    // My V half of the page landed on barriers that its owner waited for: the bytes are visible to
+    // this warpgroup's MMAs once it has observed those phases too (the waits return at once).
+#pragma unroll
+    for (int i = 0; i < 4; ++i) mbar_wait(seesaw_full(sbase, kOther, 4 * C + i), phase);
+    if (valid < plan::kBlockN) {
+      zero_tail_rows(other_buf, C, valid, t);
+      fence_proxy_async_smem();
+      named_barrier_sync(kSeeVote + C, kWarpgroupThreads);
+    }
+    const uint32_t p_hi = rope_of(kOther);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) Wgmma<T, 256, 0, 1>::mma(o, kmajor_desc(p_hi + kk * 32), v_desc(other_buf, C, kk), 1);
+    wgmma_commit();
+    if (Ops::kSplitP && (flags & kPageLo)) {
+      const uint32_t p_lo = other_buf + 4 * kOther * kChunkBytes;
+      wgmma_fence();
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk) Wgmma<T, 256, 0, 1>::mma(o, kmajor_desc(p_lo + kk * 32), v_desc(other_buf, C, kk), 1);
+      wgmma_commit();
+    }
+    if (lift) {
+      wgmma_wait<0>();
+      fence_registers(o);
+      float back[2];
+#pragma unroll
+      for (int e = 0; e < 2; ++e) back[e] = 1.f / lift_by[e];
+      Ops::scale_o(o, back);
+    }
+    clk.mark(kClkTake);
+    return Ops::kSplitP && (flags & kPageLo);
   }
 };
 
@@ -331,6 +433,7 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
   const uint32_t sQ = sbase + SeesawSmem::kQ;
   const uint32_t q_full = seesaw_q_full(sbase);
   float* s_row_sum = reinterpret_cast<float*>(smem + SeesawSmem::kRowSum);
+  const float* s_row_max = reinterpret_cast<const float*>(smem + SeesawSmem::kRowMax);
   const int kv_head = blockIdx.z;
   const int tid = threadIdx.x;
   const int m_base = blockIdx.y * kTileRows;
@@ -338,6 +441,7 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
   if (tid == 0) {
     for (int b = 0; b < 2; ++b) {
       for (int ch = 0; ch < kPageChunks; ++ch) mbar_init(seesaw_full(sbase, b, ch), 1);
+      mbar_init(seesaw_taken(sbase, b), kWarpgroupThreads / 32);
     }
     mbar_init(q_full, 1);
     fence_barrier_init();
@@ -385,14 +489,15 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
     cs.sl2 = p.scale_log2;
     cs.lazy_slack = kLazyMaxLog2 / cs.sl2;
     SeesawLoader<C> loader(p, fields, req_begin, req_end);
-    if (t == 0) loader.load_until(2, &maps.kv, sbase, kv_head);
+    PhaseClocks clk;
+    const int warp = t / 32;
+    clk.start();
+    if (lane == 0) {
+      loader.own_part(warp, &maps.kv, sbase, kv_head);
+      loader.rest(warp, true, &maps.kv, sbase, kv_head, clk);
+    }
     int it = 0;   // pages of the CTA before this segment
     int nq = 0;   // Q tiles used
-    // Releases part C of pages up to n (my MMAs reading them have completed in all four warps).
-    auto release_through = [&](int n) {
-      named_barrier_sync(kSeeVote + C, kWarpgroupThreads);
-      if (t == 0) loader.load_until(n + 3, &maps.kv, sbase, kv_head);
-    };
     for (int r = req_begin; r <= req_end; ++r) {
       const Segment sg = segment_of(p, fields, r);
       if (!sg.active) continue;
@@ -401,7 +506,7 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
       int lim[2];
 #pragma unroll
       for (int e = 0; e < 2; ++e) lim[e] = visible_keys(p, sg.seqlen, m_base + cs.row0 + 8 * e);
-      SeesawRows<T> rows{{-INFINITY, -INFINITY}, {0.f, 0.f}, {0.f, 0.f}};
+      SeesawRows<T> rows{{-INFINITY, -INFINITY}, {0.f, 0.f}, {0.f, 0.f}, {-INFINITY, -INFINITY}, false, false};
       float o[128];
 #pragma unroll
       for (int i = 0; i < 128; ++i) o[i] = 0.f;
@@ -415,18 +520,50 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
         }
         const int first = it, end = it + nblk;
         auto valid_of = [&](int n) { return sg.seqlen - (sg.blk_begin + n - first) * plan::kBlockN; };
-        for (int n = first + ((C - first) & 1); n < end; n += 2) {
-          float s[32];
-          seesaw_scores<T, C>(s, sbase, seesaw_parity(n));
-          const bool has_prev = n > first;
-          if (has_prev) cs.take_other_page(o, rows, valid_of(n - 1), seesaw_parity(n - 1));
-          cs.own_page(o, s, rows, (sg.blk_begin + n - first) * plan::kBlockN, lim, valid_of(n));
-          release_through(n);
-        }
-        if (((end - 1) & 1) != C) {   // the segment's last page is the other's
-          cs.take_other_page(o, rows, valid_of(end - 1), seesaw_parity(end - 1));
+        clk.add_pages(nblk);
+        clk.start();
+        // Pairs of pages (a, a + 1): each consumer scores and hands over its own, then takes the
+        // other's. The segment's last pair may have one page.
+        for (int a = first; a < end; a += 2) {
+          const int mine = (a & 1) == C ? a : a + 1, theirs = (a & 1) == C ? a + 1 : a;
+          const int slot = ((a - first) >> 1) & 1;
+          bool lo = false;
+          if (mine < end) {
+            float s[32];
+            seesaw_scores<T, C>(s, sbase, seesaw_parity(mine), clk);
+            lo = cs.own_page(o, s, rows, (sg.blk_begin + mine - first) * plan::kBlockN, lim, valid_of(mine), slot, clk);
+          }
+          bool their_lo = false;
+          if (theirs < end) their_lo = cs.take_other_page(o, rows, valid_of(theirs), seesaw_parity(theirs), slot, clk);
+          // My V half of my page is free once my P @ V of it has completed in all four warps (the
+          // other's page's groups, issued after mine, may still run); unless it holds my P_lo.
+          if (mine < end && !lo) {
+            if (theirs >= end) {
+              wgmma_wait<0>();
+            } else if (their_lo) {
+              wgmma_wait<2>();
+            } else {
+              wgmma_wait<1>();
+            }
+            clk.mark(kClkPvWait);
+            named_barrier_sync(kSeeVote + C, kWarpgroupThreads);
+            if (lane == 0) loader.own_part(warp, &maps.kv, sbase, kv_head);
+            clk.mark(kClkRelease);
+          }
           wgmma_wait<0>();
-          release_through(end - 1);
+          clk.mark(kClkPvWait);
+          if (theirs < end && lane == 0) mbar_arrive(seesaw_taken(sbase, 1 - C));
+          if (mine < end) {
+            if (lo) {
+              named_barrier_sync(kSeeVote + C, kWarpgroupThreads);
+              if (lane == 0) {
+                mbar_wait(seesaw_taken(sbase, C), seesaw_parity(mine));
+                loader.own_part(warp, &maps.kv, sbase, kv_head);
+              }
+            }
+            if (lane == 0) loader.rest(warp, false, &maps.kv, sbase, kv_head, clk);
+          }
+          clk.mark(kClkRelease);
         }
         it = end;
         ++nq;
@@ -434,22 +571,40 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
         named_barrier_sync_unaligned(kSeeQ, kSeesawThreads);
         load_q(next_paged(r + 1));
       }
-      // Epilogue: row sums of both consumers, in a fixed order (deterministic).
+      // Epilogue: both halves and row sums to the larger of the two consumers' maxima, the sums
+      // added in a fixed order (deterministic).
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
         rows.l[e] += __shfl_xor_sync(0xffffffffu, rows.l[e], 1);
         rows.l[e] += __shfl_xor_sync(0xffffffffu, rows.l[e], 2);
       }
       if (cs.tq == 0) {
-        s_row_sum[C * 64 + cs.row0] = rows.l[0];
-        s_row_sum[C * 64 + cs.row0 + 8] = rows.l[1];
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          s_row_sum[C * 64 + cs.row0 + 8 * e] = rows.l[e];
+          reinterpret_cast<float*>(smem + SeesawSmem::kRowMax)[C * 128 + cs.row0 + 8 * e] = rows.m[e];
+        }
       }
       named_barrier_sync_unaligned(kSeeRowSum, kSeesawThreads);
-      store_wide_tile_rows<T>(p, dst, r, kv_head, m_base, cs.row0, cs.tq, C, o, rows.m, s_row_sum);
-      // The next segment rewrites s_row_sum, the flags and the raised maxima.
+      float m_final[2], l_final[2], alpha[2];
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int rl = cs.row0 + 8 * e;
+        const float m0 = s_row_max[rl], m1 = s_row_max[128 + rl];
+        m_final[e] = fmaxf(m0, m1);
+        l_final[e] = s_row_sum[rl] * softmax_rescale(m0, m_final[e], cs.sl2) +
+                     s_row_sum[64 + rl] * softmax_rescale(m1, m_final[e], cs.sl2);
+        alpha[e] = softmax_rescale(C == 0 ? m0 : m1, m_final[e], cs.sl2);
+      }
+      if (alpha[0] != 1.f || alpha[1] != 1.f) Consumer<T>::scale_o(o, alpha);
+      store_wide_tile_rows<T>(p, dst, r, kv_head, m_base, cs.row0, cs.tq, C, o, m_final,
+                              [&](int e, int) { return l_final[e]; });
+      // The next segment rewrites the row sums, maxima and flags.
       named_barrier_sync_unaligned(kSeeRowSum, kSeesawThreads);
     }
     cta_span_end(it, nq);
+    // Thread 0 (the loader) and thread 32 of each consumer report, in slots C and 2 + C.
+    clk.flush(t == 32 ? 2 + C : C, t == 0 || t == 32);
   };
   if (tid < kWarpgroupThreads) {
     run(std::integral_constant<int, 0>{});
@@ -460,6 +615,7 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
 
 template <typename T>
 void launch_decode_seesaw(const DecodeParams& params, cudaStream_t stream) {
+  register_phase_clock_report();
   launch_decode_kernel<mla_decode_seesaw_kernel<T>, SeesawSmem::kBytes, kTileRows, kSeesawThreads>(
       params, stream, "mla_decode_seesaw_kernel");
 }

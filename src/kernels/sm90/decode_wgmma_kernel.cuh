@@ -831,7 +831,8 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     // negative on the GPU, i.e. the clock reads did not stay in program order around them.
     clk.start();
 
-    store_wide_tile_rows<T>(p, dst, r, kv_head, m_base, row0, tq, wg, o, m, s_row_sum);
+    store_wide_tile_rows<T>(p, dst, r, kv_head, m_base, row0, tq, wg, o, m,
+                            [&](int, int rl) { return s_row_sum[rl] + s_row_sum[64 + rl]; });
     // The next request's epilogue rewrites s_row_sum; both consumers must have read it.
     named_barrier_sync(kBarRowSum, 2 * kWarpgroupThreads);
     clk.mark(9);   // per segment: the epilogue's O and lse stores and its last barrier

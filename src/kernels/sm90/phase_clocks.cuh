@@ -64,6 +64,9 @@ struct PhaseClocks {
     last = now;
   }
   __device__ __forceinline__ void page() { ++pages; }
+  __device__ __forceinline__ void add_pages(int n) { pages += static_cast<uint32_t>(n); }
+  // Counts an event in a phase slot (the report prints it per page).
+  __device__ __forceinline__ void count(int phase, uint32_t n) { total[phase] += n; }
   // Phases outside the page loop (a request's Q wait, its epilogue): cycles since `from` (now()).
   __device__ __forceinline__ void add_since(int phase, uint32_t from) { total[phase] += clock32() - from; }
   __device__ __forceinline__ uint32_t now() const { return clock32(); }
@@ -105,6 +108,8 @@ struct PhaseClocks {
   __device__ __forceinline__ void start() {}
   __device__ __forceinline__ void mark(int) {}
   __device__ __forceinline__ void page() {}
+  __device__ __forceinline__ void add_pages(int) {}
+  __device__ __forceinline__ void count(int, uint32_t) {}
   __device__ __forceinline__ void add_since(int, uint32_t) {}
   __device__ __forceinline__ uint32_t now() const { return 0; }
   __device__ __forceinline__ void flush(int, bool) {}

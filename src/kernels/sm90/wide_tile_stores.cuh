@@ -22,18 +22,19 @@ __device__ __forceinline__ bool experiment_keep_alive(const float (&o)[128]) {
 #endif
 
 // This thread's rows (row0, row0 + 8 of the tile at m_base) of O channels 256 * half..+255, divided
-// by the row sums, which s_row_sum holds per consumer (float[2][64], summed here in a fixed order).
-// m: the rows' raw-score maxima; the consumer of half 0 stores the lse. The whole warp calls it
+// by the row sums, row_sum(e, tile row) for row e of the thread (the one-page kernel adds its two
+// consumers' sums there, in a fixed order). m: the rows' raw-score maxima; the consumer of half 0
+// stores the lse. The whole warp calls it
 // (the stores' quad shuffles); rows past rows_per_kv skip their stores only.
-template <typename T>
+template <typename T, typename RowSum>
 __device__ __forceinline__ void store_wide_tile_rows(const DecodeParams& p, RequestOutput dst, int r, int kv_head,
                                                      int m_base, int row0, int tq, int half, const float (&o)[128],
-                                                     const float (&m)[2], const float* s_row_sum) {
+                                                     const float (&m)[2], RowSum row_sum) {
 #pragma unroll
   for (int e = 0; e < 2; ++e) {
     const int rl = row0 + 8 * e;
     const int mrow = m_base + rl;
-    const float l = s_row_sum[rl] + s_row_sum[64 + rl];
+    const float l = row_sum(e, rl);
     // Rows past the kv group's last only skip their stores: the stores' shuffles need the
     // whole warp.
     const bool row_ok = mrow < p.rows_per_kv;
