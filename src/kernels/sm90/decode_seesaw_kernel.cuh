@@ -95,12 +95,11 @@ __device__ __forceinline__ uint32_t seesaw_taken(uint32_t sbase, int b) {
 // Fills of buffer n % 2 alternate the full barriers' phases.
 __device__ __forceinline__ uint32_t seesaw_parity(int n) { return static_cast<uint32_t>(n >> 1) & 1u; }
 
-// Consumer C's loads (its thread 0): every chunk of its own pages (C, C + 2, ... of the CTA's page
-// sequence), each chunk on its own full barrier. Page n + 2 replaces page n in buffer C in two
-// parts: my V half once my own MMAs of page n have completed, the other V half and the RoPE chunk
-// once the other consumer has taken page n (its `taken` barrier). Issued by the consumer that
-// waits for them, not by the one that is computing, and as soon as each part is free: the other
-// consumer takes page n right after my hand-over, early in its own page.
+// Consumer C's loads (lane 0 of each of its warps, a share each): every chunk of its own pages
+// (C, C + 2, ... of the CTA's page sequence), each chunk on its own full barrier. Page n + 2
+// replaces page n in buffer C in two parts: my V half once my own P @ V of page n has completed,
+// the other V half and the RoPE chunk once the other consumer has taken page n (its `taken`
+// barrier), which it does right after both hand-overs of the pair.
 template <int C>
 struct SeesawLoader {
   PageCursor cursor;   // at page `next`
