@@ -129,8 +129,11 @@ struct SeesawLoader {
   // that page too (first: the CTA's first page of mine, whose buffer is free).
   // Lane 0 of each of the consumer's four warps (w) issues its share: chunk w of each V half, and
   // warp 0 the RoPE chunk, so that no warp holds up the warpgroup's MMAs by a whole page's boxes.
-  __device__ __forceinline__ void own_part(int w, const CUtensorMap* map, uint32_t sbase, int kv_head) const {
+  // after_take: my V half of the page it replaces holds my P_lo, so it too waits for the take.
+  __device__ __forceinline__ void own_part(int w, bool after_take, const CUtensorMap* map, uint32_t sbase,
+                                           int kv_head) const {
     if (!cursor.valid) return;
+    if (after_take) mbar_wait(seesaw_taken(sbase, C), seesaw_parity(next - 2));
     chunk(4 * C + w, page, map, sbase, kv_head);
   }
   __device__ __forceinline__ void rest(int w, bool first, const CUtensorMap* map, uint32_t sbase, int kv_head,
@@ -432,7 +435,7 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
   const uint32_t sQ = sbase + SeesawSmem::kQ;
   const uint32_t q_full = seesaw_q_full(sbase);
   float* s_row_sum = reinterpret_cast<float*>(smem + SeesawSmem::kRowSum);
-  const float* s_row_max = reinterpret_cast<const float*>(smem + SeesawSmem::kRowMax);
+  float* s_row_max = reinterpret_cast<float*>(smem + SeesawSmem::kRowMax);   // epilogue: [consumer * 128 + row]
   const int kv_head = blockIdx.z;
   const int tid = threadIdx.x;
   const int m_base = blockIdx.y * kTileRows;
@@ -492,7 +495,7 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
     const int warp = t / 32;
     clk.start();
     if (lane == 0) {
-      loader.own_part(warp, &maps.kv, sbase, kv_head);
+      loader.own_part(warp, false, &maps.kv, sbase, kv_head);
       loader.rest(warp, true, &maps.kv, sbase, kv_head, clk);
     }
     int it = 0;   // pages of the CTA before this segment
@@ -546,7 +549,7 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
             }
             clk.mark(kClkPvWait);
             named_barrier_sync(kSeeVote + C, kWarpgroupThreads);
-            if (lane == 0) loader.own_part(warp, &maps.kv, sbase, kv_head);
+            if (lane == 0) loader.own_part(warp, false, &maps.kv, sbase, kv_head);
             clk.mark(kClkRelease);
           }
           wgmma_wait<0>();
@@ -555,10 +558,7 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
           if (mine < end) {
             if (lo) {
               named_barrier_sync(kSeeVote + C, kWarpgroupThreads);
-              if (lane == 0) {
-                mbar_wait(seesaw_taken(sbase, C), seesaw_parity(mine));
-                loader.own_part(warp, &maps.kv, sbase, kv_head);
-              }
+              if (lane == 0) loader.own_part(warp, true, &maps.kv, sbase, kv_head);
             }
             if (lane == 0) loader.rest(warp, false, &maps.kv, sbase, kv_head, clk);
           }
@@ -581,7 +581,7 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
           s_row_sum[C * 64 + cs.row0 + 8 * e] = rows.l[e];
-          reinterpret_cast<float*>(smem + SeesawSmem::kRowMax)[C * 128 + cs.row0 + 8 * e] = rows.m[e];
+          s_row_max[C * 128 + cs.row0 + 8 * e] = rows.m[e];
         }
       }
       named_barrier_sync_unaligned(kSeeRowSum, kSeesawThreads);
