@@ -17,20 +17,21 @@
 // giver's, and where they stay above, O is scaled up around that page's P @ V and back down after
 // it. The epilogue brings both halves and both consumers' row sums to the larger maxima.
 //
-// Loads (no producer warpgroup): the owner loads every chunk of its pages, each chunk on its own
-// full barrier, lane 0 of each of its warps a share. Page n + 2 goes into buffer n % 2 in two parts:
-// the owner's V half once the owner's P @ V of page n has completed, then the other V half and the
-// RoPE chunk once the other consumer has taken page n (a `taken` barrier, arrived by its four
-// warps). Q: one tile per segment, loaded by the consumers once both have scored the previous
-// segment's last page.
+// Loads (no producer warpgroup): the owner loads every chunk of its pages, as TMA boxes of two
+// chunks (the RoPE chunk alone), each box on its own full barrier and issued by lane 0 of one of
+// the owner's warps. Page n + 2 goes into buffer n % 2 in two parts: the owner's V half once the
+// owner's P @ V of page n has completed, then the other V half and the RoPE chunk once the other
+// consumer has taken page n (a `taken` barrier, arrived by its four warps). Q: one tile per
+// segment, loaded by the consumers once both have scored the previous segment's last page.
 //
-// Shared memory (222,904 B): Q (72 KiB) | buffer 0 | buffer 1 (72 KiB each) | published maxima
+// Shared memory (222,920 B): Q (72 KiB) | buffer 0 | buffer 1 (72 KiB each) | published maxima
 // (float[2][2][64]: consumer, slot, row) | row sums (float[2][64]) | flags (uint32[2][2]) |
 // mbarriers.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <type_traits>
 
 #include "kernels/sm90/decode_pipeline.cuh"
@@ -50,8 +51,8 @@ struct SeesawSmem {
   static constexpr uint32_t kRowMax = 3 * kTileBytes;       // float[2][2][64]: consumer, slot, row
   static constexpr uint32_t kRowSum = kRowMax + 4 * 64 * 4; // float[2][64]: per consumer
   static constexpr uint32_t kFlags = kRowSum + 2 * 64 * 4;  // uint32[2][2]: consumer, slot
-  static constexpr uint32_t kBars = kFlags + 16;            // full[2][9] (buffer, chunk), q_full, taken[2]
-  static constexpr uint32_t kBytes = kBars + (2 * kPageChunks + 3) * 8;
+  static constexpr uint32_t kBars = kFlags + 16;   // full[2][9] (buffer, chunk), q_full, taken[2], own_free[2]
+  static constexpr uint32_t kBytes = kBars + (2 * kPageChunks + 5) * 8;
 };
 static_assert(SeesawSmem::kBytes <= 227 * 1024, "decode CTA must fit Hopper's 227 KiB per block");
 static_assert(SeesawSmem::kBuffer0 % 1024 == 0, "P tiles must be 1024-byte aligned");
@@ -63,7 +64,7 @@ static_assert(SeesawSmem::kBuffer0 % 1024 == 0, "P tiles must be 1024-byte align
 // slot counts raised pages (per mille of pages).
 enum SeesawPhase : int {
   kClkChunkWait, kClkScores, kClkHandOffWait, kClkTake, kClkMaskVote, kClkExp, kClkIssue, kClkPvWait, kClkTakenWait,
-  kClkRelease, kClkRaisedPerMille, kClkOtherChunkWait
+  kClkRelease, kClkRaisedPerMille, kClkOtherChunkWait, kClkReleaseBarrier, kClkBoxIssue
 };
 
 // Flag bits of a handed-over page: the owner's reference maxima moved since it last published them
@@ -92,14 +93,30 @@ __device__ __forceinline__ uint32_t seesaw_q_full(uint32_t sbase) {
 __device__ __forceinline__ uint32_t seesaw_taken(uint32_t sbase, int b) {
   return sbase + SeesawSmem::kBars + (2 * kPageChunks + 1 + b) * 8;
 }
+// The owner's V half of the page in buffer b is free: its P @ V from it has completed in all four
+// of its warps, or, when the page carried P_lo there, the other consumer's take has (producer
+// variant).
+__device__ __forceinline__ uint32_t seesaw_own_free(uint32_t sbase, int b) {
+  return sbase + SeesawSmem::kBars + (2 * kPageChunks + 3 + b) * 8;
+}
 // Fills of buffer n % 2 alternate the full barriers' phases.
 __device__ __forceinline__ uint32_t seesaw_parity(int n) { return static_cast<uint32_t>(n >> 1) & 1u; }
 
-// Consumer C's loads (lane 0 of each of its warps, a share each): every chunk of its own pages
-// (C, C + 2, ... of the CTA's page sequence), each chunk on its own full barrier. Page n + 2
-// replaces page n in buffer C in two parts: my V half once my own P @ V of page n has completed,
-// the other V half and the RoPE chunk once the other consumer has taken page n (its `taken`
-// barrier), which it does right after both hand-overs of the pair.
+// Chunks a TMA box carries: 2 (the chunk-pair map, kv_pairs), or 1 (kv's per-chunk boxes; the
+// build flag FLASHMLA_SEESAW_BOX_CHUNKS=1, for A/B timing). A box's chunks land on the full barrier
+// of its first chunk; the score groups and the take wait for those.
+#ifdef FLASHMLA_SEESAW_BOX_CHUNKS
+inline constexpr int kSeesawBoxChunks = FLASHMLA_SEESAW_BOX_CHUNKS;
+#else
+inline constexpr int kSeesawBoxChunks = 2;
+#endif
+static_assert(kSeesawBoxChunks == 1 || kSeesawBoxChunks == 2, "a seesaw box is one chunk or a pair");
+
+// Consumer C's loads (lane 0 of some of its warps, a box each): every chunk of its own pages (C,
+// C + 2, ... of the CTA's page sequence). Page n + 2 replaces page n in buffer C in two parts: my V
+// half once my own P @ V of page n has completed, the other V half and the RoPE chunk once the
+// other consumer has taken page n (its `taken` barrier), which it does right after both hand-overs
+// of the pair.
 template <int C>
 struct SeesawLoader {
   PageCursor cursor;   // at page `next`
@@ -114,42 +131,72 @@ struct SeesawLoader {
     page = cursor.valid ? cursor.page() : 0;
   }
 
-  __device__ __forceinline__ void chunk(int ch, int page, const CUtensorMap* map, uint32_t sbase, int kv_head) const {
+  // Chunks [ch, ch + n) of the page into buffer C, on chunk ch's full barrier.
+  __device__ __forceinline__ void box(int ch, int n, const DecodeMaps& maps, uint32_t sbase, int kv_head) const {
     const uint32_t full = seesaw_full(sbase, C, ch);
     const uint32_t dst = seesaw_buffer(sbase, C) + ch * kChunkBytes;
-    mbar_arrive_expect_tx(full, kChunkBytes);
-    if (evict_first) {
-      tma_load_4d_hint(dst, map, full, ch * kChunkCols, 0, kv_head, page, policy);
+    mbar_arrive_expect_tx(full, n * kChunkBytes);
+    if (n == 2) {
+      if (evict_first) {
+        tma_load_5d_hint(dst, &maps.kv_pairs, full, 0, 0, ch, kv_head, page, policy);
+      } else {
+        tma_load_5d(dst, &maps.kv_pairs, full, 0, 0, ch, kv_head, page);
+      }
+    } else if (evict_first) {
+      tma_load_4d_hint(dst, &maps.kv, full, ch * kChunkCols, 0, kv_head, page, policy);
     } else {
-      tma_load_4d(dst, map, full, ch * kChunkCols, 0, kv_head, page);
+      tma_load_4d(dst, &maps.kv, full, ch * kChunkCols, 0, kv_head, page);
     }
   }
   // My next page, if any, in two parts: my V half (own_part) once my MMAs of the page it replaces
   // have completed; the other V half and the RoPE chunk (rest) once the other consumer has taken
   // that page too (first: the CTA's first page of mine, whose buffer is free).
-  // Lane 0 of each of the consumer's four warps (w) issues its share: chunk w of each V half, and
-  // warp 0 the RoPE chunk, so that no warp holds up the warpgroup's MMAs by a whole page's boxes.
+  // Lane 0 of warp w issues its share, so that no warp holds up the warpgroup's MMAs by a whole
+  // page's boxes. One-chunk boxes: chunk w of each V half, and warp 0 the RoPE chunk. Chunk pairs:
+  // warps 0 and 1 my V half, warps 2 and 3 the other half, warp 1 the RoPE chunk.
   // after_take: my V half of the page it replaces holds my P_lo, so it too waits for the take.
-  __device__ __forceinline__ void own_part(int w, bool after_take, const CUtensorMap* map, uint32_t sbase,
+  __device__ __forceinline__ void own_part(int w, bool after_take, const DecodeMaps& maps, uint32_t sbase,
                                            int kv_head) const {
-    if (!cursor.valid) return;
+    if (!cursor.valid || (kSeesawBoxChunks == 2 && w >= 2)) return;
     if (after_take) mbar_wait(seesaw_taken(sbase, C), seesaw_parity(next - 2));
-    chunk(4 * C + w, page, map, sbase, kv_head);
+    box(4 * C + kSeesawBoxChunks * w, kSeesawBoxChunks, maps, sbase, kv_head);
   }
-  __device__ __forceinline__ void rest(int w, bool first, const CUtensorMap* map, uint32_t sbase, int kv_head,
+  __device__ __forceinline__ void rest(int w, bool first, const DecodeMaps& maps, uint32_t sbase, int kv_head,
                                        PhaseClocks& clk) {
     if (!cursor.valid) return;
     clk.mark(kClkRelease);
-    if (!first) mbar_wait(seesaw_taken(sbase, C), seesaw_parity(next - 2));
+    const bool half = kSeesawBoxChunks == 1 || w >= 2, rope = w == (kSeesawBoxChunks == 1 ? 0 : 1);
+    if (!first && (half || rope)) mbar_wait(seesaw_taken(sbase, C), seesaw_parity(next - 2));
     clk.mark(kClkTakenWait);
-    chunk(4 * (1 - C) + w, page, map, sbase, kv_head);
-    if (w == 0) chunk(kPageChunks - 1, page, map, sbase, kv_head);
+    if (half) box(4 * (1 - C) + kSeesawBoxChunks * (w % (4 / kSeesawBoxChunks)), kSeesawBoxChunks, maps, sbase, kv_head);
+    if (rope) box(kPageChunks - 1, 1, maps, sbase, kv_head);
+    clk.mark(kClkBoxIssue);
     next += 2;
     cursor.advance();
     if (cursor.valid) cursor.advance();
     if (cursor.valid) page = cursor.page();
   }
 };
+
+// Producer variant: lane 0 of one producer warp loads one part of every page of buffer B, each fill
+// once the part's readers have released the previous page: kPart 0, the owner's V half (own_free);
+// kPart 1, the other V half and the RoPE chunk (taken).
+template <int B, int kPart>
+__device__ __forceinline__ void seesaw_produce_part(const DecodeParams& p, const DecodeMaps& maps, const int32_t* fields,
+                                                    int begin, int end, uint32_t sbase, int kv_head) {
+  static_assert(kSeesawBoxChunks == 2, "the producer issues chunk pairs");
+  SeesawLoader<B> ld(p, fields, begin, end);
+  for (int k = 0; ld.cursor.valid; ++k) {
+    if (k > 0) mbar_wait(kPart == 0 ? seesaw_own_free(sbase, B) : seesaw_taken(sbase, B), (k - 1) & 1);
+    const int half = kPart == 0 ? B : 1 - B;
+    ld.box(4 * half, 2, maps, sbase, kv_head);
+    ld.box(4 * half + 2, 2, maps, sbase, kv_head);
+    if (kPart == 1) ld.box(kPageChunks - 1, 1, maps, sbase, kv_head);
+    ld.cursor.advance();
+    if (ld.cursor.valid) ld.cursor.advance();
+    if (ld.cursor.valid) ld.page = ld.cursor.page();
+  }
+}
 
 // The chunk that consumer C scores at position i of its own page: its V half, the other half, RoPE.
 template <int C>
@@ -168,7 +215,7 @@ __device__ __forceinline__ void seesaw_scores(float (&s)[32], uint32_t sbase, ui
     constexpr int first = decltype(first_c)::value, count = decltype(count_c)::value;
     clk.mark(kClkScores);
 #pragma unroll
-    for (int i = 0; i < count; ++i) mbar_wait(seesaw_full(sbase, C, owner_chunk_at<C>(first + i)), parity);
+    for (int i = 0; i < count; i += kSeesawBoxChunks) mbar_wait(seesaw_full(sbase, C, owner_chunk_at<C>(first + i)), parity);
     clk.mark(first < 4 ? kClkChunkWait : kClkOtherChunkWait);
     wgmma_fence();
 #pragma unroll
@@ -396,7 +443,7 @@ struct SeesawConsumer {
     // My V half of the page landed on barriers that its owner waited for: the bytes are visible to
     // this warpgroup's MMAs once it has observed those phases too (the waits return at once).
 #pragma unroll
-    for (int i = 0; i < 4; ++i) mbar_wait(seesaw_full(sbase, kOther, 4 * C + i), phase);
+    for (int i = 0; i < 4; i += kSeesawBoxChunks) mbar_wait(seesaw_full(sbase, kOther, 4 * C + i), phase);
     if (valid < plan::kBlockN) {
       zero_tail_rows(other_buf, C, valid, t);
       fence_proxy_async_smem();
@@ -427,8 +474,17 @@ struct SeesawConsumer {
   }
 };
 
-template <typename T>
-__global__ void __launch_bounds__(kSeesawThreads, 1)
+// Schedule variants timed against each other in one binary (FLASHMLA_SEESAW_VARIANT, read by the
+// launcher): kVariantProducer adds a producer warpgroup that issues every box, consumers at 240
+// registers (docs/perf-log.md, entry 100: slower; its boxes land later).
+enum : int { kVariantProducer = 2 };
+inline constexpr int kSeesawProducerRegs = 24, kSeesawConsumerRegs = 240;
+
+template <int kVariant>
+inline constexpr int kSeesawBlockThreads = (kVariant & kVariantProducer) ? 3 * kWarpgroupThreads : kSeesawThreads;
+
+template <typename T, int kVariant>
+__global__ void __launch_bounds__(kSeesawBlockThreads<kVariant>, 1)
     mla_decode_seesaw_kernel(const __grid_constant__ DecodeParams p, const __grid_constant__ DecodeMaps maps) {
   extern __shared__ __align__(1024) uint8_t smem[];
   const uint32_t sbase = smem_u32(smem);
@@ -444,6 +500,7 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
     for (int b = 0; b < 2; ++b) {
       for (int ch = 0; ch < kPageChunks; ++ch) mbar_init(seesaw_full(sbase, b, ch), 1);
       mbar_init(seesaw_taken(sbase, b), kWarpgroupThreads / 32);
+      mbar_init(seesaw_own_free(sbase, b), kWarpgroupThreads / 32);
     }
     mbar_init(q_full, 1);
     fence_barrier_init();
@@ -477,6 +534,23 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
       issue_q_tile_cp_async<kTileRows>(p, r, kv_head, m_base, sQ, tid, kSeesawThreads);
     }
   };
+  constexpr bool kProducer = (kVariant & kVariantProducer) != 0;
+  if constexpr (kProducer) {
+    if (tid >= kSeesawThreads) {
+      regs_decrease<kSeesawProducerRegs>();
+      if ((tid & 31) == 0) {
+        prefetch_tensor_map(&maps.kv_pairs);
+        switch ((tid - kSeesawThreads) / 32) {
+          case 0: seesaw_produce_part<0, 0>(p, maps, fields, req_begin, req_end, sbase, kv_head); break;
+          case 1: seesaw_produce_part<0, 1>(p, maps, fields, req_begin, req_end, sbase, kv_head); break;
+          case 2: seesaw_produce_part<1, 0>(p, maps, fields, req_begin, req_end, sbase, kv_head); break;
+          default: seesaw_produce_part<1, 1>(p, maps, fields, req_begin, req_end, sbase, kv_head); break;
+        }
+      }
+      return;
+    }
+    regs_increase<kSeesawConsumerRegs>();
+  }
   load_q(next_paged(req_begin));
 
   auto run = [&](auto consumer_index) {
@@ -490,13 +564,13 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
     cs.tq = lane & 3;
     cs.sl2 = p.scale_log2;
     cs.lazy_slack = kLazyMaxLog2 / cs.sl2;
-    SeesawLoader<C> loader(p, fields, req_begin, req_end);
+    SeesawLoader<C> loader(p, fields, kProducer ? 0 : req_begin, kProducer ? -1 : req_end);
     PhaseClocks clk;
     const int warp = t / 32;
     clk.start();
-    if (lane == 0) {
-      loader.own_part(warp, false, &maps.kv, sbase, kv_head);
-      loader.rest(warp, true, &maps.kv, sbase, kv_head, clk);
+    if (!kProducer && lane == 0) {
+      loader.own_part(warp, false, maps, sbase, kv_head);
+      loader.rest(warp, true, maps, sbase, kv_head, clk);
     }
     int it = 0;   // pages of the CTA before this segment
     int nq = 0;   // Q tiles used
@@ -539,7 +613,19 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
           if (theirs < end) their_lo = cs.take_other_page(o, rows, valid_of(theirs), seesaw_parity(theirs), slot, clk);
           // My V half of my page is free once my P @ V of it has completed in all four warps (the
           // other's page's groups, issued after mine, may still run); unless it holds my P_lo.
-          if (mine < end && !lo) {
+          if (kProducer && mine < end && !lo) {
+            // My V half is released warp by warp, each once its own P @ V of it has completed.
+            if (theirs >= end) {
+              wgmma_wait<0>();
+            } else if (their_lo) {
+              wgmma_wait<2>();
+            } else {
+              wgmma_wait<1>();
+            }
+            clk.mark(kClkPvWait);
+            if (lane == 0) mbar_arrive(seesaw_own_free(sbase, C));
+          }
+          if (!kProducer && mine < end && !lo) {
             if (theirs >= end) {
               wgmma_wait<0>();
             } else if (their_lo) {
@@ -549,18 +635,23 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
             }
             clk.mark(kClkPvWait);
             named_barrier_sync(kSeeVote + C, kWarpgroupThreads);
-            if (lane == 0) loader.own_part(warp, false, &maps.kv, sbase, kv_head);
-            clk.mark(kClkRelease);
+            clk.mark(kClkReleaseBarrier);
+            if (lane == 0) loader.own_part(warp, false, maps, sbase, kv_head);
+            clk.mark(kClkBoxIssue);
           }
           wgmma_wait<0>();
           clk.mark(kClkPvWait);
-          if (theirs < end && lane == 0) mbar_arrive(seesaw_taken(sbase, 1 - C));
-          if (mine < end) {
+          if (theirs < end && lane == 0) {
+            mbar_arrive(seesaw_taken(sbase, 1 - C));
+            // The other's V half carried its P_lo, which I have now read: I release that half.
+            if (kProducer && their_lo) mbar_arrive(seesaw_own_free(sbase, 1 - C));
+          }
+          if (!kProducer && mine < end) {
             if (lo) {
               named_barrier_sync(kSeeVote + C, kWarpgroupThreads);
-              if (lane == 0) loader.own_part(warp, true, &maps.kv, sbase, kv_head);
+              if (lane == 0) loader.own_part(warp, true, maps, sbase, kv_head);
             }
-            if (lane == 0) loader.rest(warp, false, &maps.kv, sbase, kv_head, clk);
+            if (lane == 0) loader.rest(warp, false, maps, sbase, kv_head, clk);
           }
           clk.mark(kClkRelease);
         }
@@ -615,8 +706,17 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
 template <typename T>
 void launch_decode_seesaw(const DecodeParams& params, cudaStream_t stream) {
   register_phase_clock_report();
-  launch_decode_kernel<mla_decode_seesaw_kernel<T>, SeesawSmem::kBytes, kTileRows, kSeesawThreads>(
-      params, stream, "mla_decode_seesaw_kernel");
+  static const int variant = [] {
+    const char* v = std::getenv("FLASHMLA_SEESAW_VARIANT");
+    return v != nullptr ? std::atoi(v) : 0;
+  }();
+  if (variant == kVariantProducer) {
+    launch_decode_kernel<mla_decode_seesaw_kernel<T, kVariantProducer>, SeesawSmem::kBytes, kTileRows,
+                         kSeesawBlockThreads<kVariantProducer>>(params, stream, "mla_decode_seesaw_kernel");
+  } else {
+    launch_decode_kernel<mla_decode_seesaw_kernel<T, 0>, SeesawSmem::kBytes, kTileRows, kSeesawThreads>(
+        params, stream, "mla_decode_seesaw_kernel");
+  }
 }
 
 }  // namespace flashmla::sm90

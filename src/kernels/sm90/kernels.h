@@ -29,6 +29,10 @@ struct DecodeMaps {
   CUtensorMap kv;
   CUtensorMap q;
   int q_by_tma;
+  // The seesaw's view of k_cache: boxes of two 64-channel chunks x 64 tokens, chunk-major in
+  // shared memory (the same layout as two of kv's boxes side by side). Encoded only in builds that
+  // dispatch the seesaw (FLASHMLA_EXPERIMENT_SEESAW); zeros otherwise.
+  CUtensorMap kv_pairs;
 };
 
 // Throws flashmla::Error if k_cache cannot be encoded. q_rows: the kernel's rows per Q tile.

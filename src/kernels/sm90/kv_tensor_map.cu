@@ -28,18 +28,23 @@ PFN_cuTensorMapEncodeTiled_v12000 encode_fn() {
   return fn;
 }
 
+CUresult encode_swizzled(CUtensorMap& map, DType dtype, const void* base, cuuint32_t rank, const cuuint64_t* dims,
+                         const cuuint64_t* strides, const cuuint32_t* box) {
+  const auto encode = encode_fn();
+  if (encode == nullptr) return CUDA_ERROR_NOT_FOUND;
+  const cuuint32_t elem_strides[5] = {1, 1, 1, 1, 1};
+  const CUtensorMapDataType type =
+      dtype == DType::bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+  return encode(&map, type, rank, const_cast<void*>(base), dims, strides, box, elem_strides,
+                CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+}
+
 }  // namespace
 
 CUresult encode_swizzled_4d(CUtensorMap& map, DType dtype, const void* base, const cuuint64_t (&dims)[4],
                             const cuuint64_t (&strides)[3], const cuuint32_t (&box)[4]) {
-  const auto encode = encode_fn();
-  if (encode == nullptr) return CUDA_ERROR_NOT_FOUND;
-  const cuuint32_t elem_strides[4] = {1, 1, 1, 1};
-  const CUtensorMapDataType type =
-      dtype == DType::bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
-  return encode(&map, type, 4, const_cast<void*>(base), dims, strides, box, elem_strides,
-                CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  return encode_swizzled(map, dtype, base, 4, dims, strides, box);
 }
 
 namespace {
@@ -64,6 +69,26 @@ CUtensorMap make_kv_tensor_map(const DecodeParams& p) {
   }
   return map;
 }
+
+#ifdef FLASHMLA_EXPERIMENT_SEESAW
+// 5-D view (channel in chunk, token in page, chunk, kv head, page) of k_cache: one box = two
+// chunks of 64 channels x 64 tokens, which land chunk after chunk as two of kv's boxes would.
+CUtensorMap make_kv_pairs_tensor_map(const DecodeParams& p) {
+  CUtensorMap map;
+  const cuuint64_t dims[5] = {static_cast<cuuint64_t>(kChunkCols), 64, static_cast<cuuint64_t>(kHeadDim / kChunkCols),
+                              static_cast<cuuint64_t>(p.num_heads_kv), static_cast<cuuint64_t>(p.num_blocks)};
+  const cuuint64_t strides[4] = {static_cast<cuuint64_t>(p.k_stride_token) * 2, static_cast<cuuint64_t>(kChunkCols) * 2,
+                                 static_cast<cuuint64_t>(p.k_stride_head) * 2,
+                                 static_cast<cuuint64_t>(p.k_stride_block) * 2};
+  const cuuint32_t box[5] = {kChunkCols, 64, 2, 1, 1};
+  const CUresult rc = encode_swizzled(map, p.dtype, p.k_cache, 5, dims, strides, box);
+  if (rc != CUDA_SUCCESS) {
+    throw Error("k_cache: expected a layout TMA can describe as chunk pairs (cuTensorMapEncodeTiled succeeds), got "
+                "CUresult " + std::to_string(static_cast<int>(rc)));
+  }
+  return map;
+}
+#endif
 
 // 4-D view (channel, head, token, request) of q. A Q tile's rows m = i * q_heads_per_kv + j of one
 // kv group are one box when the tile holds whole tokens (q_rows a multiple of q_heads_per_kv: box
@@ -96,6 +121,9 @@ bool make_q_tensor_map(const DecodeParams& p, int q_rows, CUtensorMap& map) {
 DecodeMaps make_decode_maps(const DecodeParams& params, int q_rows) {
   DecodeMaps maps{};
   maps.kv = make_kv_tensor_map(params);
+#ifdef FLASHMLA_EXPERIMENT_SEESAW
+  maps.kv_pairs = make_kv_pairs_tensor_map(params);
+#endif
 #ifdef FLASHMLA_EXPERIMENT_Q_CP_ASYNC
   maps.q_by_tma = 0;
 #else
