@@ -184,7 +184,7 @@ struct SeesawLoader {
 template <int B, int kPart>
 __device__ __forceinline__ void seesaw_produce_part(const DecodeParams& p, const DecodeMaps& maps, const int32_t* fields,
                                                     int begin, int end, uint32_t sbase, int kv_head) {
-  static_assert(kSeesawBoxChunks == 2, "the producer issues chunk pairs");
+  static_assert(kSeesawBoxChunks == 2 || B < 0, "the producer issues chunk pairs");   // B: checked when used
   SeesawLoader<B> ld(p, fields, begin, end);
   for (int k = 0; ld.cursor.valid; ++k) {
     if (k > 0) mbar_wait(kPart == 0 ? seesaw_own_free(sbase, B) : seesaw_taken(sbase, B), (k - 1) & 1);
@@ -613,8 +613,7 @@ __global__ void __launch_bounds__(kSeesawBlockThreads<kVariant>, 1)
           if (theirs < end) their_lo = cs.take_other_page(o, rows, valid_of(theirs), seesaw_parity(theirs), slot, clk);
           // My V half of my page is free once my P @ V of it has completed in all four warps (the
           // other's page's groups, issued after mine, may still run); unless it holds my P_lo.
-          if (kProducer && mine < end && !lo) {
-            // My V half is released warp by warp, each once its own P @ V of it has completed.
+          if (mine < end && !lo) {
             if (theirs >= end) {
               wgmma_wait<0>();
             } else if (their_lo) {
@@ -623,21 +622,15 @@ __global__ void __launch_bounds__(kSeesawBlockThreads<kVariant>, 1)
               wgmma_wait<1>();
             }
             clk.mark(kClkPvWait);
-            if (lane == 0) mbar_arrive(seesaw_own_free(sbase, C));
-          }
-          if (!kProducer && mine < end && !lo) {
-            if (theirs >= end) {
-              wgmma_wait<0>();
-            } else if (their_lo) {
-              wgmma_wait<2>();
+            if constexpr (kProducer) {
+              // Released warp by warp, each once its own P @ V of it has completed.
+              if (lane == 0) mbar_arrive(seesaw_own_free(sbase, C));
             } else {
-              wgmma_wait<1>();
+              named_barrier_sync(kSeeVote + C, kWarpgroupThreads);
+              clk.mark(kClkReleaseBarrier);
+              if (lane == 0) loader.own_part(warp, false, maps, sbase, kv_head);
+              clk.mark(kClkBoxIssue);
             }
-            clk.mark(kClkPvWait);
-            named_barrier_sync(kSeeVote + C, kWarpgroupThreads);
-            clk.mark(kClkReleaseBarrier);
-            if (lane == 0) loader.own_part(warp, false, maps, sbase, kv_head);
-            clk.mark(kClkBoxIssue);
           }
           wgmma_wait<0>();
           clk.mark(kClkPvWait);
@@ -710,13 +703,15 @@ void launch_decode_seesaw(const DecodeParams& params, cudaStream_t stream) {
     const char* v = std::getenv("FLASHMLA_SEESAW_VARIANT");
     return v != nullptr ? std::atoi(v) : 0;
   }();
-  if (variant == kVariantProducer) {
-    launch_decode_kernel<mla_decode_seesaw_kernel<T, kVariantProducer>, SeesawSmem::kBytes, kTileRows,
-                         kSeesawBlockThreads<kVariantProducer>>(params, stream, "mla_decode_seesaw_kernel");
-  } else {
-    launch_decode_kernel<mla_decode_seesaw_kernel<T, 0>, SeesawSmem::kBytes, kTileRows, kSeesawThreads>(
-        params, stream, "mla_decode_seesaw_kernel");
+  if constexpr (kSeesawBoxChunks == 2) {   // the producer issues chunk pairs
+    if (variant == kVariantProducer) {
+      launch_decode_kernel<mla_decode_seesaw_kernel<T, kVariantProducer>, SeesawSmem::kBytes, kTileRows,
+                           kSeesawBlockThreads<kVariantProducer>>(params, stream, "mla_decode_seesaw_kernel");
+      return;
+    }
   }
+  launch_decode_kernel<mla_decode_seesaw_kernel<T, 0>, SeesawSmem::kBytes, kTileRows, kSeesawThreads>(
+      params, stream, "mla_decode_seesaw_kernel");
 }
 
 }  // namespace flashmla::sm90
