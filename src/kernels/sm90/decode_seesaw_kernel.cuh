@@ -171,6 +171,10 @@ struct SeesawLoader {
     if (half) box(4 * (1 - C) + kSeesawBoxChunks * (w % (4 / kSeesawBoxChunks)), kSeesawBoxChunks, maps, sbase, kv_head);
     if (rope) box(kPageChunks - 1, 1, maps, sbase, kv_head);
     clk.mark(kClkBoxIssue);
+    advance();
+  }
+  // On to my page after this one (two further in the CTA's page sequence).
+  __device__ __forceinline__ void advance() {
     next += 2;
     cursor.advance();
     if (cursor.valid) cursor.advance();
@@ -192,9 +196,7 @@ __device__ __forceinline__ void seesaw_produce_part(const DecodeParams& p, const
     ld.box(4 * half, 2, maps, sbase, kv_head);
     ld.box(4 * half + 2, 2, maps, sbase, kv_head);
     if (kPart == 1) ld.box(kPageChunks - 1, 1, maps, sbase, kv_head);
-    ld.cursor.advance();
-    if (ld.cursor.valid) ld.cursor.advance();
-    if (ld.cursor.valid) ld.page = ld.cursor.page();
+    ld.advance();
   }
 }
 
@@ -564,6 +566,7 @@ __global__ void __launch_bounds__(kSeesawBlockThreads<kVariant>, 1)
     cs.tq = lane & 3;
     cs.sl2 = p.scale_log2;
     cs.lazy_slack = kLazyMaxLog2 / cs.sl2;
+    // With a producer warpgroup the consumers load nothing: an empty request range.
     SeesawLoader<C> loader(p, fields, kProducer ? 0 : req_begin, kProducer ? -1 : req_end);
     PhaseClocks clk;
     const int warp = t / 32;
