@@ -99,6 +99,26 @@ FLASHMLA_HOST_DEVICE int combine_threads_per_slot(int num_parts, int batch, int 
   return total_rows * 8 <= 4 * static_cast<int64_t>(sms) ? 16 : 32;
 }
 
+// Whether the decode grid merges its split requests itself, behind a grid barrier, instead of
+// the combine kernel: for the shapes the slot-parallel combine serves (a few rows, each split over
+// many parts), where the second kernel's launch and hand-over are a large share of the call
+// (docs/perf-log.md, entries 62 and 102). The launch must also be cooperative, which the device
+// decides (launch_decode_kernel), and the build must have FLASHMLA_EXPERIMENT_GRID_MERGE (entry
+// 102 measured it no faster than the combine). `ctas` is the decode grid's size.
+FLASHMLA_HOST_DEVICE bool merge_in_decode_grid(int num_parts, int batch, int rows, int ctas) {
+  return combine_threads_per_slot(num_parts, batch, rows, ctas) != 0;
+}
+
+// The decode grid's merge deals out units of (request, kv head, query row, 64 channels);
+// each CTA merges this many units at once, its 16 slot groups shared round-robin among them: the
+// smallest power of two in [1, 16] whose batches cover every unit in one round, else 16 (more
+// rounds). Depends on the shapes only, so the merge order, and hence the result, is fixed for them.
+FLASHMLA_HOST_DEVICE int grid_merge_units_at_once(int64_t units, int ctas) {
+  int k = 1;
+  while (k < 16 && static_cast<int64_t>(ctas) * k < units) k *= 2;
+  return k;
+}
+
 // Units of cost per part. At least 1 so that parts always advance.
 FLASHMLA_HOST_DEVICE int64_t part_span(int64_t total_cost, int num_parts) {
   const int64_t t = (total_cost + num_parts - 1) / num_parts;

@@ -242,6 +242,41 @@ TEST(Scheduler, CombineWarpsPerRowFollowSplitsPerRequest) {
   }
 }
 
+// The decode grid merges its own splits exactly where the slot-parallel combine would run; each
+// CTA takes the fewest units at once (a power of two up to its 16 slot groups) that cover them.
+TEST(Scheduler, GridMergeShapesAndUnitsAtOnce) {
+  using flashmla::plan::combine_threads_per_slot;
+  using flashmla::plan::grid_merge_units_at_once;
+  using flashmla::plan::merge_in_decode_grid;
+  EXPECT_TRUE(merge_in_decode_grid(132, 1, 16, 132));    // b = 1, h_q = 16
+  EXPECT_TRUE(merge_in_decode_grid(66, 1, 128, 132));    // b = 1, h_q = 128
+  EXPECT_FALSE(merge_in_decode_grid(66, 4, 128, 132));   // 512 rows: the row-per-warp combine
+  EXPECT_FALSE(merge_in_decode_grid(1, 1, 16, 132));     // never split
+  for (int parts = 1; parts <= 300; parts += 13) {
+    for (int batch : {1, 2, 5, 64}) {
+      for (int rows : {1, 16, 48, 128}) {
+        EXPECT_EQ(merge_in_decode_grid(parts, batch, rows, 132), combine_threads_per_slot(parts, batch, rows, 132) != 0);
+      }
+    }
+  }
+  EXPECT_EQ(grid_merge_units_at_once(128, 132), 1);    // b = 1, h_q = 16: 16 rows x 8 units
+  EXPECT_EQ(grid_merge_units_at_once(132, 132), 1);
+  EXPECT_EQ(grid_merge_units_at_once(133, 132), 2);
+  EXPECT_EQ(grid_merge_units_at_once(256, 132), 2);
+  EXPECT_EQ(grid_merge_units_at_once(512, 132), 4);    // b = 4, h_q = 16
+  EXPECT_EQ(grid_merge_units_at_once(1024, 132), 8);   // b = 1, h_q = 128
+  EXPECT_EQ(grid_merge_units_at_once(2112, 132), 16);
+  EXPECT_EQ(grid_merge_units_at_once(100000, 132), 16);   // more than one round
+  EXPECT_EQ(grid_merge_units_at_once(0, 132), 1);
+  for (int64_t units = 1; units <= 5000; units += 37) {
+    const int k = grid_merge_units_at_once(units, 132);
+    EXPECT_EQ(k & (k - 1), 0) << "a power of two dividing the 16 slot groups";
+    EXPECT_LE(k, 16);
+    if (k < 16) EXPECT_GE(132 * k, units) << "one round";
+    if (k > 1) EXPECT_LT(132 * (k / 2), units) << "the fewest at once";
+  }
+}
+
 TEST(Scheduler, CombineSlotLayoutOnlyForFewRowsWithManySlots) {
   using flashmla::plan::combine_threads_per_slot;
   EXPECT_EQ(combine_threads_per_slot(132, 1, 16, 132), 16);     // b = 1, h_q = 16: 64-channel chunks, 128 CTAs

@@ -3,7 +3,10 @@
 // so a single element the kernels fail to write shows up as a mismatch.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <string>
+#include <vector>
 #include <sstream>
 
 #include "gpu/gpu_harness.h"
@@ -120,6 +123,50 @@ TEST(GpuDecode, LongSingleRequestManySplits) {
   run_and_check(spec_of(DType::fp16, 1, 2, 16, 2, true, {32768}, 501));
   run_and_check(spec_of(DType::bf16, 1, 1, 128, 1, false, {20000}, 502));
   run_and_check(spec_of(DType::fp16, 2, 1, 48, 1, true, {9000, 0}, 503));
+}
+
+// A few rows split over most parts: the slot-parallel combine, or, in builds with
+// FLASHMLA_EXPERIMENT_GRID_MERGE on a device that takes cooperative launches, the decode grid's
+// own merge (grid_merge.cuh), which FLASHMLA_GRID_MERGE=0 turns off. Both must match the
+// reference, with 1, 2, 4 and 8 merge units at once per CTA (plan::grid_merge_units_at_once) and an
+// unsplit or empty request beside split ones.
+class GridMergeOff {
+ public:
+  GridMergeOff() {
+    const char* v = std::getenv("FLASHMLA_GRID_MERGE");
+    had_ = v != nullptr;
+    if (had_) saved_ = v;
+    setenv("FLASHMLA_GRID_MERGE", "0", 1);
+  }
+  ~GridMergeOff() {
+    if (had_) {
+      setenv("FLASHMLA_GRID_MERGE", saved_.c_str(), 1);
+    } else {
+      unsetenv("FLASHMLA_GRID_MERGE");
+    }
+  }
+
+ private:
+  bool had_ = false;
+  std::string saved_;
+};
+
+std::vector<CaseSpec> few_rows_many_splits() {
+  return {spec_of(DType::bf16, 1, 1, 16, 1, false, {32768}, 510),
+          spec_of(DType::fp16, 1, 1, 128, 1, false, {20000}, 511),
+          spec_of(DType::bf16, 4, 1, 16, 1, false, {12000, 64, 9000, 30000}, 512),
+          spec_of(DType::fp16, 2, 1, 48, 1, true, {9000, 0}, 513),
+          spec_of(DType::bf16, 1, 2, 32, 4, true, {7000}, 514),
+          spec_of(DType::bf16, 1, 2, 16, 1, true, {7000}, 515)};
+}
+
+TEST(GpuDecode, FewRowsManySplits) {
+  for (const CaseSpec& spec : few_rows_many_splits()) run_and_check(spec);
+}
+
+TEST(GpuDecode, FewRowsManySplitsGridMergeOff) {
+  GridMergeOff off;
+  for (const CaseSpec& spec : few_rows_many_splits()) run_and_check(spec);
 }
 
 // Long ranges per CTA (two parts) with softmaxes from flat to sharp: the bf16 kernels drop P's lo

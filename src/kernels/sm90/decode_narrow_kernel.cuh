@@ -41,6 +41,7 @@
 #include <type_traits>
 
 #include "kernels/sm90/decode_pipeline.cuh"
+#include "kernels/sm90/grid_merge.cuh"
 #include "kernels/sm90/phase_clocks.cuh"
 #include "kernels/sm90/wgmma_ops.cuh"
 
@@ -363,7 +364,8 @@ struct NarrowConsumer {
   }
 };
 
-template <typename T, int kRows>
+// kGridMerge: as in the wide kernel (grid_merge.cuh).
+template <typename T, int kRows, bool kGridMerge>
 __global__ void __launch_bounds__(kDecodeThreads, 1)
     mla_decode_narrow_kernel(const __grid_constant__ DecodeParams p, const __grid_constant__ DecodeMaps maps) {
   using C = NarrowConsumer<T, kRows>;
@@ -701,13 +703,19 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   }
   clk.flush(wg, t == 0);
   cta_span_end(it, nq);
+  if constexpr (kGridMerge) merge_splits_in_grid<T>(p, smem, tid);
 }
 
 template <typename T, int kRows>
 void launch_decode_narrow(const DecodeParams& params, cudaStream_t stream) {
   register_phase_clock_report();
-  launch_decode_kernel<mla_decode_narrow_kernel<T, kRows>, NarrowLayout<T, kRows>::kBytes, kRows>(
+#ifdef FLASHMLA_EXPERIMENT_GRID_MERGE   // docs/perf-log.md, entry 102
+  launch_decode_kernel<mla_decode_narrow_kernel<T, kRows, false>, NarrowLayout<T, kRows>::kBytes, kRows, kDecodeThreads,
+                       mla_decode_narrow_kernel<T, kRows, true>>(params, stream, "mla_decode_narrow_kernel");
+#else
+  launch_decode_kernel<mla_decode_narrow_kernel<T, kRows, false>, NarrowLayout<T, kRows>::kBytes, kRows>(
       params, stream, "mla_decode_narrow_kernel");
+#endif
 }
 
 }  // namespace flashmla::sm90

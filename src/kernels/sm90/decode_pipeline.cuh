@@ -8,6 +8,9 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <type_traits>
 
 #include <cuda.h>
 #include <cuda_runtime_api.h>
@@ -546,38 +549,71 @@ __device__ __forceinline__ void zero_tail_rows(uint32_t stage, int half, int val
   }
 }
 
+// Whether calls may merge their split requests in the decode grid (plan::merge_in_decode_grid);
+// FLASHMLA_GRID_MERGE=0 in the environment keeps the combine kernel for every call.
+inline bool grid_merge_enabled() {
+  const char* v = std::getenv("FLASHMLA_GRID_MERGE");
+  return v == nullptr || std::strcmp(v, "0") != 0;
+}
+
 // Launches a decode kernel of signature (DecodeParams, DecodeMaps) over the plan's grid, then
-// the combine when the plan has splits. Opting in to > 48 KiB of dynamic shared memory is per
-// kernel and per device, and so is the query of how many clusters of two the device holds; both
-// are done once per device, so the calls a serving engine captures into a CUDA graph are launches
-// only. Each instantiation of this template (one per kernel) keeps its own record.
-template <auto kKernel, uint32_t kSmemBytes, int kQRows, int kThreads = kDecodeThreads>
+// the combine when the plan has splits. kMergingKernel, where given, is the same kernel ending in
+// merge_splits_in_grid: it runs instead, with no combine, where the call's shapes and the device
+// allow (plan::merge_in_decode_grid, a cooperative launch of the whole grid). Opting in to
+// > 48 KiB of dynamic shared memory is per kernel and per device, and so are the queries of how
+// many clusters of two and how many cooperative CTAs the device holds; all are done once per
+// device, so the calls a serving engine captures into a CUDA graph are launches only. Each
+// instantiation of this template (one per kernel) keeps its own record.
+template <auto kKernel, uint32_t kSmemBytes, int kQRows, int kThreads = kDecodeThreads, auto kMergingKernel = nullptr>
 void launch_decode_kernel(const DecodeParams& params, cudaStream_t stream, const char* name) {
+  constexpr bool kCanMerge = !std::is_null_pointer_v<decltype(kMergingKernel)>;
   register_cta_span_report();
   const DecodeMaps maps = make_decode_maps(params, kQRows);
   const dim3 grid(params.num_sm_parts, params.num_row_tiles, params.num_heads_kv);
   constexpr bool kMayPair = plan::decode_cluster_rows(kQRows, 2) > 1;   // the kernel's tiles can pair up
-  // Per device: 0 until configured, then 1 + the clusters of two CTAs it holds at once.
+  // Per device: 0 until configured, then 1 + the clusters of two CTAs it holds at once, and 1 +
+  // the CTAs a cooperative launch of the merging kernel may have.
   static std::atomic<int> configured[kMaxDevices] = {};
+  static std::atomic<int> cooperative_ctas[kMaxDevices] = {};
   int device = 0;
   cuda_check(cudaGetDevice(&device), "cudaGetDevice");
   int pairs = device < kMaxDevices ? configured[device].load(std::memory_order_acquire) - 1 : -1;
+  int coop_ctas = device < kMaxDevices ? cooperative_ctas[device].load(std::memory_order_acquire) - 1 : -1;
   if (pairs < 0) {
-    cuda_check(cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)),
-               name);
+    const int smem_bytes = static_cast<int>(kSmemBytes);
+    cuda_check(cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes), name);
     pairs = kMayPair ? max_active_clusters(kKernel, 2u, kThreads, kSmemBytes) : 0;
-    if (device < kMaxDevices) configured[device].store(pairs + 1, std::memory_order_release);
+    coop_ctas = 0;
+    if constexpr (kCanMerge) {
+      cuda_check(cudaFuncSetAttribute(kMergingKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes), name);
+      coop_ctas = max_cooperative_ctas(kMergingKernel, device, kThreads, kSmemBytes);
+    }
+    if (device < kMaxDevices) {
+      cooperative_ctas[device].store(coop_ctas + 1, std::memory_order_release);
+      configured[device].store(pairs + 1, std::memory_order_release);
+    }
+  }
+  const int64_t ctas = static_cast<int64_t>(grid.x) * grid.y * grid.z;
+  const bool merge_in_grid = kCanMerge && params.num_sm_parts > 1 && ctas <= coop_ctas &&
+                             plan::merge_in_decode_grid(params.num_sm_parts, params.batch,
+                                                        params.num_heads_kv * params.rows_per_kv, static_cast<int>(ctas)) &&
+                             grid_merge_enabled();
+  if constexpr (kCanMerge) {
+    if (merge_in_grid) {
+      // Without clusters: a cooperative launch is sized in CTAs, and these calls' CTAs share few pages.
+      launch_programmatic_clustered(kMergingKernel, grid, 1u, kThreads, kSmemBytes, stream, name, true, params, maps);
+      return;
+    }
   }
   // Row tiles that read the same pages run as clusters of two (plan::decode_cluster_rows), where
   // the device holds the whole grid that way at once: the plan's grid is one wave, and a cluster
   // launch must not make it two.
   unsigned cluster_y = static_cast<unsigned>(plan::decode_cluster_rows(kQRows, params.num_row_tiles));
-  const int64_t ctas = static_cast<int64_t>(grid.x) * grid.y * grid.z;
   if (cluster_y > 1 && 2 * static_cast<int64_t>(pairs) < ctas) cluster_y = 1;
   // Programmatic serialisation: the grid may be scheduled while the previous kernel drains (the
   // previous call's combine triggers it at its start) and waits for it in start_decode_cta. That
   // hides the launch gap between calls, e.g. between layers.
-  launch_programmatic_clustered(kKernel, grid, cluster_y, kThreads, kSmemBytes, stream, name, params, maps);
+  launch_programmatic_clustered(kKernel, grid, cluster_y, kThreads, kSmemBytes, stream, name, false, params, maps);
 #ifndef FLASHMLA_EXPERIMENT_SKIP_COMBINE   // timing only: split requests keep no output
   if (params.num_sm_parts > 1) launch_combine(params, stream);
 #endif

@@ -38,6 +38,7 @@
 
 #include "kernels/sm90/channel_half_scores.cuh"
 #include "kernels/sm90/decode_pipeline.cuh"
+#include "kernels/sm90/grid_merge.cuh"
 #include "kernels/sm90/phase_clocks.cuh"
 #include "kernels/sm90/wgmma_ops.cuh"
 #include "kernels/sm90/wide_tile_stores.cuh"
@@ -499,7 +500,9 @@ struct Consumer {
 #endif
 #endif
 
-template <typename T>
+// kGridMerge: the grid was launched cooperatively and merges its split requests itself
+// (grid_merge.cuh); a separate instantiation, so that the other calls run the kernel as it was.
+template <typename T, bool kGridMerge>
 __global__ void __launch_bounds__(kDecodeThreads, 1)
     mla_decode_wgmma_kernel(const __grid_constant__ DecodeParams p, const __grid_constant__ DecodeMaps maps) {
   using C = Consumer<T>;
@@ -847,12 +850,19 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     consumer_loop(std::integral_constant<int, 1>{});
   }
 #endif
+  if constexpr (kGridMerge) merge_splits_in_grid<T>(p, smem, tid);
 }
 
 template <typename T>
 void launch_decode_wide(const DecodeParams& params, cudaStream_t stream) {
   register_phase_clock_report();
-  launch_decode_kernel<mla_decode_wgmma_kernel<T>, WgmmaDecodeSmem::kBytes, kTileRows>(params, stream, "mla_decode_wgmma_kernel");
+#ifdef FLASHMLA_EXPERIMENT_GRID_MERGE   // docs/perf-log.md, entry 102
+  launch_decode_kernel<mla_decode_wgmma_kernel<T, false>, WgmmaDecodeSmem::kBytes, kTileRows, kDecodeThreads,
+                       mla_decode_wgmma_kernel<T, true>>(params, stream, "mla_decode_wgmma_kernel");
+#else
+  launch_decode_kernel<mla_decode_wgmma_kernel<T, false>, WgmmaDecodeSmem::kBytes, kTileRows>(params, stream,
+                                                                                             "mla_decode_wgmma_kernel");
+#endif
 }
 
 }  // namespace flashmla::sm90

@@ -20,27 +20,34 @@ inline cudaLaunchAttribute cluster_attribute(unsigned cluster_y) {
 }
 
 // cluster_y > 1: the grid runs as clusters of cluster_y CTAs along y (grid.y a multiple of it).
+// cooperative: all CTAs are resident at once and may meet at grid barriers (the caller checked
+// that the grid fits).
 template <typename Kernel, typename... Args>
 void launch_programmatic_clustered(Kernel kernel, dim3 grid, unsigned cluster_y, int threads, unsigned smem_bytes,
-                                   cudaStream_t stream, const char* what, const Args&... args) {
+                                   cudaStream_t stream, const char* what, bool cooperative, const Args&... args) {
   cudaLaunchConfig_t config = {};
   config.gridDim = grid;
   config.blockDim = dim3(threads);
   config.dynamicSmemBytes = smem_bytes;
   config.stream = stream;
-  cudaLaunchAttribute attribute[2];
-  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute[0].val.programmaticStreamSerializationAllowed = 1;
-  attribute[1] = cluster_attribute(cluster_y);
+  cudaLaunchAttribute attribute[3];
+  unsigned n = 0;
+  attribute[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute[n++].val.programmaticStreamSerializationAllowed = 1;
+  if (cluster_y > 1) attribute[n++] = cluster_attribute(cluster_y);
+  if (cooperative) {
+    attribute[n].id = cudaLaunchAttributeCooperative;
+    attribute[n++].val.cooperative = 1;
+  }
   config.attrs = attribute;
-  config.numAttrs = cluster_y > 1 ? 2 : 1;
+  config.numAttrs = n;
   cuda_check(cudaLaunchKernelEx(&config, kernel, args...), what);
 }
 
 template <typename Kernel, typename... Args>
 void launch_programmatic(Kernel kernel, dim3 grid, int threads, unsigned smem_bytes, cudaStream_t stream,
                          const char* what, const Args&... args) {
-  launch_programmatic_clustered(kernel, grid, 1u, threads, smem_bytes, stream, what, args...);
+  launch_programmatic_clustered(kernel, grid, 1u, threads, smem_bytes, stream, what, false, args...);
 }
 
 // How many clusters of cluster_y CTAs of `kernel` (threads, smem_bytes) the device can hold at
@@ -60,6 +67,20 @@ int max_active_clusters(Kernel kernel, unsigned cluster_y, int threads, unsigned
     return 0;
   }
   return clusters;
+}
+
+// How many CTAs of `kernel` (threads, smem_bytes) a cooperative launch may have on this device:
+// 0 when it does not support cooperative launches. A host query, no stream work.
+template <typename Kernel>
+int max_cooperative_ctas(Kernel kernel, int device, int threads, unsigned smem_bytes) {
+  int supported = 0, sms = 0, per_sm = 0;
+  if (cudaDeviceGetAttribute(&supported, cudaDevAttrCooperativeLaunch, device) != cudaSuccess || !supported ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem_bytes) != cudaSuccess) {
+    (void)cudaGetLastError();   // not sticky: the call then merges with the combine kernel
+    return 0;
+  }
+  return sms * per_sm;
 }
 
 }  // namespace flashmla::sm90
