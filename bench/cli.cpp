@@ -15,6 +15,7 @@ const char* kUsage =
     "  --rows grid|small|all     b=128 varlen causal grid, small-batch fixed rows, or both\n"
     "  single configuration (any of these selects it; unset ones take the defaults shown):\n"
     "    --b 128 --s_q 1 --h_q 128 --h_kv 1 --s_k 4096 --varlen 1 --causal 1 --dtype bf16|fp16\n"
+    "    --sm_parts 0             parts of the split plan (0: the library's num_sm_parts_for; a diagnostic)\n"
     "  --repeats 7 --iters 20 --warmup 5   timing: median over repeats of iters back-to-back calls\n"
     "  --json FILE                write all rows, ceilings and device info as JSON\n"
     "  --check                    verify a cut-down case of each row against Backend::cpu first\n"
@@ -114,6 +115,11 @@ Options parse_args(int argc, char** argv) {
     else if (name == "s_k") { single.s_k = to_int(name, value); have_single = true; }
     else if (name == "varlen") { single.varlen = to_bool(name, value); have_single = true; }
     else if (name == "causal") { single.causal = to_bool(name, value); have_single = true; }
+    else if (name == "sm_parts") {
+      single.sm_parts = to_int(name, value);
+      if (single.sm_parts < 0) throw std::runtime_error("--sm_parts: expected 0 or more, got '" + value + "'");
+      have_single = true;
+    }
     else if (name == "dtype") {
       if (value == "bf16") single.dtype = flashmla::DType::bf16;
       else if (value == "fp16") single.dtype = flashmla::DType::fp16;

@@ -65,6 +65,7 @@ std::string describe(const Config& c) {
   s << "b=" << c.b << " s_q=" << c.s_q << " h_q=" << c.h_q << " h_kv=" << c.h_kv << " s_k=" << c.s_k
     << (c.varlen ? " varlen" : " fixed") << (c.causal ? " causal" : " non-causal") << " "
     << flashmla::dtype_name(c.dtype);
+  if (c.sm_parts > 0) s << " sm_parts=" << c.sm_parts;
   return s.str();
 }
 

@@ -168,7 +168,8 @@ void build_workload(Workload& w, const Config& c, int device, size_t rotate_byte
   w.lse = device_alloc<float>(static_cast<size_t>(c.b) * c.h_q * c.s_q * sizeof(float), "lse");
 
   const int q_tokens_per_kv = c.s_q * c.h_q / c.h_kv;
-  w.num_sm_parts = flashmla::num_sm_parts_for(flashmla::device_sm_count(device), q_tokens_per_kv, c.h_kv);
+  w.num_sm_parts = c.sm_parts > 0 ? c.sm_parts
+                                  : flashmla::num_sm_parts_for(flashmla::device_sm_count(device), q_tokens_per_kv, c.h_kv);
   w.tile_metadata = device_alloc<int32_t>(
       static_cast<size_t>(w.num_sm_parts) * flashmla::kMetadataFields * sizeof(int32_t), "tile_scheduler_metadata");
   w.num_splits = device_alloc<int32_t>((static_cast<size_t>(c.b) + 1) * sizeof(int32_t), "num_splits");

@@ -9,6 +9,9 @@
 #   bash scripts/cta_spans.sh 128,1,128,4096 128,1,64,4096          (builds build-spans/ first)
 #   BENCH=path/to/spans/flashmla_bench ITERS=200 bash scripts/cta_spans.sh 128,1,128,4096
 #   FLAGS=-DFLASHMLA_EXPERIMENT_RESIDENT_PAGES bash scripts/cta_spans.sh 128,1,128,32768   (cycles a page)
+#   BENCH_ARGS="--sm_parts 66" TAG=_66 bash scripts/cta_spans.sh 1,1,16,32768   (extra bench options; CSV name suffix)
+# With FLAGS=-DFLASHMLA_EXPERIMENT_PAGE_TIMELINE the CSVs also hold each CTA's page issues and landings
+# (scripts/page_timeline.py bins them into the grid's stream over time).
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -25,9 +28,9 @@ fi
 for r in "$@"; do
   IFS=, read -r b s_q h_q s_k <<<"$r"
   varlen=0; [ "$b" = 128 ] && varlen=1
-  csv="$out/cta_spans/${r//,/_}.csv"
+  csv="$out/cta_spans/${r//,/_}${TAG:-}.csv"
   run=$(FLASHMLA_CTA_SPANS_CSV="$csv" "$bench" --b "$b" --s_q "$s_q" --h_q "$h_q" --s_k "$s_k" --varlen "$varlen" \
-    --causal 1 --iters "${ITERS:-20}" 2>&1)
+    --causal 1 --iters "${ITERS:-20}" ${BENCH_ARGS:-} 2>&1)
   us=$(echo "$run" | grep -E '^\| [0-9]' | head -1 | cut -d'|' -f6 | tr -d ' ')
   python3 - "$r" "$us" "$csv" <<'PY' | tee -a "$log"
 import csv, sys

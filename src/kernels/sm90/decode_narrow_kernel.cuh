@@ -454,6 +454,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       float s[kS];
       const uint32_t first0 = clk.now();
       mbar_wait(ring.full(it), ring.full_parity(it));
+      timeline_page_waited(it);
       clk.add_since(10, first0);   // per segment: waiting for its first page
       C::scores(s, sQ, warp_uniform(ring.stage(it)), wg, [] {});
       clk.start();
@@ -609,6 +610,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
           constexpr bool kReleaseBeforeNext = false;
 #endif
           mbar_wait(ring.full(it_j + 1), ring.full_parity(it_j + 1));
+          timeline_page_waited(it_j + 1);
           clk.mark(4);
           C::scores(s, sQ, warp_uniform(ring.stage(it_j + 1)), wg, [&] {
             clk.mark(5);
@@ -628,6 +630,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
 
     // ---- epilogue: column sums over the 8 lanes and 4 warps of a column, in a fixed order
     const uint32_t epi0 = clk.now();
+    timeline_epilogue(EpiloguePoint::kBegin);
     // With the column split each warpgroup sums its own columns, and both read every column.
     const int q_state0 = kLazyMax ? C::kOwnQ * wg : 0;
 #pragma unroll
@@ -648,6 +651,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       }
     };
     sums_barrier();
+    timeline_epilogue(EpiloguePoint::kSummed);
 
 #pragma unroll
     for (int c = 0; c < kCols; ++c) {
@@ -697,6 +701,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         if (lse_writer && w == 0 && g == 0) p.partial_lse[prow] = lse;
       }
     }
+    timeline_epilogue(EpiloguePoint::kStored);
     // The next request's epilogue rewrites col_sum; every warp that reads it must have read it.
     sums_barrier();
     clk.add_since(9, epi0);   // per segment: epilogue

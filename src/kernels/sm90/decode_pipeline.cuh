@@ -267,6 +267,7 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
     mbar_wait(ring.empty(it), ring.full_parity(it) ^ 1);
     clk.mark(0);
     clk.page();
+    timeline_page_issued(it);
 #if defined(FLASHMLA_EXPERIMENT_RESIDENT_PAGES) || defined(FLASHMLA_EXPERIMENT_L2_PREFETCH_PAGES)
     // Timing only (wrong results). RESIDENT_PAGES (perf-log entry 55): each stage is loaded once
     // per CTA, and later pages reuse its bytes, so the page loop runs with no loads in flight.
@@ -486,6 +487,25 @@ __device__ __forceinline__ void init_pipeline_barriers(const Pipeline& pl, bool 
   fence_barrier_init();
 }
 
+#ifdef FLASHMLA_EXPERIMENT_PAGE_TIMELINE
+// The page timeline's observer (one thread of the producer warpgroup): when the CTA's first Q tile
+// and each of its first pages landed, from the full barriers (for a two-part page, its second part).
+template <bool kTwoPart>
+__device__ __forceinline__ void observe_page_landings(const DecodeParams& p, const int32_t* fields, int req_begin,
+                                                      int req_end, const KvRing& ring, uint32_t q_full) {
+  int pages = 0;
+  for (PageCursor c(p, fields, req_begin, req_end); c.valid && pages < kTimelinePages; c.advance()) ++pages;
+  if (pages == 0) return;
+  mbar_wait_idle(q_full, 0);
+  timeline_mark(kTlQLanded);
+  for (int it = 0; it < pages; ++it) {
+    mbar_wait_idle(ring.full(it), ring.full_parity(it));
+    if constexpr (kTwoPart) mbar_wait_idle(ring.full_b(it), ring.full_parity(it));
+    timeline_mark(kTlLanded0 + it);
+  }
+}
+#endif
+
 // The producer warpgroup (thread pt of 128): warp 0 streams pages, warps 1-3 load Q tiles of kRows rows.
 template <int kRows, bool kTwoPart>
 __device__ __forceinline__ void run_producer(const DecodeParams& p, const DecodeMaps& maps, const int32_t* fields,
@@ -494,6 +514,10 @@ __device__ __forceinline__ void run_producer(const DecodeParams& p, const Decode
   regs_decrease<kProducerRegs>();
   if (pt == 0) {
     produce_kv_pages<kTwoPart, (kRows < plan::kRowsPerTile)>(p, &maps.kv, fields, req_begin, req_end, kv_head, ring);
+#ifdef FLASHMLA_EXPERIMENT_PAGE_TIMELINE
+  } else if (pt == 64 && maps.q_by_tma != 0) {   // a thread the TMA Q loader leaves idle
+    observe_page_landings<kTwoPart>(p, fields, req_begin, req_end, ring, q_full);
+#endif
   } else if (pt >= 32) {
     load_q_tiles<kRows>(p, maps, fields, req_begin, req_end, kv_head, m_base, sQ, q_full, q_empty, pt - 32);
   }

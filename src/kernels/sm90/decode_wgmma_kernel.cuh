@@ -820,6 +820,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     }
 
     // ---- epilogue: row sums of both consumers, in a fixed order (deterministic)
+    timeline_epilogue(EpiloguePoint::kBegin);
 #pragma unroll
     for (int e = 0; e < 2; ++e) {
       l_part[e] += __shfl_xor_sync(0xffffffffu, l_part[e], 1);
@@ -830,12 +831,14 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       s_row_sum[wg * 64 + row0 + 8] = l_part[1];
     }
     named_barrier_sync(kBarRowSum, 2 * kWarpgroupThreads);
+    timeline_epilogue(EpiloguePoint::kSummed);
     // p9 starts here: an interval from the epilogue's start (before the row-sum shuffles) read
     // negative on the GPU, i.e. the clock reads did not stay in program order around them.
     clk.start();
 
     store_wide_tile_rows<T>(p, dst, r, kv_head, m_base, row0, tq, wg, o, m,
                             [&](int, int rl) { return s_row_sum[rl] + s_row_sum[64 + rl]; });
+    timeline_epilogue(EpiloguePoint::kStored);
     // The next request's epilogue rewrites s_row_sum; both consumers must have read it.
     named_barrier_sync(kBarRowSum, 2 * kWarpgroupThreads);
     clk.mark(9);   // per segment: the epilogue's O and lse stores and its last barrier

@@ -191,6 +191,30 @@ __device__ __forceinline__ void cta_span_end(int pages, int segments) {
   }
 }
 
+#ifdef FLASHMLA_EXPERIMENT_PAGE_TIMELINE
+// Experiment-only, on top of the CTA spans (FLASHMLA_EXPERIMENT_PAGE_TIMELINE): per CTA, the global
+// timer when its first Q tile landed, when its consumers began their last epilogue, and when each
+// of its first kTimelinePages pages was issued (the producer) and landed (an observer thread of the
+// producer warpgroup that waits on the full barriers). Written as extra CSV columns, so that the
+// bytes landed over the whole grid can be binned in time (scripts/page_timeline.py).
+inline constexpr int kTimelinePages = 32;
+enum TimelineEvent : int {
+  kTlQLanded = 0,
+  kTlEpilogue = 1,      // the consumers' last epilogue begins (thread 0)
+  kTlEpiSummed = 2,     // its row or column sums are complete (after their barrier)
+  kTlEpiStored = 3,     // thread 0 has issued its last O store
+  kTlIssue0 = 4,
+  kTlLanded0 = kTlIssue0 + kTimelinePages,
+  kTlWaited0 = kTlLanded0 + kTimelinePages,   // consumer thread 0's wait for the page returned (narrow kernel)
+  kTlEvents = kTlWaited0 + kTimelinePages
+};
+static __device__ unsigned long long g_page_timeline[kMaxSpanCtas][kTlEvents];
+__device__ __forceinline__ void timeline_mark(int event) {
+  const int i = span_index();
+  if (i < kMaxSpanCtas) g_page_timeline[i][event] = global_ns();
+}
+#endif
+
 static void print_cta_spans() {
   static unsigned long long h[kMaxSpanCtas][6];
   static unsigned int sm[kMaxSpanCtas];
@@ -218,11 +242,35 @@ static void print_cta_spans() {
                (t_end - t0) / 1e3, sum / n / 1e3, dmax / 1e3, cycles / sum, t0, t_end);
   if (const char* path = std::getenv("FLASHMLA_CTA_SPANS_CSV")) {
     if (FILE* f = std::fopen(path, "w")) {
-      std::fprintf(f, "x,y,z,sm,start_ns,end_ns,cycles,pages,segments\n");
+#ifdef FLASHMLA_EXPERIMENT_PAGE_TIMELINE
+      static unsigned long long tl[kMaxSpanCtas][kTlEvents];
+      const bool have_tl = cudaMemcpyFromSymbol(tl, g_page_timeline, sizeof(tl)) == cudaSuccess;
+      // Times relative to t0; -1 where the event was not reached (beyond the CTA's pages).
+      auto rel = [&](int i, int e) {
+        return tl[i][e] >= t0 && tl[i][e] <= t_end ? static_cast<long long>(tl[i][e] - t0) : -1ll;
+      };
+#endif
+      std::fprintf(f, "x,y,z,sm,start_ns,end_ns,cycles,pages,segments");
+#ifdef FLASHMLA_EXPERIMENT_PAGE_TIMELINE
+      std::fprintf(f, ",q_landed_ns,epilogue_ns,epi_summed_ns,epi_stored_ns");
+      for (int k = 0; k < kTimelinePages; ++k) std::fprintf(f, ",issue%d_ns", k);
+      for (int k = 0; k < kTimelinePages; ++k) std::fprintf(f, ",landed%d_ns", k);
+      for (int k = 0; k < kTimelinePages; ++k) std::fprintf(f, ",waited%d_ns", k);
+#endif
+      std::fprintf(f, "\n");
       for (int i = 0; i < n; ++i) {
         const int x = i % grid[0], y = (i / grid[0]) % grid[1], z = i / (grid[0] * grid[1]);
-        std::fprintf(f, "%d,%d,%d,%u,%llu,%llu,%llu,%llu,%llu\n", x, y, z, sm[i], h[i][0] - t0, h[i][1] - t0,
+        std::fprintf(f, "%d,%d,%d,%u,%llu,%llu,%llu,%llu,%llu", x, y, z, sm[i], h[i][0] - t0, h[i][1] - t0,
                      h[i][3] - h[i][2], h[i][4], h[i][5]);
+#ifdef FLASHMLA_EXPERIMENT_PAGE_TIMELINE
+        for (int e = 0; e < kTlEvents; ++e) {
+          const bool page_event = e >= kTlIssue0;
+          const int page = (e - kTlIssue0) % kTimelinePages;
+          const bool reached = have_tl && (!page_event || static_cast<unsigned long long>(page) < h[i][4]);
+          std::fprintf(f, ",%lld", reached ? rel(i, e) : -1ll);
+        }
+#endif
+        std::fprintf(f, "\n");
       }
       std::fclose(f);
     }
@@ -350,6 +398,30 @@ inline void register_cta_span_report() {}
 __device__ __forceinline__ void combine_span_mark(CombineMark) {}
 inline void register_combine_span_report() {}
 #endif
+
+#if defined(FLASHMLA_EXPERIMENT_PAGE_TIMELINE) && !defined(FLASHMLA_EXPERIMENT_CTA_SPANS)
+#error "FLASHMLA_EXPERIMENT_PAGE_TIMELINE extends the CTA spans: define FLASHMLA_EXPERIMENT_CTA_SPANS too"
+#endif
+// The page timeline's marks in the kernels; nothing without FLASHMLA_EXPERIMENT_PAGE_TIMELINE.
+__device__ __forceinline__ void timeline_page_issued(int it) {
+#ifdef FLASHMLA_EXPERIMENT_PAGE_TIMELINE
+  if (it < kTimelinePages) timeline_mark(kTlIssue0 + it);
+#endif
+}
+__device__ __forceinline__ void timeline_page_waited(int it) {
+#ifdef FLASHMLA_EXPERIMENT_PAGE_TIMELINE
+  if (threadIdx.x == 0 && it < kTimelinePages) timeline_mark(kTlWaited0 + it);
+#endif
+}
+// The consumers' last epilogue: begun, its sums complete, thread 0's last O store issued.
+enum class EpiloguePoint { kBegin, kSummed, kStored };
+__device__ __forceinline__ void timeline_epilogue(EpiloguePoint point) {
+#ifdef FLASHMLA_EXPERIMENT_PAGE_TIMELINE
+  if (threadIdx.x == 0) timeline_mark(kTlEpilogue + static_cast<int>(point));
+#else
+  (void)point;
+#endif
+}
 
 // Experiment-only: a delay of `cycles` inserted into a phase (FLASHMLA_EXPERIMENT_SPIN_*), to see
 // how much of it reaches the kernel's time, i.e. whether that phase is on the critical path.
