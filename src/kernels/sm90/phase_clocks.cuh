@@ -193,10 +193,11 @@ __device__ __forceinline__ void cta_span_end(int pages, int segments) {
 
 #ifdef FLASHMLA_EXPERIMENT_PAGE_TIMELINE
 // Experiment-only, on top of the CTA spans (FLASHMLA_EXPERIMENT_PAGE_TIMELINE): per CTA, the global
-// timer when its first Q tile landed, when its consumers began their last epilogue, and when each
-// of its first kTimelinePages pages was issued (the producer) and landed (an observer thread of the
-// producer warpgroup that waits on the full barriers). Written as extra CSV columns, so that the
-// bytes landed over the whole grid can be binned in time (scripts/page_timeline.py).
+// timer when its first Q tile landed; when each of its first kTimelinePages pages was issued (the
+// producer), landed (an observer thread of the producer warpgroup that waits on the full barriers,
+// where Q comes by TMA) and was taken by the consumers (narrow kernel); and the three points of its
+// last epilogue (TimelineEvent). Written as extra CSV columns, so that the bytes landed over the
+// whole grid can be binned in time (scripts/page_timeline.py, perf-log entry 104).
 inline constexpr int kTimelinePages = 32;
 enum TimelineEvent : int {
   kTlQLanded = 0,
