@@ -11,24 +11,24 @@
 // (TMA stream of pages into a 2-stage ring, Q tile loads) is the wide kernel's
 // (decode_pipeline.cuh). The two consumer warpgroups work on the same page:
 //   - scores: WG c takes 288 of the 576 channels (18 k-steps) of S^T; the two partial sums meet
-//     through shared memory (one 256-thread barrier). At R = 32 each warpgroup then completes
-//     half of the query columns (16c..16c+15: it receives the other's partial sums of those and
-//     hands over its own of the rest) and runs the softmax, the lo rule and the P^T stores of
-//     those columns alone. At R = 16 both hold the whole S^T with the same bits (a + b = b + a)
-//     and run the same softmax;
-//   - softmax over keys, i.e. down the M side. R = 32: against reference column maxima that move
-//     only when a page raises a column's maximum by more than kLazyMaxLog2 (decode_pipeline.cuh):
-//     on most pages no maximum crosses lanes or warps. A raising page (every column's first,
-//     and later jumps) takes a uniform slow path that finds the column maxima over the 8 lanes
+//     through shared memory (one 256-thread barrier). Each warpgroup then completes half of the
+//     query columns (R/2 c..: it receives the other's partial sums of those and hands over its
+//     own of the rest) and runs the softmax, the lo rule and the P^T stores of those columns
+//     alone;
+//   - softmax over keys, i.e. down the M side, against reference column maxima that move only
+//     when a page raises a column's maximum by more than kLazyMaxLog2 (decode_pipeline.cuh): on
+//     most pages no maximum crosses lanes or warps. A raising page (every column's first, and
+//     later jumps) takes a uniform slow path that finds the column maxima over the 8 lanes
 //     (shuffles) and the 4 warps (shared memory, a 128-thread barrier per warpgroup), and the
 //     warpgroups publish their columns' rescale factors for O^T, which holds every column in
-//     both. R = 16: the exact maxima of every page, the same way;
+//     both. Until perf-log entry 105, R = 16 took the exact maxima of every page and ran the whole
+//     softmax in both warpgroups;
 //   - P^T is written with stmatrix.trans as a K-major B tile of R query rows x 64 keys; for bf16
 //     the hi and lo terms of P (docs/design.md, precision) are stacked as 2R rows, so one
 //     m64n(2R) MMA reads V once for both and the two halves of its accumulator are added at the
-//     end: hi + lo costs no second pass over V. At R = 32, P_lo is written as zeros where the lo
-//     rule lets a thread go without it (zero operands cost the tensor core less power), and each
-//     warpgroup writes hi and lo of its own columns; at R = 16 warpgroup 0 writes hi, 1 lo;
+//     end: hi + lo costs no second pass over V. Each warpgroup writes hi and lo of its own
+//     columns. At R = 32, P_lo is written as zeros where the lo rule lets a thread go without it
+//     (zero operands cost the tensor core less power); R = 16 keeps lo on every page;
 //   - output: WG c accumulates channels 256c..256c+255, four m64 channel tiles of O^T (R = 32,
 //     bf16: 4 x 32 registers per thread).
 //
@@ -62,9 +62,9 @@ struct NarrowLayout {
   static constexpr uint32_t kP = kStage0 + 2 * kTileBytes;   // after the two KV stages
   static constexpr uint32_t kXchg = kP + kPRows * 128;           // float4 [2 wg][kRows / 8][128 threads]
   static constexpr uint32_t kColMax = kXchg + 2 * 128 * (kRows / 2) * 4;   // float [2 wg][4 warps][kRows]
-  static constexpr uint32_t kColSum = kColMax + 2 * 4 * kRows * 4;         // float [2 wg][4 warps][kRows]
-  // With the query columns split between the warpgroups (lazy maxima), the column sums are one
-  // float [4 warps][kRows] that both fill, followed by the slow path's rescale factors, float [kRows].
+  // The column sums, float [4 warps][kRows] that both warpgroups fill (each its own columns),
+  // then the slow path's rescale factors, float [kRows]; the region keeps room for 2 x 4 x kRows.
+  static constexpr uint32_t kColSum = kColMax + 2 * 4 * kRows * 4;
   static constexpr uint32_t kColAlpha = kColSum + 4 * kRows * 4;
   static constexpr uint32_t kBars = kColSum + 2 * 4 * kRows * 4;
   static constexpr uint32_t kBytes = kBars + kPipelineBarrierBytes;
@@ -134,25 +134,8 @@ struct NarrowConsumer {
     accumulate(kChunks - 1);
   }
 
-  // Adds the other warpgroup's half of S^T: the same element in both, a + b = b + a bit for bit.
-  static __device__ __forceinline__ void exchange(float (&s)[kS], uint8_t* xchg, int wg, int t) {
-    float4* mine = reinterpret_cast<float4*>(xchg) + wg * (kS / 4) * kWarpgroupThreads + t;
-    const float4* other = reinterpret_cast<const float4*>(xchg) + (1 - wg) * (kS / 4) * kWarpgroupThreads + t;
-#pragma unroll
-    for (int i = 0; i < kS / 4; ++i) mine[i * kWarpgroupThreads] = make_float4(s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3]);
-    named_barrier_sync(kBarScores, 2 * kWarpgroupThreads);
-#pragma unroll
-    for (int i = 0; i < kS / 4; ++i) {
-      const float4 v = other[i * kWarpgroupThreads];
-      s[4 * i] += v.x;
-      s[4 * i + 1] += v.y;
-      s[4 * i + 2] += v.z;
-      s[4 * i + 3] += v.w;
-    }
-  }
-
-  // Column split (lazy maxima, R = 32): warpgroup c owns the second half of a thread's query
-  // columns if c = 1, the first if c = 0, i.e. accumulator elements kOwnS * c.. (query columns
+  // Column split: warpgroup c owns the second half of a thread's query columns if c = 1, the
+  // first if c = 0, i.e. accumulator elements kOwnS * c.. (query columns
   // kOwnQ * c..). It completes the scores, softmax, sums, lo rule and P^T stores (hi and lo) of
   // those columns alone, so each warpgroup exponentiates half of S^T instead of all of it, and
   // both store the same share of P^T (docs/perf-log.md, entry 63). Local element k is element
@@ -217,7 +200,7 @@ struct NarrowConsumer {
   // kNC columns, the first being query column q0 + query_of(0, tq).
   template <int kNC>
   static __device__ __forceinline__ void page_column_max(const float (&own)[kNC], float* col_max, int w, int g,
-                                                         int tq, int bar_group, float (&tile)[kNC], int q0 = 0) {
+                                                         int tq, int bar_group, float (&tile)[kNC], int q0) {
     float cmax[kNC];
 #pragma unroll
     for (int c = 0; c < kNC; ++c) {
@@ -286,37 +269,10 @@ struct NarrowConsumer {
     return HalfOps<T>::pack(a - r.x, b - r.y);
   }
 
-  // Writes P^T (hi rows 0..kRows-1, lo rows kRows..2*kRows-1) with stmatrix.trans: matrix
-  // 2 * jn + e of a thread is keys 16w + 8e.. x columns 8jn.., stored as memory rows (query
-  // 8jn + r) of 8 keys. The whole of P^T (R = 16): bf16, warpgroup 0 writes hi and warpgroup 1
-  // lo; fp16, warpgroup 0 writes P.
-  static __device__ __forceinline__ void store_p(const float (&pv)[kS], uint32_t sP, int wg, int w, int lane) {
-    constexpr int kMatrices = kRows / 4;
-    if (!kSplitP && wg != 0) return;
-    uint32_t word[kMatrices];
-#pragma unroll
-    for (int mi = 0; mi < kMatrices; ++mi) {
-      const float a = pv[2 * mi], b = pv[2 * mi + 1];   // (jn, e) = (mi / 2, mi % 2)
-      const uint32_t hi = HalfOps<T>::pack(a, b);
-      if (kSplitP && wg == 1) {
-        word[mi] = lo_word(a, b, hi);
-      } else {
-        word[mi] = hi;
-      }
-    }
-    const uint32_t rows = (kSplitP && wg == 1) ? kRows : 0;
-#pragma unroll
-    for (int x = 0; x < kMatrices / 4; ++x) {
-      const int mi = 4 * x + (lane >> 3), r = lane & 7;
-      const int q = 8 * (mi >> 1) + r;
-      const uint32_t addr = sP + (rows + q) * 128 + ((((2 * w + (mi & 1)) ^ r) & 7) << 4);
-      stmatrix_x4_trans(addr, word[4 * x], word[4 * x + 1], word[4 * x + 2], word[4 * x + 3]);
-    }
-  }
-
   // Column split: this warpgroup's query columns of P^T, hi (rows kOwnQ * wg..) and, for bf16, lo
   // (kRows rows further; zeros unless keep_lo: the output MMA keeps its shape, and zero operands
-  // cost the tensor core less power), laid out as in store_p.
+  // cost the tensor core less power), with stmatrix.trans: matrix 2 * jn + e of a thread's term is
+  // keys 16w + 8e.. x its columns 8jn.., stored as memory rows (one query column each) of 8 keys.
   static __device__ __forceinline__ void store_p_own(const float (&x)[kOwnS], uint32_t sP, int wg, int w, int lane,
                                                      bool keep_lo) {
     constexpr int kM = kOwnS / 2;   // matrices per term: 4 (R = 32) or 2 (R = 16)
@@ -371,17 +327,9 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   using C = NarrowConsumer<T, kRows>;
   using L = NarrowLayout<T, kRows>;
   constexpr int kS = C::kS, kCols = C::kCols, kO = C::kO;
-  // Lazy column maxima (kLazyMaxLog2) shorten R = 32's page chain; R = 16 streams at the memory
-  // rate either way, and measured slower with them (docs/perf-log.md, entry 27), so it keeps the
-  // exact maxima of every page.
-#ifdef FLASHMLA_EXPERIMENT_NARROW16_LAZY
-  constexpr bool kLazyMax = true;   // R = 16 with lazy maxima and the column split: no gain (entry 63)
-#else
-  constexpr bool kLazyMax = kRows > 16;
-#endif
-  // With lazy maxima the warpgroups split the query columns (C::exchange_own); with exact ones
-  // both hold all of S^T and run the same softmax.
-  constexpr int kStateCols = kLazyMax ? C::kOwnCols : kCols;
+  // The warpgroups split the query columns (C::exchange_own) and take them against lazy maxima
+  // (kLazyMaxLog2). Each holds kOwnCols columns of the softmax state.
+  constexpr int kStateCols = C::kOwnCols;
   extern __shared__ __align__(1024) uint8_t smem[];
   const uint32_t sbase = smem_u32(smem);
   const uint32_t sQ = sbase + L::kQ;
@@ -408,8 +356,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   const float sl2 = p.scale_log2;
   const float lazy_slack = kLazyMaxLog2 / sl2;
   float* col_max = reinterpret_cast<float*>(smem + L::kColMax) + wg * 4 * kRows;   // [4 warps][kRows]
-  // Column sums: [4 warps][kRows] per warpgroup, or with the column split one array both fill.
-  float* col_sum = reinterpret_cast<float*>(smem + L::kColSum) + (kLazyMax ? 0 : wg * 4 * kRows);
+  float* col_sum = reinterpret_cast<float*>(smem + L::kColSum);   // [4 warps][kRows], both warpgroups fill it
   float* col_alpha = reinterpret_cast<float*>(smem + L::kColAlpha);
   const int bar_group = kBarGroup0 + wg;
   auto query_of = [&](int c) { return C::query_of(c, tq); };
@@ -428,8 +375,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
 #pragma unroll
     for (int c = 0; c < kCols; ++c) lim_min = min(lim_min, lim_of(c));
 
-    // Per query column of this thread: all of them (R = 16), or with the column split (lazy
-    // maxima) the warpgroup's own.
+    // Per query column of this warpgroup's own (the column split).
     float m[kStateCols], l_part[kStateCols];
     float lo_dropped = 0.f;   // bf16: squared weights written without P_lo (keeps_lo)
 #pragma unroll
@@ -437,9 +383,9 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       m[c] = -INFINITY;
       l_part[c] = 0.f;
     }
-    // The lo rule runs on the lazy-maxima path, i.e. at R = 32 only: there the rows are bound by
-    // the power cap and the zeros save energy; R = 16 streams at the memory rate either way
-    // (docs/perf-log.md, entry 57) and keeps lo everywhere.
+    // The lo rule runs at R = 32 only: there the rows are bound by the power cap and the zeros
+    // save energy; R = 16 streams at the memory rate at b >= 4 (docs/perf-log.md, entries 57 and
+    // 104) and keeps lo everywhere.
     float o[4][kO];
 #pragma unroll
     for (int tt = 0; tt < 4; ++tt) {
@@ -463,133 +409,94 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         const int it_j = it + j;
         const uint32_t st = warp_uniform(ring.stage(it_j));
         const int blk = sg.blk_begin + j;
-        if constexpr (kLazyMax) {
-          // Column split: this warpgroup completes its own query columns (x, kN elements).
-          constexpr int kN = C::kOwnS, kNC = C::kOwnCols;
-          float x[kN];
-          C::exchange_own(s, x, smem + L::kXchg, wg, t);   // both warpgroups' scores of this page are done
-          clk.mark(0);
-          // Fast path: P against the reference maxima m (kLazyMaxLog2). A thread whose scores
-          // exceed m by more than the slack takes its own maxima (P <= 1) and flags the page; the
-          // P barrier's OR then sends both warpgroups down the slow path below.
-          float own[kNC];
-          C::mask_and_own_max(x, blk * plan::kBlockN, blk * plan::kBlockN + 16 * w + g, lim_min,
-                              [&](int c) { return lim_of(kNC * wg + c); }, own);
-          bool raise = false;
+        // Column split: this warpgroup completes its own query columns (x, kN elements).
+        constexpr int kN = C::kOwnS, kNC = C::kOwnCols;
+        float x[kN];
+        C::exchange_own(s, x, smem + L::kXchg, wg, t);   // both warpgroups' scores of this page are done
+        clk.mark(0);
+        // Fast path: P against the reference maxima m (kLazyMaxLog2). A thread whose scores
+        // exceed m by more than the slack takes its own maxima (P <= 1) and flags the page; the
+        // P barrier's OR then sends both warpgroups down the slow path below.
+        float own[kNC];
+        C::mask_and_own_max(x, blk * plan::kBlockN, blk * plan::kBlockN + 16 * w + g, lim_min,
+                            [&](int c) { return lim_of(kNC * wg + c); }, own);
+        bool raise = false;
 #pragma unroll
-          for (int c = 0; c < kNC; ++c) raise |= own[c] > m[c] + lazy_slack;
-          // The maxima this thread's P is taken against; its share of the sums moves there too.
-          auto ref = [&](int c) { return raise ? fmaxf(m[c], own[c]) : m[c]; };
-          float sum[kNC];
+        for (int c = 0; c < kNC; ++c) raise |= own[c] > m[c] + lazy_slack;
+        // The maxima this thread's P is taken against; its share of the sums moves there too.
+        auto ref = [&](int c) { return raise ? fmaxf(m[c], own[c]) : m[c]; };
+        float sum[kNC];
 #pragma unroll
-          for (int c = 0; c < kNC; ++c) sum[c] = 0.f;
+        for (int c = 0; c < kNC; ++c) sum[c] = 0.f;
 #pragma unroll
-          for (int i = 0; i < kN; ++i) {
-            const int c = C::col_of(i);
-            const float r = ref(c);
-            x[i] = exp2_ftz(fmaf(x[i], sl2, r == -INFINITY ? 0.f : -r * sl2));
-            sum[c] += x[i];
-          }
-          if constexpr (C::kSplitP) {
-            if (raise) {
-              float f[kNC];
-#pragma unroll
-              for (int c = 0; c < kNC; ++c) {
-                f[c] = softmax_rescale(m[c], ref(c), sl2);
-                l_part[c] *= f[c];
-              }
-              lo_dropped *= C::max_square(f);
-            }
-#pragma unroll
-            for (int c = 0; c < kNC; ++c) l_part[c] += sum[c];
-          } else {
-#pragma unroll
-            for (int c = 0; c < kNC; ++c) l_part[c] = (raise ? l_part[c] * softmax_rescale(m[c], ref(c), sl2) : l_part[c]) + sum[c];
-          }
-          // R = 16 keeps lo everywhere: its rows are bound by HBM, and zeros there gained nothing
-          // (docs/perf-log.md, entry 57).
-          const bool keep_lo = C::kSplitP && (kRows == 16 || C::keeps_lo(x, l_part, lo_dropped));
-          C::store_p_own(x, sP, wg, w, lane, keep_lo);
-          const int valid = sg.seqlen - blk * plan::kBlockN;
-          if (valid < plan::kBlockN) zero_tail_rows(st, wg, valid, t);
-          fence_proxy_async_smem();
-          clk.mark(1);
-          // P^T (and zeroed V rows) visible, and one answer for both warpgroups on the slow path.
-          if (named_barrier_sync_or(kBarPReady, 2 * kWarpgroupThreads, raise)) {
-            // Slow path (uniform): the page's maxima of this warpgroup's columns over their 8 lanes
-            // and 4 warps, then P and the sums moved to the new reference and P stored again; O^T,
-            // which holds every query column in both warpgroups, moves by the factors both publish.
-            float tile_max[kNC], alpha[kNC], f[kNC];
-            C::page_column_max(own, col_max, w, g, tq, bar_group, tile_max, C::kOwnQ * wg);
+        for (int i = 0; i < kN; ++i) {
+          const int c = C::col_of(i);
+          const float r = ref(c);
+          x[i] = exp2_ftz(fmaf(x[i], sl2, r == -INFINITY ? 0.f : -r * sl2));
+          sum[c] += x[i];
+        }
+        if constexpr (C::kSplitP) {
+          if (raise) {
+            float f[kNC];
 #pragma unroll
             for (int c = 0; c < kNC; ++c) {
-              const float m_new = fmaxf(m[c], tile_max[c]);
-              alpha[c] = softmax_rescale(m[c], m_new, sl2);
-              f[c] = softmax_rescale(ref(c), m_new, sl2);
-              m[c] = m_new;
+              f[c] = softmax_rescale(m[c], ref(c), sl2);
               l_part[c] *= f[c];
             }
             lo_dropped *= C::max_square(f);
-#pragma unroll
-            for (int i = 0; i < kN; ++i) x[i] *= f[C::col_of(i)];
-            // The lo choice stays the fast path's: a column's weights, sums and dropped weights
-            // move by the same factor, which keeps its bound (keeps_lo).
-            C::store_p_own(x, sP, wg, w, lane, keep_lo);
-            fence_proxy_async_smem();
-            if (w == 0 && g == 0) {
-#pragma unroll
-              for (int c = 0; c < kNC; ++c) col_alpha[C::kOwnQ * wg + query_of(c)] = alpha[c];
-            }
-            // Every warp of this group has read col_max before the next page's slow path rewrites
-            // it, and every thread reads col_alpha before the next page's exchange.
-            named_barrier_sync(kBarPReady, 2 * kWarpgroupThreads);
-            float alpha_all[kCols];
-            bool moved = false;
-#pragma unroll
-            for (int c = 0; c < kCols; ++c) {
-              alpha_all[c] = col_alpha[query_of(c)];
-              moved |= alpha_all[c] != 1.f;
-            }
-            // P @ V of the previous page has completed (the scores' waits drained the group queue).
-            if (moved) C::scale_o(o, alpha_all);
           }
+#pragma unroll
+          for (int c = 0; c < kNC; ++c) l_part[c] += sum[c];
         } else {
-          C::exchange(s, smem + L::kXchg, wg, t);   // both warpgroups' scores of this page are done
-          clk.mark(0);
-          // Exact maxima: per query column over the thread's two keys, the 8 lanes (shuffles) and
-          // the 4 warps (shared memory, one 128-thread barrier per warpgroup).
-          float own[kCols], tile_max[kCols];
-          C::mask_and_own_max(s, blk * plan::kBlockN, blk * plan::kBlockN + 16 * w + g, lim_min, lim_of, own);
-          C::page_column_max(own, col_max, w, g, tq, bar_group, tile_max);
-          float alpha[kCols], base[kCols];
+#pragma unroll
+          for (int c = 0; c < kNC; ++c) l_part[c] = (raise ? l_part[c] * softmax_rescale(m[c], ref(c), sl2) : l_part[c]) + sum[c];
+        }
+        // R = 16 keeps lo everywhere: its rows are bound by HBM, and zeros there gained nothing
+        // (docs/perf-log.md, entry 57).
+        const bool keep_lo = C::kSplitP && (kRows == 16 || C::keeps_lo(x, l_part, lo_dropped));
+        C::store_p_own(x, sP, wg, w, lane, keep_lo);
+        const int valid = sg.seqlen - blk * plan::kBlockN;
+        if (valid < plan::kBlockN) zero_tail_rows(st, wg, valid, t);
+        fence_proxy_async_smem();
+        clk.mark(1);
+        // P^T (and zeroed V rows) visible, and one answer for both warpgroups on the slow path.
+        if (named_barrier_sync_or(kBarPReady, 2 * kWarpgroupThreads, raise)) {
+          // Slow path (uniform): the page's maxima of this warpgroup's columns over their 8 lanes
+          // and 4 warps, then P and the sums moved to the new reference and P stored again; O^T,
+          // which holds every query column in both warpgroups, moves by the factors both publish.
+          float tile_max[kNC], alpha[kNC], f[kNC];
+          C::page_column_max(own, col_max, w, g, tq, bar_group, tile_max, C::kOwnQ * wg);
+#pragma unroll
+          for (int c = 0; c < kNC; ++c) {
+            const float m_new = fmaxf(m[c], tile_max[c]);
+            alpha[c] = softmax_rescale(m[c], m_new, sl2);
+            f[c] = softmax_rescale(ref(c), m_new, sl2);
+            m[c] = m_new;
+            l_part[c] *= f[c];
+          }
+          lo_dropped *= C::max_square(f);
+#pragma unroll
+          for (int i = 0; i < kN; ++i) x[i] *= f[C::col_of(i)];
+          // The lo choice stays the fast path's: a column's weights, sums and dropped weights
+          // move by the same factor, which keeps its bound (keeps_lo).
+          C::store_p_own(x, sP, wg, w, lane, keep_lo);
+          fence_proxy_async_smem();
+          if (w == 0 && g == 0) {
+#pragma unroll
+            for (int c = 0; c < kNC; ++c) col_alpha[C::kOwnQ * wg + query_of(c)] = alpha[c];
+          }
+          // Every warp of this group has read col_max before the next page's slow path rewrites
+          // it, and every thread reads col_alpha before the next page's exchange.
+          named_barrier_sync(kBarPReady, 2 * kWarpgroupThreads);
+          float alpha_all[kCols];
           bool moved = false;
 #pragma unroll
           for (int c = 0; c < kCols; ++c) {
-            const float m_new = fmaxf(m[c], tile_max[c]);
-            alpha[c] = softmax_rescale(m[c], m_new, sl2);
-            moved |= alpha[c] != 1.f;
-            m[c] = m_new;
-            base[c] = m_new == -INFINITY ? 0.f : m_new * sl2;
+            alpha_all[c] = col_alpha[query_of(c)];
+            moved |= alpha_all[c] != 1.f;
           }
           // P @ V of the previous page has completed (the scores' waits drained the group queue).
-          if (moved) C::scale_o(o, alpha);
-          float sum[kCols];
-#pragma unroll
-          for (int c = 0; c < kCols; ++c) sum[c] = 0.f;
-#pragma unroll
-          for (int i = 0; i < kS; ++i) {
-            const int c = C::col_of(i);
-            s[i] = exp2_ftz(fmaf(s[i], sl2, -base[c]));
-            sum[c] += s[i];
-          }
-#pragma unroll
-          for (int c = 0; c < kCols; ++c) l_part[c] = l_part[c] * alpha[c] + sum[c];
-          C::store_p(s, sP, wg, w, lane);   // R = 16: lo everywhere
-          const int valid = sg.seqlen - blk * plan::kBlockN;
-          if (valid < plan::kBlockN) zero_tail_rows(st, wg, valid, t);
-          fence_proxy_async_smem();
-          clk.mark(1);
-          named_barrier_sync(kBarPReady, 2 * kWarpgroupThreads);   // P^T (and zeroed V rows) visible
+          if (moved) C::scale_o(o, alpha_all);
         }
         clk.mark(2);
         C::pv(o, sP, st, wg);
@@ -631,8 +538,8 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     // ---- epilogue: column sums over the 8 lanes and 4 warps of a column, in a fixed order
     const uint32_t epi0 = clk.now();
     timeline_epilogue(EpiloguePoint::kBegin);
-    // With the column split each warpgroup sums its own columns, and both read every column.
-    const int q_state0 = kLazyMax ? C::kOwnQ * wg : 0;
+    // Each warpgroup sums its own columns, and both read every column.
+    const int q_state0 = C::kOwnQ * wg;
 #pragma unroll
     for (int c = 0; c < kStateCols; ++c) {
       l_part[c] += __shfl_xor_sync(0xffffffffu, l_part[c], 4);
@@ -643,13 +550,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
 #pragma unroll
       for (int c = 0; c < kStateCols; ++c) col_sum[w * kRows + q_state0 + query_of(c)] = l_part[c];
     }
-    auto sums_barrier = [&] {
-      if constexpr (kLazyMax) {
-        named_barrier_sync(kBarColumns, 2 * kWarpgroupThreads);
-      } else {
-        named_barrier_sync(bar_group, kWarpgroupThreads);
-      }
-    };
+    auto sums_barrier = [&] { named_barrier_sync(kBarColumns, 2 * kWarpgroupThreads); };
     sums_barrier();
     timeline_epilogue(EpiloguePoint::kSummed);
 
@@ -661,7 +562,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       const float l = ((col_sum[q] + col_sum[kRows + q]) + col_sum[2 * kRows + q]) + col_sum[3 * kRows + q];
       const float inv = l > 0.f ? 1.f / l : 0.f;
       // The lse of a column comes from the warpgroup that holds its maximum.
-      const bool lse_writer = kLazyMax ? c / kStateCols == wg : wg == 0;
+      const bool lse_writer = c / kStateCols == wg;
       const float lse = row_lse(m[c % kStateCols], l, p.softmax_scale, dst.split());
       int i, h;
       token_and_head(p, kv_head, mrow, i, h);
