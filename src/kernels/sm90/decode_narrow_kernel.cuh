@@ -375,7 +375,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
 #pragma unroll
     for (int c = 0; c < kCols; ++c) lim_min = min(lim_min, lim_of(c));
 
-    // Per query column of this warpgroup's own (the column split).
+    // Per query column that this warpgroup owns (the column split).
     float m[kStateCols], l_part[kStateCols];
     float lo_dropped = 0.f;   // bf16: squared weights written without P_lo (keeps_lo)
 #pragma unroll
