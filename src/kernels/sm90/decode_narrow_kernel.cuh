@@ -60,7 +60,9 @@ struct NarrowLayout {
   static constexpr uint32_t kQ = 0;
   static constexpr uint32_t kStage0 = 9 * kQChunkBytes;        // multiple of 1 KiB
   static constexpr uint32_t kP = kStage0 + 2 * kTileBytes;   // after the two KV stages
-  static constexpr uint32_t kXchg = kP + kPRows * 128;           // float4 [2 wg][kRows / 8][128 threads]
+  // The score exchange (exchange_own): float4 [2 wg][kRows / 16][128 threads]; the region keeps
+  // room for kRows / 8, the whole-S^T exchange R = 16 had before perf-log entry 105.
+  static constexpr uint32_t kXchg = kP + kPRows * 128;
   static constexpr uint32_t kColMax = kXchg + 2 * 128 * (kRows / 2) * 4;   // float [2 wg][4 warps][kRows]
   // The column sums, float [4 warps][kRows] that both warpgroups fill (each its own columns),
   // then the slow path's rescale factors, float [kRows]; the region keeps room for 2 x 4 x kRows.
