@@ -64,7 +64,7 @@ constexpr int kCombineWarps = 8;
 // Two slots' loads in flight per warp (a split request of a large batch has 2-3 slots) and at most
 // 64 registers, so that four CTAs fit an SM instead of two (110 registers with four slots): the
 // merging CTAs take half as many turns on the SMs, and b = 4's 512 CTAs fit in one. ptxas keeps
-// four values in local memory for that; three CTAs an SM (78 registers, none spilled) left a
+// one value in local memory for that; three CTAs an SM (78 registers, none spilled) left a
 // longer tail at b = 4 and 16 (perf-log entry 76).
 constexpr int kUnroll = 2;
 
@@ -92,24 +92,13 @@ __global__ void __launch_bounds__(kCombineWarps * 32, 4)
 
   RunningMerge<4> merge;   // a lane owns channels 4 * lane + 128 * q
   if (active) {
-    for (int s0 = slot_begin + k; s0 < slot_end; s0 += warps_per_row * kUnroll) {
-      float4 val[kUnroll][4];
-      float lse[kUnroll];
+    add_strided_slots<kUnroll>(merge, slot_begin + k, slot_end, warps_per_row,
+                               [&](int s, float& lse, float4 (&val)[4]) {
+      const float4* src = reinterpret_cast<const float4*>(p.partial_o + (s * slot_stride + row_index) * kHeadDimV);
+      lse = lse_of[s * slot_stride];
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        const int s = s0 + u * warps_per_row;
-        lse[u] = -INFINITY;
-#pragma unroll
-        for (int q = 0; q < 4; ++q) val[u][q] = make_float4(0.f, 0.f, 0.f, 0.f);
-        if (s < slot_end) {
-          const float4* src = reinterpret_cast<const float4*>(p.partial_o + (s * slot_stride + row_index) * kHeadDimV);
-          lse[u] = lse_of[s * slot_stride];
-#pragma unroll
-          for (int q = 0; q < 4; ++q) val[u][q] = src[q * 32 + lane];
-        }
-      }
-      merge.add_slots(lse, val);
-    }
+      for (int q = 0; q < 4; ++q) val[q] = src[q * 32 + lane];
+    });
   }
   combine_span_mark(kCombineSlotsSummed);
   if (warps_per_row > 1) {
@@ -159,21 +148,10 @@ __global__ void __launch_bounds__(kSlotThreads, 4)
   const int col = chunk * 4 * kTPS + 4 * c;
 
   RunningMerge<1> merge;
-  for (int s0 = slot_begin + g; s0 < slot_end; s0 += kGroups * kSlotUnroll) {
-    float4 val[kSlotUnroll][1];
-    float lse[kSlotUnroll];
-#pragma unroll
-    for (int u = 0; u < kSlotUnroll; ++u) {
-      const int s = s0 + u * kGroups;
-      val[u][0] = make_float4(0.f, 0.f, 0.f, 0.f);
-      lse[u] = -INFINITY;
-      if (s < slot_end) {
-        val[u][0] = *reinterpret_cast<const float4*>(p.partial_o + (s * slot_stride + row_index) * kHeadDimV + col);
-        lse[u] = lse_of[s * slot_stride];
-      }
-    }
-    merge.add_slots(lse, val);
-  }
+  add_strided_slots<kSlotUnroll>(merge, slot_begin + g, slot_end, kGroups, [&](int s, float& lse, float4 (&val)[1]) {
+    val[0] = *reinterpret_cast<const float4*>(p.partial_o + (s * slot_stride + row_index) * kHeadDimV + col);
+    lse = lse_of[s * slot_stride];
+  });
   combine_span_mark(kCombineSlotsSummed);
   if (kGroups > 1) {
     group_sum[g][c] = merge.acc[0];
