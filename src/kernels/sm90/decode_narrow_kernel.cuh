@@ -9,7 +9,8 @@
 //
 // Grid (num_sm_parts, 1, num_heads_kv), 384 threads, one CTA per SM; the producer warpgroup
 // (TMA stream of pages into a 2-stage ring, Q tile loads) is the wide kernel's
-// (decode_pipeline.cuh). The two consumer warpgroups work on the same page:
+// (decode_pipeline.cuh), with a CTA's first four pages in two parts (kNarrowPagesInTwoParts). The
+// two consumer warpgroups work on the same page:
 //   - scores: WG c takes 288 of the 576 channels (18 k-steps) of S^T; the two partial sums meet
 //     through shared memory (one 256-thread barrier). Each warpgroup then completes half of the
 //     query columns (R/2 c..: it receives the other's partial sums of those and hands over its
@@ -47,6 +48,19 @@
 
 namespace flashmla::sm90 {
 
+// A CTA's first four pages load in two parts (decode_pipeline.cuh), as the wide kernel's pages do:
+// a warpgroup's first four score chunks (k-steps 0-11) read V chunks 4wg..4wg+2 only, which are
+// part A, so they start while part B (chunks 3, 7 and RoPE) lands. That matters while every CTA's
+// first pages queue at once (one long request: 1,1,16 took 0.87-0.98 of its time), and not once
+// the stream runs; on every page it cost the long memory-bound rows 0-2% (docs/perf-log.md, entry
+// 109). FLASHMLA_EXPERIMENT_NARROW_TWO_PART=N: the first N pages instead (0: none).
+#ifdef FLASHMLA_EXPERIMENT_NARROW_TWO_PART
+inline constexpr int kNarrowPagesInTwoParts = FLASHMLA_EXPERIMENT_NARROW_TWO_PART;
+#else
+inline constexpr int kNarrowPagesInTwoParts = 4;
+#endif
+inline constexpr bool kNarrowTwoPart = kNarrowPagesInTwoParts > kNoPages;
+
 template <typename T, int kRows>
 struct NarrowLayout {
   static_assert(kRows == 16 || kRows == 32, "narrow tiles hold 16 or 32 query rows");
@@ -69,7 +83,8 @@ struct NarrowLayout {
   static constexpr uint32_t kColSum = kColMax + 2 * 4 * kRows * 4;
   static constexpr uint32_t kColAlpha = kColSum + 4 * kRows * 4;
   static constexpr uint32_t kBars = kColSum + 2 * 4 * kRows * 4;
-  static constexpr uint32_t kBytes = kBars + kPipelineBarrierBytes;
+  static constexpr uint32_t kBytes =
+      kBars + kPipelineBarrierBytes + (kNarrowTwoPart ? kTwoPartBarrierBytes + kUnwaitedLoadBarrierBytes : 0);
   static_assert(kStage0 % 1024 == 0 && kP % 1024 == 0, "swizzled tiles need 1 KiB alignment");
   static_assert(kColAlpha + kRows * 4 <= kBars, "the split's rescale factors fit the column-sum region");
   static_assert(kBytes <= 227 * 1024, "decode CTA must fit Hopper's 227 KiB per block");
@@ -97,9 +112,10 @@ struct NarrowConsumer {
   // and RoPE channels 512 + 32wg..+31 (k-steps 16, 17), chunked like the wide kernel's scores.
   // The descriptors are a per-warpgroup base plus compile-time offsets, which keeps them in a
   // few registers. on_prior_done() runs once every wgmma group issued before this call has
-  // completed.
-  template <typename F>
-  static __device__ __forceinline__ void scores(float (&s)[kS], uint32_t sQ, uint32_t sK, int wg, F&& on_prior_done) {
+  // completed; wait_part_b() before the first chunk that reads a two-part page's part B.
+  template <typename F, typename W>
+  static __device__ __forceinline__ void scores(float (&s)[kS], uint32_t sQ, uint32_t sK, int wg, F&& on_prior_done,
+                                                W&& wait_part_b) {
     constexpr int kChunks = kStepsPerGroup / kStepsPerChunk;
     const uint64_t k_nope = kmajor_desc(sK + wg * 4 * kChunkBytes);
     const uint64_t q_nope = kmajor_desc(sQ + wg * 4 * L::kQChunkBytes);
@@ -127,6 +143,7 @@ struct NarrowConsumer {
     issue(0);
 #pragma unroll
     for (int c = 1; c < kChunks; ++c) {
+      if (c == kFirstPartBChunk) wait_part_b();
       issue(c);
       wgmma_wait<1>();
       if (c == 1) on_prior_done();
@@ -135,6 +152,14 @@ struct NarrowConsumer {
     wgmma_wait<0>();
     accumulate(kChunks - 1);
   }
+
+  // The first score chunk of scores() that reads part B of a two-part page: k-steps 12-15 read V
+  // chunk 4wg + 3, 16-17 the RoPE chunk; every earlier step reads V chunk 4wg + step / 4.
+  static constexpr int kFirstPartBChunk = 12 / kStepsPerChunk;
+  static_assert(12 % kStepsPerChunk == 0 && in_page_part_a(0) && in_page_part_a(1) && in_page_part_a(2) &&
+                    !in_page_part_a(3) && in_page_part_a(4) && in_page_part_a(5) && in_page_part_a(6) &&
+                    !in_page_part_a(7) && !in_page_part_a(8),
+                "a warpgroup's k-steps 0-11 read part A only, and 12-17 part B");
 
   // Column split: warpgroup c owns the second half of a thread's query columns if c = 1, the
   // first if c = 0, i.e. accumulator elements kOwnS * c.. (query columns
@@ -347,7 +372,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   const int lane = tid & 31;
 
   CtaRequests work;
-  if (!start_decode_cta<kRows, false>(p, maps, pl, sQ, m_base, work)) return;
+  if (!start_decode_cta<kRows, kNarrowPagesInTwoParts>(p, maps, pl, sQ, m_base, work)) return;
   const int32_t* fields = work.fields;
 
   // ------------------------------------------------------------------ consumers
@@ -404,7 +429,11 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
       mbar_wait(ring.full(it), ring.full_parity(it));
       timeline_page_waited(it);
       clk.add_since(10, first0);   // per segment: waiting for its first page
-      C::scores(s, sQ, warp_uniform(ring.stage(it)), wg, [] {});
+      // Part B of a two-part page (decode_pipeline.cuh), waited for by each warpgroup itself.
+      auto wait_part_b = [&](int k) {
+        if (page_in_two_parts<kNarrowPagesInTwoParts>(k)) mbar_wait(ring.full_b(k), ring.full_parity(k));
+      };
+      C::scores(s, sQ, warp_uniform(ring.stage(it)), wg, [] {}, [&] { wait_part_b(it); });
       clk.start();
       for (int j = 0; j < nblk; ++j) {
         clk.page();
@@ -521,10 +550,13 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
           mbar_wait(ring.full(it_j + 1), ring.full_parity(it_j + 1));
           timeline_page_waited(it_j + 1);
           clk.mark(4);
-          C::scores(s, sQ, warp_uniform(ring.stage(it_j + 1)), wg, [&] {
-            clk.mark(5);
-            if (!kReleaseBeforeNext) release();
-          });
+          C::scores(
+              s, sQ, warp_uniform(ring.stage(it_j + 1)), wg,
+              [&] {
+                clk.mark(5);
+                if (!kReleaseBeforeNext) release();
+              },
+              [&] { wait_part_b(it_j + 1); });
           clk.mark(6);
         } else {
           wgmma_wait<0>();

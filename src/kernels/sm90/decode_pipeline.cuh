@@ -106,6 +106,23 @@ inline constexpr int kPagePartAChunks = [] {
   return n;
 }();
 
+// A ring's two-part pages, as a count of the CTA's leading pages (its page numbers it <
+// kPagesInTwoParts) that load in two parts: kNoPages, some, or kEveryPage. The later pages load
+// whole, on full() alone. Each full_b() barrier then completes one phase per two-part page of its
+// stage, and since those pages come first, page it waits for phase full_parity(it) on either barrier.
+inline constexpr int kNoPages = 0;
+inline constexpr int kEveryPage = 1 << 30;
+template <int kPagesInTwoParts>
+__device__ __forceinline__ bool page_in_two_parts(int it) {
+  if constexpr (kPagesInTwoParts <= kNoPages) {
+    return false;
+  } else if constexpr (kPagesInTwoParts >= kEveryPage) {
+    return true;
+  } else {
+    return it < kPagesInTwoParts;
+  }
+}
+
 struct Pipeline {
   KvRing ring;
   uint32_t q_full, q_empty;
@@ -212,10 +229,11 @@ struct PageCursor {
 
 // Producer warp 0, one lane: every page of every active segment of the metadata row, in the
 // order the consumers walk them, as nine 64-channel x 64-token TMA boxes (128-byte swizzle).
-// Each stage is released by one arrival per consumer warp (8). kTwoPart: the boxes of part A
-// (in_page_part_a) go first, on full(), then the others on full_b(). kOneRowTile: the kernel's
-// grids always have one row tile per kv head (the narrow kernels, whose tile holds every row).
-template <bool kTwoPart, bool kOneRowTile>
+// Each stage is released by one arrival per consumer warp (8). For a page in two parts
+// (page_in_two_parts) the boxes of part A (in_page_part_a) go first, on full(), then the others on
+// full_b(). kOneRowTile: the kernel's grids always have one row tile per kv head (the narrow
+// kernels, whose tile holds every row).
+template <int kPagesInTwoParts, bool kOneRowTile>
 __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CUtensorMap* kv_map,
                                                  const int32_t* fields, int req_begin, int req_end, int kv_head,
                                                  const KvRing& ring) {
@@ -268,6 +286,7 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
     clk.mark(0);
     clk.page();
     timeline_page_issued(it);
+    const bool two_part = page_in_two_parts<kPagesInTwoParts>(it);
 #if defined(FLASHMLA_EXPERIMENT_RESIDENT_PAGES) || defined(FLASHMLA_EXPERIMENT_L2_PREFETCH_PAGES)
     // Timing only (wrong results). RESIDENT_PAGES (perf-log entry 55): each stage is loaded once
     // per CTA, and later pages reuse its bytes, so the page loop runs with no loads in flight.
@@ -278,7 +297,7 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
     // Timing only (perf-log entry 87): the wide kernel's consumers wait for no page after the CTA's
     // first two, so its producer warp can leave, to measure what the producer's barrier waits and
     // cursor cost them. (The narrow kernels, which load whole pages, wait for every page.)
-    if (kTwoPart && it >= 2) break;
+    if (kPagesInTwoParts >= kEveryPage && it >= 2) break;
 #endif
     if (it >= 2) {
 #ifdef FLASHMLA_EXPERIMENT_L2_PREFETCH_PAGES
@@ -286,7 +305,7 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
       for (int c = 0; c < kHeadDim / kChunkCols; ++c) tma_prefetch_4d_l2(kv_map, c * kChunkCols, 0, kv_head, load.page());
 #endif
       mbar_arrive(ring.full(it));
-      if constexpr (kTwoPart) mbar_arrive(ring.full_b(it));
+      if (two_part) mbar_arrive(ring.full_b(it));
       continue;
     }
 #endif
@@ -295,7 +314,7 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
     // nobody waits for. The page loop then runs with the loads' shared-memory writes and traffic,
     // but never waits for a page.
 #ifdef FLASHMLA_EXPERIMENT_UNWAITED_LOADS
-    constexpr bool kUnwaited = kTwoPart;
+    constexpr bool kUnwaited = kPagesInTwoParts >= kEveryPage;
 #else
     constexpr bool kUnwaited = false;
 #endif
@@ -306,7 +325,7 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
                    "r"(kTileBytes)
                    : "memory");
     } else {
-      mbar_arrive_expect_tx(ring.full(it), kTwoPart ? kPagePartAChunks * kChunkBytes : kTileBytes);
+      mbar_arrive_expect_tx(ring.full(it), two_part ? kPagePartAChunks * kChunkBytes : kTileBytes);
     }
 #ifdef FLASHMLA_EXPERIMENT_L2_PAGES
     // Timing only (wrong results; perf-log entry 57): each part cycles over two pages of its own
@@ -358,7 +377,7 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
       for (int c = 0; c < kHeadDim / kChunkCols; ++c) load_chunk(c, unwaited_load_barrier(ring));
       continue;
     }
-    if constexpr (kTwoPart) {
+    if (two_part) {
 #pragma unroll
       for (int c = 0; c < kHeadDim / kChunkCols; ++c) {
         if (in_page_part_a(c)) load_chunk(c, ring.full(it));
@@ -382,7 +401,7 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
   if (it > 0) landed(it - 1);
 #endif
 #ifdef FLASHMLA_EXPERIMENT_UNWAITED_LOADS
-  if constexpr (kTwoPart) {   // the CTA outlives its last loads: the phase completes once all bytes landed
+  if constexpr (kPagesInTwoParts >= kEveryPage) {   // the CTA outlives its last loads: the phase completes once all bytes landed
     mbar_arrive(unwaited_load_barrier(ring));
     mbar_wait(unwaited_load_barrier(ring), 0);
   }
@@ -490,7 +509,7 @@ __device__ __forceinline__ void init_pipeline_barriers(const Pipeline& pl, bool 
 #ifdef FLASHMLA_EXPERIMENT_PAGE_TIMELINE
 // The page timeline's observer (one thread of the producer warpgroup): when the CTA's first Q tile
 // and each of its first pages landed, from the full barriers (for a two-part page, its second part).
-template <bool kTwoPart>
+template <int kPagesInTwoParts>
 __device__ __forceinline__ void observe_page_landings(const DecodeParams& p, const int32_t* fields, int req_begin,
                                                       int req_end, const KvRing& ring, uint32_t q_full) {
   int pages = 0;
@@ -500,23 +519,24 @@ __device__ __forceinline__ void observe_page_landings(const DecodeParams& p, con
   timeline_mark(kTlQLanded);
   for (int it = 0; it < pages; ++it) {
     mbar_wait_idle(ring.full(it), ring.full_parity(it));
-    if constexpr (kTwoPart) mbar_wait_idle(ring.full_b(it), ring.full_parity(it));
+    if (page_in_two_parts<kPagesInTwoParts>(it)) mbar_wait_idle(ring.full_b(it), ring.full_parity(it));
     timeline_mark(kTlLanded0 + it);
   }
 }
 #endif
 
 // The producer warpgroup (thread pt of 128): warp 0 streams pages, warps 1-3 load Q tiles of kRows rows.
-template <int kRows, bool kTwoPart>
+template <int kRows, int kPagesInTwoParts>
 __device__ __forceinline__ void run_producer(const DecodeParams& p, const DecodeMaps& maps, const int32_t* fields,
                                              int req_begin, int req_end, int kv_head, int m_base, const KvRing& ring,
                                              uint32_t sQ, uint32_t q_full, uint32_t q_empty, int pt) {
   regs_decrease<kProducerRegs>();
   if (pt == 0) {
-    produce_kv_pages<kTwoPart, (kRows < plan::kRowsPerTile)>(p, &maps.kv, fields, req_begin, req_end, kv_head, ring);
+    produce_kv_pages<kPagesInTwoParts, (kRows < plan::kRowsPerTile)>(p, &maps.kv, fields, req_begin, req_end, kv_head,
+                                                                     ring);
 #ifdef FLASHMLA_EXPERIMENT_PAGE_TIMELINE
   } else if (pt == 64 && maps.q_by_tma != 0) {   // a thread the TMA Q loader leaves idle
-    observe_page_landings<kTwoPart>(p, fields, req_begin, req_end, ring, q_full);
+    observe_page_landings<kPagesInTwoParts>(p, fields, req_begin, req_end, ring, q_full);
 #endif
   } else if (pt >= 32) {
     load_q_tiles<kRows>(p, maps, fields, req_begin, req_end, kv_head, m_base, sQ, q_full, q_empty, pt - 32);
@@ -532,12 +552,13 @@ struct CtaRequests {
 // The start both decode kernels share: the pipeline barriers, the wait for the previous kernel
 // (PDL), the CTA's metadata row, the early launch of the combine (PDL), and the producer
 // warpgroup's whole run. Returns false in the producer's threads, which are done by then; the
-// consumers return with their registers raised. kTwoPart: the ring loads two-part pages.
-template <int kRows, bool kTwoPart>
+// consumers return with their registers raised. kPagesInTwoParts: the CTA's leading pages that
+// load in two parts (page_in_two_parts).
+template <int kRows, int kPagesInTwoParts>
 __device__ __forceinline__ bool start_decode_cta(const DecodeParams& p, const DecodeMaps& maps, const Pipeline& pl,
                                                  uint32_t sQ, int m_base, CtaRequests& work) {
   const int tid = threadIdx.x;
-  if (tid == 0) init_pipeline_barriers<kTwoPart>(pl, maps.q_by_tma != 0);
+  if (tid == 0) init_pipeline_barriers<(kPagesInTwoParts > kNoPages)>(pl, maps.q_by_tma != 0);
   // This grid is launched with programmatic serialisation (launch_decode_kernel): it may start
   // while the previous kernel of the stream drains, so nothing in global memory (metadata, block
   // table, q, cache) is read before that kernel has completed.
@@ -553,7 +574,7 @@ __device__ __forceinline__ bool start_decode_cta(const DecodeParams& p, const De
   __syncthreads();
 
   if (tid >= 2 * kWarpgroupThreads) {
-    run_producer<kRows, kTwoPart>(p, maps, work.fields, work.begin, work.end, blockIdx.z, m_base, pl.ring, sQ,
+    run_producer<kRows, kPagesInTwoParts>(p, maps, work.fields, work.begin, work.end, blockIdx.z, m_base, pl.ring, sQ,
                                   pl.q_full, pl.q_empty, tid - 2 * kWarpgroupThreads);
     return false;
   }

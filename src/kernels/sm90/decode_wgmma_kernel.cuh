@@ -523,7 +523,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
   const int m_base = blockIdx.y * kTileRows;
 
   CtaRequests work;
-  if (!start_decode_cta<kTileRows, kTwoPartPages>(p, maps, pl, sQ, m_base, work)) return;
+  if (!start_decode_cta<kTileRows, kTwoPartPages ? kEveryPage : kNoPages>(p, maps, pl, sQ, m_base, work)) return;
   const int32_t* fields = work.fields;
 
   // ------------------------------------------------------------------ consumers
