@@ -52,7 +52,7 @@ namespace flashmla::sm90 {
 // a warpgroup's first four score chunks (k-steps 0-11) read V chunks 4wg..4wg+2 only, which are
 // part A, so they start while part B (chunks 3, 7 and RoPE) lands. That matters while every CTA's
 // first pages queue at once (one long request: 1,1,16 took 0.87-0.98 of its time), and not once
-// the stream runs; on every page it cost the long memory-bound rows 0-2% (docs/perf-log.md, entry
+// the stream runs; on every page it cost the memory-bound rows up to 2% (docs/perf-log.md, entry
 // 109). FLASHMLA_EXPERIMENT_NARROW_TWO_PART=N: the first N pages instead (0: none).
 #ifdef FLASHMLA_EXPERIMENT_NARROW_TWO_PART
 inline constexpr int kNarrowPagesInTwoParts = FLASHMLA_EXPERIMENT_NARROW_TWO_PART;

@@ -296,7 +296,7 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
 #if defined(FLASHMLA_EXPERIMENT_NO_PAGE_WAITS) && defined(FLASHMLA_EXPERIMENT_PRODUCER_EXITS)
     // Timing only (perf-log entry 87): the wide kernel's consumers wait for no page after the CTA's
     // first two, so its producer warp can leave, to measure what the producer's barrier waits and
-    // cursor cost them. (The narrow kernels, which load whole pages, wait for every page.)
+    // cursor cost them. (The narrow kernels wait for every page.)
     if (kPagesInTwoParts >= kEveryPage && it >= 2) break;
 #endif
     if (it >= 2) {
@@ -401,7 +401,8 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
   if (it > 0) landed(it - 1);
 #endif
 #ifdef FLASHMLA_EXPERIMENT_UNWAITED_LOADS
-  if constexpr (kPagesInTwoParts >= kEveryPage) {   // the CTA outlives its last loads: the phase completes once all bytes landed
+  // The CTA outlives its last loads: the phase completes once all bytes landed.
+  if constexpr (kPagesInTwoParts >= kEveryPage) {
     mbar_arrive(unwaited_load_barrier(ring));
     mbar_wait(unwaited_load_barrier(ring), 0);
   }
