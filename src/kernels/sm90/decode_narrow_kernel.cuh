@@ -153,13 +153,20 @@ struct NarrowConsumer {
     accumulate(kChunks - 1);
   }
 
-  // The first score chunk of scores() that reads part B of a two-part page: k-steps 12-15 read V
-  // chunk 4wg + 3, 16-17 the RoPE chunk; every earlier step reads V chunk 4wg + step / 4.
-  static constexpr int kFirstPartBChunk = 12 / kStepsPerChunk;
-  static_assert(12 % kStepsPerChunk == 0 && in_page_part_a(0) && in_page_part_a(1) && in_page_part_a(2) &&
-                    !in_page_part_a(3) && in_page_part_a(4) && in_page_part_a(5) && in_page_part_a(6) &&
-                    !in_page_part_a(7) && !in_page_part_a(8),
-                "a warpgroup's k-steps 0-11 read part A only, and 12-17 part B");
+  // The first score chunk of scores() that reads part B of a two-part page: from k-step 12 on,
+  // in both warpgroups, and never before it.
+  static constexpr int kFirstPartBStep = 12;
+  static constexpr int kFirstPartBChunk = kFirstPartBStep / kStepsPerChunk;
+  static constexpr bool score_steps_split_at_part_b() {
+    for (int wg = 0; wg < 2; ++wg) {
+      for (int step = 0; step < kStepsPerGroup; ++step) {
+        const int chunk = step < 16 ? 4 * wg + step / 4 : 8;   // the V chunk scores() reads (8: RoPE)
+        if (in_page_part_a(chunk) != (step < kFirstPartBStep)) return false;
+      }
+    }
+    return kFirstPartBStep % kStepsPerChunk == 0;
+  }
+  static_assert(score_steps_split_at_part_b(), "a warpgroup's k-steps before kFirstPartBStep read part A alone");
 
   // Column split: warpgroup c owns the second half of a thread's query columns if c = 1, the
   // first if c = 0, i.e. accumulator elements kOwnS * c.. (query columns
