@@ -47,6 +47,7 @@ struct Options {
   int device = 0;
   bool check = false;
   bool rotate = true;              // rotate copies of q/cache so small rows do not run from L2
+  bool graph = false;              // time CUDA-graph launches of the `iters` calls (--graph)
   bool contiguous_pages = false;   // block tables give each request consecutive pages (default: a random permutation)
   DataRecipe data = DataRecipe::flashmla;   // the values of q and the cache
   double read_gib = 4.0;           // size of the streaming-read ceiling buffer
@@ -138,12 +139,19 @@ double roofline_us(double flop, double bytes, const Ceilings& ceil);
 struct Timing {
   std::vector<double> us_per_call;   // one per repeat
   double median = 0, min = 0, max = 0, spread_pct = 0;
+  // Host wall time per call of each repeat's enqueue loop (the `iters` calls, or the one graph
+  // launch, until the last returns). Where it reaches the GPU's time per call, the row is timed
+  // at the host's pace, not the kernels'.
+  std::vector<double> host_us_per_call;
+  double host_median = 0;
 };
 
 // Runs `warmup` calls, then `repeats` x (`iters` back-to-back calls between two CUDA events).
-// call(k) launches call number k on `stream`.
+// call(k) launches call number k on `stream`. graph: the `iters` calls are captured once into a
+// CUDA graph (after the warm-up) and each repeat launches it, so the row's time is the GPU's,
+// without the host's cost per call (as serving engines run decode steps).
 Timing time_calls(const std::function<void(int)>& call, int warmup, int repeats, int iters,
-                  cudaStream_t stream);
+                  cudaStream_t stream, bool graph = false);
 Timing summarize(std::vector<double> samples);
 
 // ---------------------------------------------------------------- anchors (ANCHORS.md)

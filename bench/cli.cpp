@@ -20,6 +20,8 @@ const char* kUsage =
     "  --json FILE                write all rows, ceilings and device info as JSON\n"
     "  --check                    verify a cut-down case of each row against Backend::cpu first\n"
     "  --rotate 1|0               rotate q/cache copies so small rows do not run from L2 (default 1)\n"
+    "  --graph 0|1                1: capture the iters calls into a CUDA graph and time its launches\n"
+    "                             (the GPU's time, without the host's cost per call; default 0)\n"
     "  --pages random|contiguous  block tables: a random permutation of the pages (default, ANCHORS.md's\n"
     "                             recipe) or each request's pages consecutive in memory\n"
     "  --data flashmla|uniform|zeros  q and cache values: FlashMLA's test recipe, N(0, 1) / 10 clamped\n"
@@ -134,6 +136,7 @@ Options parse_args(int argc, char** argv) {
     else if (name == "json") opt.json_path = value;
     else if (name == "check") opt.check = value.empty() ? true : to_bool(name, value);
     else if (name == "rotate") opt.rotate = to_bool(name, value);
+    else if (name == "graph") opt.graph = to_bool(name, value);
     else if (name == "pages") {
       if (value == "random") opt.contiguous_pages = false;
       else if (value == "contiguous") opt.contiguous_pages = true;

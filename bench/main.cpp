@@ -64,7 +64,7 @@ int run(int argc, char** argv) {
     r.mean_len = w.mean_len;
     r.copies = w.copies;
     r.num_sm_parts = w.num_sm_parts;
-    r.t = time_calls(call, opt.warmup, opt.repeats, opt.iters, stream);
+    r.t = time_calls(call, opt.warmup, opt.repeats, opt.iters, stream, opt.graph);
     r.flop = flop_per_call(c, w.mean_len);
     r.bytes = bytes_per_call(c, w.mean_len);
     r.tflops = r.flop / (r.t.median * 1e-6) / 1e12;
@@ -73,8 +73,9 @@ int run(int argc, char** argv) {
     r.pct_roof = 100.0 * r.roof_us / r.t.median;
     r.anchor = find_anchor(c);
     if (r.anchor) r.vs_flashmla = r.pct_roof / (100.0 * r.anchor->roofline_us / r.anchor->flashmla_us);
-    std::fprintf(stderr, "%s: %.1f us (spread %.1f%%, %d cop%s, %d SM parts)\n", describe(c).c_str(),
-                 r.t.median, r.t.spread_pct, w.copies, w.copies == 1 ? "y" : "ies", w.num_sm_parts);
+    std::fprintf(stderr, "%s: %.1f us (spread %.1f%%, host %.1f us a call, %d cop%s, %d SM parts)\n",
+                 describe(c).c_str(), r.t.median, r.t.spread_pct, r.t.host_median, w.copies,
+                 w.copies == 1 ? "y" : "ies", w.num_sm_parts);
     rows.push_back(r);
   }
 

@@ -95,31 +95,40 @@ void print_header(const DeviceInfo& dev, const Ceilings& ceil, const Options& op
               ceil.read_buffer_bytes / 1073741824.0, ceil.read_samples_gbps.size(), ceil.read_gbps);
   std::printf("- bf16 GEMM ceiling (cuBLAS %d^3, f32 compute, median of %zu): %.0f TFLOPS\n", ceil.gemm_n,
               ceil.gemm_samples_tflops.size(), ceil.gemm_tflops);
-  std::printf("- Timing: median of %d repeats x %d back-to-back calls (CUDA events), %d warm-up calls, "
+  std::printf("- Timing: median of %d repeats x %d back-to-back calls (CUDA events%s), %d warm-up calls, "
               "metadata computed once per row; L2 rotation %s; pages %s\n",
-              opt.repeats, opt.iters, opt.warmup, opt.rotate ? "on" : "off",
+              opt.repeats, opt.iters, opt.graph ? ", captured once as a CUDA graph" : "", opt.warmup,
+              opt.rotate ? "on" : "off",
               opt.contiguous_pages ? "contiguous per request" : "randomly permuted");
   std::printf("- Data: %s\n", opt.data == DataRecipe::flashmla
                                    ? "FlashMLA's test recipe, q and cache ~ N(0, 1) / 10 clamped to [-1, 1] (--data flashmla)"
                                : opt.data == DataRecipe::uniform ? "q and cache uniform in [-1, 1) (--data uniform)"
                                                                  : "q and cache all zero (--data zeros, a power diagnostic)");
   std::printf("- FlashMLA %% roof: quoted from shared/ANCHORS.md (H200, its own ceilings), "
-              "= ANCHORS roofline us / FlashMLA us\n\n");
+              "= ANCHORS roofline us / FlashMLA us\n");
+  std::printf("- host us: the host's wall time per call to enqueue the repeats' calls (median); \"host-paced\" "
+              "where it is >= 90%% of the GPU's time per call, which is then the host's pace\n\n");
   std::fflush(stdout);
 }
 
+// The share of a row's GPU time per call at which the host's enqueue time per call marks it.
+constexpr double kHostPacedShare = 0.9;
+
 void print_table(const std::vector<Row>& rows) {
-  std::printf("| b | s_q | h_q | s_k | us | spread %% | TFLOPS | GB/s | roofline us | %% roof | FlashMLA %% roof | vs FlashMLA |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  std::printf("| b | s_q | h_q | s_k | us | spread %% | TFLOPS | GB/s | roofline us | %% roof | FlashMLA %% roof | vs FlashMLA | host us |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const Row& r : rows) {
     char anchor[32] = "-", vs[32] = "-";
     if (r.anchor) {
       std::snprintf(anchor, sizeof(anchor), "%.1f%%", anchor_pct(*r.anchor));
       std::snprintf(vs, sizeof(vs), "%.3f", r.vs_flashmla);
     }
-    std::printf("| %d | %d | %d | %d | %.1f | %.1f | %.0f | %.0f | %.1f | %.1f%% | %s | %s |\n", r.cfg.b,
+    // A row whose calls take the host about as long to issue as the GPU to run is timed at the
+    // host's pace (docs/performance.md, "Host overhead"): marked "host-paced".
+    const bool host_paced = r.t.host_median >= kHostPacedShare * r.t.median;
+    std::printf("| %d | %d | %d | %d | %.1f | %.1f | %.0f | %.0f | %.1f | %.1f%% | %s | %s | %.1f%s |\n", r.cfg.b,
                 r.cfg.s_q, r.cfg.h_q, r.cfg.s_k, r.t.median, r.t.spread_pct, r.tflops, r.gbps, r.roof_us,
-                r.pct_roof, anchor, vs);
+                r.pct_roof, anchor, vs, r.t.host_median, host_paced ? " host-paced" : "");
   }
   std::fflush(stdout);
 }
@@ -141,6 +150,7 @@ void write_json(const std::string& path, const DeviceInfo& dev, const Ceilings& 
     << ", \"gemm_method\": \"cublasGemmEx bf16 in/out, CUBLAS_COMPUTE_32F\"},\n";
   j << "  \"settings\": {\"repeats\": " << opt.repeats << ", \"iters\": " << opt.iters
     << ", \"warmup\": " << opt.warmup << ", \"l2_rotation\": " << (opt.rotate ? "true" : "false")
+    << ", \"graph\": " << (opt.graph ? "true" : "false")
     << ", \"pages\": \"" << (opt.contiguous_pages ? "contiguous" : "random") << "\""
     << ", \"data\": \"" << data_recipe_name(opt.data) << "\""
     << ", \"check\": " << (opt.check ? "true" : "false") << "},\n";
@@ -155,6 +165,8 @@ void write_json(const std::string& path, const DeviceInfo& dev, const Ceilings& 
       << ", \"num_sm_parts\": " << r.num_sm_parts << ", \"us_median\": " << json_number(r.t.median)
       << ", \"us_min\": " << json_number(r.t.min) << ", \"us_max\": " << json_number(r.t.max)
       << ", \"spread_pct\": " << json_number(r.t.spread_pct) << ", \"us_samples\": " << json_array(r.t.us_per_call)
+      << ", \"host_us_median\": " << json_number(r.t.host_median)
+      << ", \"host_us_samples\": " << json_array(r.t.host_us_per_call)
       << ", \"flop\": " << json_number(r.flop) << ", \"bytes\": " << json_number(r.bytes)
       << ", \"tflops\": " << json_number(r.tflops) << ", \"gbps\": " << json_number(r.gbps)
       << ", \"roofline_us\": " << json_number(r.roof_us) << ", \"pct_roofline\": " << json_number(r.pct_roof);

@@ -1,7 +1,9 @@
 // CUDA-event timing of back-to-back calls: `warmup` untimed calls, then `repeats` samples of
-// `iters` calls each between two events on the same stream; per-call time = elapsed / iters.
-// Reported: median, min, max over the repeats and the spread (max - min) / median.
+// `iters` calls each (or one launch of a CUDA graph of them) between two events on the same
+// stream; per-call time = elapsed / iters. Reported: median, min, max over the repeats and the
+// spread (max - min) / median, and the host's enqueue time per call.
 #include <algorithm>
+#include <chrono>
 #include <stdexcept>
 
 #include "bench.h"
@@ -9,48 +11,91 @@
 
 namespace bench {
 
+namespace {
+
+double median_of(std::vector<double> v) {   // v not empty
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+}  // namespace
+
 Timing summarize(std::vector<double> samples) {
   if (samples.empty()) throw std::runtime_error("summarize: no samples");
   Timing t;
-  t.us_per_call = samples;
-  std::sort(samples.begin(), samples.end());
-  const size_t n = samples.size();
-  t.median = n % 2 ? samples[n / 2] : 0.5 * (samples[n / 2 - 1] + samples[n / 2]);
-  t.min = samples.front();
-  t.max = samples.back();
+  t.median = median_of(samples);
+  t.min = *std::min_element(samples.begin(), samples.end());
+  t.max = *std::max_element(samples.begin(), samples.end());
   t.spread_pct = t.median > 0 ? 100.0 * (t.max - t.min) / t.median : 0.0;
+  t.us_per_call = std::move(samples);
   return t;
 }
 
-Timing time_calls(const std::function<void(int)>& call, int warmup, int repeats, int iters,
-                  cudaStream_t stream) {
-  if (repeats < 1 || iters < 1) throw std::runtime_error("time_calls: repeats and iters must be >= 1");
+namespace {
+
+// The events, graph and executable graph of one timing, released on every path.
+struct TimingResources {
   cudaEvent_t start = nullptr, stop = nullptr;
-  BENCH_CUDA(cudaEventCreate(&start));
-  BENCH_CUDA(cudaEventCreate(&stop));
-  std::vector<double> samples;
-  try {
-    int k = 0;
-    for (int i = 0; i < warmup; ++i) call(k++);
-    BENCH_CUDA(cudaStreamSynchronize(stream));
-    for (int r = 0; r < repeats; ++r) {
-      BENCH_CUDA(cudaEventRecord(start, stream));
-      for (int i = 0; i < iters; ++i) call(k++);
-      BENCH_CUDA(cudaEventRecord(stop, stream));
-      BENCH_CUDA(cudaEventSynchronize(stop));
-      BENCH_CUDA(cudaGetLastError());
-      float ms = 0;
-      BENCH_CUDA(cudaEventElapsedTime(&ms, start, stop));
-      samples.push_back(1000.0 * ms / iters);
-    }
-  } catch (...) {
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
-    throw;
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  ~TimingResources() {
+    if (exec) cudaGraphExecDestroy(exec);
+    if (graph) cudaGraphDestroy(graph);
+    if (start) cudaEventDestroy(start);
+    if (stop) cudaEventDestroy(stop);
   }
-  BENCH_CUDA(cudaEventDestroy(start));
-  BENCH_CUDA(cudaEventDestroy(stop));
-  return summarize(std::move(samples));
+};
+
+}  // namespace
+
+Timing time_calls(const std::function<void(int)>& call, int warmup, int repeats, int iters,
+                  cudaStream_t stream, bool graph) {
+  if (repeats < 1 || iters < 1) throw std::runtime_error("time_calls: repeats and iters must be >= 1");
+  using clock = std::chrono::steady_clock;
+  TimingResources res;
+  BENCH_CUDA(cudaEventCreate(&res.start));
+  BENCH_CUDA(cudaEventCreate(&res.stop));
+  std::vector<double> samples, host;
+  int k = 0;
+  for (int i = 0; i < warmup; ++i) call(k++);
+  BENCH_CUDA(cudaStreamSynchronize(stream));
+  if (graph) {
+    BENCH_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+    try {
+      for (int i = 0; i < iters; ++i) call(k++);
+    } catch (...) {
+      cudaGraph_t partial = nullptr;
+      cudaStreamEndCapture(stream, &partial);
+      if (partial) cudaGraphDestroy(partial);
+      throw;
+    }
+    BENCH_CUDA(cudaStreamEndCapture(stream, &res.graph));
+    BENCH_CUDA(cudaGraphInstantiate(&res.exec, res.graph, 0));
+    BENCH_CUDA(cudaGraphLaunch(res.exec, stream));   // the graph's own first launch, untimed
+    BENCH_CUDA(cudaStreamSynchronize(stream));
+  }
+  for (int r = 0; r < repeats; ++r) {
+    BENCH_CUDA(cudaEventRecord(res.start, stream));
+    const auto t0 = clock::now();
+    if (graph) {
+      BENCH_CUDA(cudaGraphLaunch(res.exec, stream));
+    } else {
+      for (int i = 0; i < iters; ++i) call(k++);
+    }
+    const auto t1 = clock::now();
+    BENCH_CUDA(cudaEventRecord(res.stop, stream));
+    BENCH_CUDA(cudaEventSynchronize(res.stop));
+    BENCH_CUDA(cudaGetLastError());
+    float ms = 0;
+    BENCH_CUDA(cudaEventElapsedTime(&ms, res.start, res.stop));
+    samples.push_back(1000.0 * ms / iters);
+    host.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / iters);
+  }
+  Timing t = summarize(std::move(samples));
+  t.host_median = median_of(host);
+  t.host_us_per_call = std::move(host);
+  return t;
 }
 
 }  // namespace bench

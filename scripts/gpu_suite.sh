@@ -95,6 +95,13 @@ do_bench() {
     local rc=$?
     record "C++ bench rc=$rc"
     [ $rc -eq 0 ] || status=1
+    # The same rows timed as CUDA-graph launches of the 20 calls, as serving engines run decode
+    # steps: the GPU's time without the host's cost per call (docs/performance.md).
+    build/bench/flashmla_bench --graph 1 --json "$out/bench_cpp_graph.json" >"$out/bench_cpp_graph.txt" 2>&1
+    rc=$?
+    record "C++ bench, CUDA graphs, rc=$rc"
+    [ $rc -eq 0 ] || status=1
+    cat "$out/bench_cpp_graph.txt" >>"$log"
   fi
   # The research probes (docs/perf-log.md): tensor-core rate of the decode kernels' MMA streams
   # (wgmma_rate.cu), page time of the one-page and seesaw schedules (seesaw_probe.cu), and how
