@@ -11,6 +11,7 @@
 #include <random>
 #include <sstream>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -71,7 +72,13 @@ void parallel_for(size_t n, size_t grain, F f) {
     for (size_t i = n * t / threads; i < n * (t + 1) / threads; ++i) f(i);
   };
   std::vector<std::thread> pool;
-  for (size_t t = 1; t < threads; ++t) pool.emplace_back(run, t);
+  size_t started = 1;
+  try {
+    for (; started < threads; ++started) pool.emplace_back(run, started);
+  } catch (const std::system_error&) {
+    // No more threads to be had: this one runs the ranges left.
+  }
+  for (size_t t = started; t < threads; ++t) run(t);
   run(0);
   for (std::thread& th : pool) th.join();
 }
@@ -248,7 +255,9 @@ HostCase make_case(const CaseSpec& spec) {
   c.k_cache.resize(static_cast<size_t>(c.k_stride[0]) * c.num_blocks);
   // Every element is drawn whether or not it is poisoned afterwards, so a poisoned case and an
   // unpoisoned one with the same seed hold the same valid data.
-  parallel_for(c.k_cache.size(), size_t{1} << 16, [&](size_t i) { c.k_cache[i] = float_to_half_bits(normal_at(cache_seed, i), spec.dtype); });
+  parallel_for(c.k_cache.size(), size_t{1} << 16, [&](size_t i) {
+    c.k_cache[i] = float_to_half_bits(normal_at(cache_seed, i), spec.dtype);
+  });
   if (spec.poison_unused) {
     size_t counter = 0;
     auto poison_rows = [&](int32_t page, int first_row) {
