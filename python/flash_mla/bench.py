@@ -274,8 +274,11 @@ class Workload:
         return fn
 
 
-def time_rows(fns, warmup, repeats, iters):
-    """Times each fn(k) in `fns`; per repeat every fn runs once, order alternating per repeat."""
+def time_rows(fns, warmup, repeats, iters, graph=False):
+    """Times each fn(k) in `fns`; per repeat every fn runs once, order alternating per repeat.
+
+    graph: each fn's `iters` calls are captured once into a CUDA graph after the warm-up, and a
+    sample replays it: the GPU's time without the host's cost per call."""
     torch = _torch()
     counters = [0] * len(fns)
 
@@ -287,6 +290,15 @@ def time_rows(fns, warmup, repeats, iters):
     for j in range(len(fns)):
         run(j, warmup)
     torch.cuda.synchronize()
+    graphs = []
+    if graph:
+        for j in range(len(fns)):
+            g = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(g):
+                run(j, iters)
+            g.replay()  # the graph's own first launch, untimed
+            graphs.append(g)
+        torch.cuda.synchronize()
     start = torch.cuda.Event(enable_timing=True)
     stop = torch.cuda.Event(enable_timing=True)
     samples = [[] for _ in fns]
@@ -296,7 +308,10 @@ def time_rows(fns, warmup, repeats, iters):
             order.reverse()
         for j in order:
             start.record()
-            run(j, iters)
+            if graphs:
+                graphs[j].replay()
+            else:
+                run(j, iters)
             stop.record()
             stop.synchronize()
             samples[j].append(start.elapsed_time(stop) * 1e3 / iters)
@@ -373,7 +388,7 @@ def run_rows(args, configs):
     for c in configs:
         w = Workload(c, rotate_bytes, args.data)
         fns = [w.caller(ours)] + ([w.caller(theirs)] if theirs else [])
-        samples = time_rows(fns, args.warmup, args.repeats, args.iters)
+        samples = time_rows(fns, args.warmup, args.repeats, args.iters, graph=bool(args.graph))
         row = dict(c)
         row.update(mean_len=w.mean_len, copies=w.copies)
         row.update(summarize(samples[0]))
@@ -407,7 +422,8 @@ def run_rows(args, configs):
         torch.cuda.empty_cache()
 
     settings = {"repeats": args.repeats, "iters": args.iters, "warmup": args.warmup,
-                "l2_rotation": bool(args.rotate), "check": bool(args.check), "module": args.module,
+                "l2_rotation": bool(args.rotate), "graph": bool(args.graph), "check": bool(args.check),
+                "module": args.module,
                 "vs": args.vs, "data": args.data}
     return {"source": "python", "tool": "flash_mla.bench", "device": dev, "ceilings": ceilings,
             "settings": settings, "rows": rows}
@@ -425,7 +441,8 @@ def print_report(result):
           f"{len(ceil['read_samples_gbps'])}): {ceil['read_gbps']:.0f} GB/s")
     print(f"- bf16 GEMM ceiling (torch.matmul {ceil['gemm_n']}^3, median of {len(ceil['gemm_samples_tflops'])}): "
           f"{ceil['gemm_tflops']:.0f} TFLOPS")
-    print(f"- Timing: median of {st['repeats']} repeats x {st['iters']} back-to-back calls (CUDA events), "
+    graph = ", captured once as a CUDA graph" if st.get("graph") else ""
+    print(f"- Timing: median of {st['repeats']} repeats x {st['iters']} back-to-back calls (CUDA events{graph}), "
           f"{st['warmup']} warm-up calls, metadata computed once per row; L2 rotation "
           f"{'on' if st['l2_rotation'] else 'off'}")
     print(f"- Data: {st.get('data', 'uniform')} (q and cache values; flashmla = randn / 10 clamped to [-1, 1], "
@@ -501,6 +518,9 @@ def parse_args(argv):
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--rotate", type=int, choices=(0, 1), default=1,
                    help="rotate q/cache copies so small rows do not run from L2")
+    p.add_argument("--graph", type=int, choices=(0, 1), default=0,
+                   help="1: capture each row's iters calls into a CUDA graph and time its replays (the GPU's "
+                        "time without the host's cost per call); default 0, ANCHORS' recipe")
     p.add_argument("--data", choices=("flashmla", "uniform"), default="flashmla",
                    help="q and cache values: FlashMLA's test recipe (randn / 10, clamped; ANCHORS.md's rows) "
                         "or uniform in [-1, 1)")
