@@ -153,6 +153,8 @@ struct Timing {
 Timing time_calls(const std::function<void(int)>& call, int warmup, int repeats, int iters,
                   cudaStream_t stream, bool graph = false);
 Timing summarize(std::vector<double> samples);
+// The median of samples (the mean of the middle two for an even count); throws when empty.
+double median_of(std::vector<double> v);
 
 // ---------------------------------------------------------------- anchors (ANCHORS.md)
 

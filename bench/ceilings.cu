@@ -45,12 +45,6 @@ __global__ void __launch_bounds__(512) stream_read_kernel(const uint4* __restric
   if ((threadIdx.x & 31) == 0) atomicAdd(sink, acc);
 }
 
-double median_of(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 struct EventPair {
   cudaEvent_t start = nullptr, stop = nullptr;
   EventPair() {

@@ -11,15 +11,12 @@
 
 namespace bench {
 
-namespace {
-
-double median_of(std::vector<double> v) {   // v not empty
+double median_of(std::vector<double> v) {
+  if (v.empty()) throw std::runtime_error("median_of: no samples");
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
-
-}  // namespace
 
 Timing summarize(std::vector<double> samples) {
   if (samples.empty()) throw std::runtime_error("summarize: no samples");
