@@ -99,6 +99,12 @@ FLASHMLA_HOST_DEVICE int combine_threads_per_slot(int num_parts, int batch, int 
   return total_rows * 8 <= 4 * static_cast<int64_t>(sms) ? 16 : 32;
 }
 
+// CTAs an SM the slot-parallel combine is built for, from its grid's size: 1 where the grid has at
+// most one CTA an SM (`sms` as in combine_threads_per_slot), so that a thread may hold every slot
+// load of its round in registers; else 4, so that the grid stays one wave (b = 4 and 1,1,128 have
+// 512 CTAs). Both builds sum the slots in the same order: the result does not depend on it.
+FLASHMLA_HOST_DEVICE int combine_slot_ctas_per_sm(int64_t ctas, int sms) { return ctas <= sms ? 1 : 4; }
+
 // Whether the decode grid merges its split requests itself, behind a grid barrier, instead of
 // the combine kernel: for the shapes the slot-parallel combine serves (a few rows, each split over
 // many parts), where the second kernel's launch and hand-over are a large share of the call

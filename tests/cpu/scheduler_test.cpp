@@ -305,6 +305,30 @@ TEST(Scheduler, CombineSlotLayoutOnlyForFewRowsWithManySlots) {
   }
 }
 
+// The slot-parallel combine takes the one-CTA-an-SM register budget only where its grid has at
+// most a CTA an SM; that happens with 64-channel chunks only, and four CTAs an SM keep every other
+// slot-parallel grid in one wave.
+TEST(Scheduler, CombineSlotCtasPerSmFollowTheGridSize) {
+  using flashmla::plan::combine_slot_ctas_per_sm;
+  using flashmla::plan::combine_threads_per_slot;
+  EXPECT_EQ(combine_slot_ctas_per_sm(128, 132), 1);   // b = 1, h_q = 16: 16 rows x 8 chunks
+  EXPECT_EQ(combine_slot_ctas_per_sm(132, 132), 1);
+  EXPECT_EQ(combine_slot_ctas_per_sm(133, 132), 4);
+  EXPECT_EQ(combine_slot_ctas_per_sm(512, 132), 4);   // b = 1, h_q = 128; b = 4, h_q = 16
+  for (int parts = 2; parts <= 300; parts += 7) {
+    for (int batch : {1, 2, 3, 7}) {
+      for (int rows = 1; rows <= 140; ++rows) {
+        const int t = combine_threads_per_slot(parts, batch, rows, 132);
+        if (t == 0) continue;
+        const int64_t ctas = static_cast<int64_t>(batch) * rows * (128 / t);
+        const int per_sm = combine_slot_ctas_per_sm(ctas, 132);
+        EXPECT_LE(ctas, static_cast<int64_t>(per_sm) * 132) << "one wave";
+        if (t == 32) EXPECT_EQ(per_sm, 4) << "128-channel chunks never have a CTA an SM at most";
+      }
+    }
+  }
+}
+
 TEST(Scheduler, DecodeTileRowsCoverTheRowsOfAKvGroup) {
   using flashmla::plan::decode_tile_rows;
   EXPECT_EQ(decode_tile_rows(1), 16);

@@ -116,13 +116,15 @@ TEST(GpuDecode, VarlenBatch64) {
   run_and_check(spec_of(DType::bf16, 64, 4, 64, 8, true, random_seqlens(64, 0, 700, 0.3, 8), 402));
 }
 
-// Requests split over most parts: the slot-parallel combine with 64-channel chunks (16 rows) and
-// 128-channel chunks (96 and 128 rows, plan::combine_threads_per_slot), an empty request beside.
+// Requests split over most parts: the slot-parallel combine with 64-channel chunks (8 and 16 rows)
+// and 128-channel chunks (96 and 128 rows, plan::combine_threads_per_slot), an empty request beside.
 TEST(GpuDecode, LongSingleRequestManySplits) {
   run_and_check(spec_of(DType::bf16, 1, 1, 16, 1, false, {32768}, 500));
   run_and_check(spec_of(DType::fp16, 1, 2, 16, 2, true, {32768}, 501));
   run_and_check(spec_of(DType::bf16, 1, 1, 128, 1, false, {20000}, 502));
   run_and_check(spec_of(DType::fp16, 2, 1, 48, 1, true, {9000, 0}, 503));
+  // 8 rows: the slot-parallel combine with a CTA an SM at most (plan::combine_slot_ctas_per_sm), fp16.
+  run_and_check(spec_of(DType::fp16, 1, 1, 8, 1, true, {20000}, 504));
 }
 
 // A few rows split over most parts: the slot-parallel combine, or, in builds with

@@ -20,7 +20,9 @@
 // a CTA merges one chunk of one row's channels. Its 256 threads are slot groups of kTPS threads
 // (4 channels each); group g sums the slots first + g, first + g + G, ... with up to kSlotUnroll
 // slots' loads in flight per thread, and the groups' merges are added in group order. A row per
-// CTA instead kept 16 CTAs busy for ~10 us at b = 1, h_q = 16 (docs/perf-log.md, entry 32).
+// CTA instead kept 16 CTAs busy for ~10 us at b = 1, h_q = 16 (docs/perf-log.md, entry 32). Where
+// its grid has a CTA an SM at most (b = 1, h_q = 16: 128 CTAs), it is built for one CTA an SM, so
+// that those loads fit the registers at once (entry 111); elsewhere for four, one wave.
 //
 // Launched with programmatic stream serialization after the decode kernel: its CTAs may start
 // while the decode grid drains and wait in griddepcontrol.wait until the partials are visible.
@@ -124,8 +126,11 @@ __global__ void __launch_bounds__(kCombineWarps * 32, 4)
 constexpr int kSlotThreads = 256;
 constexpr int kSlotUnroll = 9;   // one round for 132 slots over 16 groups (b = 1, h_q = 16)
 
-template <typename T, int kTPS>
-__global__ void __launch_bounds__(kSlotThreads, 4)
+// kCtasPerSm (plan::combine_slot_ctas_per_sm): 4 caps a thread at 64 registers, too few to keep
+// kSlotUnroll slots' loads in flight at once; 1 lets it have them (~78) where the grid has a CTA
+// an SM at most (docs/perf-log.md, entry 111).
+template <typename T, int kTPS, int kCtasPerSm>
+__global__ void __launch_bounds__(kSlotThreads, kCtasPerSm)
     mla_combine_slots_kernel(const __grid_constant__ DecodeParams p) {
   constexpr int kGroups = kSlotThreads / kTPS;
   constexpr int kChunks = 128 / kTPS;
@@ -183,11 +188,14 @@ void launch_combine_typed(const DecodeParams& params, cudaStream_t stream) {
     return;
   }
   const dim3 grid(params.rows_per_kv * (128 / tps), params.num_heads_kv, params.batch);
+  const int per_sm = plan::combine_slot_ctas_per_sm(static_cast<int64_t>(grid.x) * grid.y * grid.z, sms);
   const char* what = "mla_combine_slots_kernel launch";
-  if (tps == 16) {
-    launch_programmatic(mla_combine_slots_kernel<T, 16>, grid, kSlotThreads, 0, stream, what, params);
-  } else {
-    launch_programmatic(mla_combine_slots_kernel<T, 32>, grid, kSlotThreads, 0, stream, what, params);
+  if (tps == 16 && per_sm == 1) {
+    launch_programmatic(mla_combine_slots_kernel<T, 16, 1>, grid, kSlotThreads, 0, stream, what, params);
+  } else if (tps == 16) {
+    launch_programmatic(mla_combine_slots_kernel<T, 16, 4>, grid, kSlotThreads, 0, stream, what, params);
+  } else {   // 32 threads a slot: more rows than a wave of 16-thread chunks holds, so never one CTA an SM
+    launch_programmatic(mla_combine_slots_kernel<T, 32, 4>, grid, kSlotThreads, 0, stream, what, params);
   }
 }
 
