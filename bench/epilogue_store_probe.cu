@@ -50,7 +50,7 @@ enum Form : int { kNarrow, kCoalesced, kBulk, kPair, kPairBulk, kExchange, kForm
 const char* const kFormNames[kForms] = {"narrow scalar",         "coalesced 16 B",
                                         "smem + one bulk store", "pair: st.async, merge, rows x 256",
                                         "pair: bulk copy, merge, rows x 256", "pair exchange + merge only"};
-bool paired(int form) { return form >= kPair; }
+__host__ __device__ bool paired(int form) { return form >= kPair; }   // launched as clusters of two
 
 __device__ __forceinline__ float value_of(int cta, int j) { return 1.f + 1e-3f * (j & 1023) + 1e-6f * cta; }
 
@@ -112,7 +112,7 @@ __global__ void __launch_bounds__(kThreads, 1) store_burst(float* out, int rows,
   float* stage = reinterpret_cast<float*>(smem);
   float* region = out + static_cast<size_t>(blockIdx.x) * rows * kCols;
   const int tid = threadIdx.x;
-  const bool pair = form >= kPair;
+  const bool pair = paired(form);
   if (pair) {
     if (tid == 0) {
       mbar_init(smem_u32(smem) + 2 * kHalfBytesMax, 1);
