@@ -9,6 +9,10 @@
 #   bash scripts/ncu_traffic.sh "128,1,64,8192" "128,1,16,8192"        (rows: b,s_q,h_q,s_k)
 #   PROBE_CASES="one-page, pages loaded from HBM" bash scripts/ncu_traffic.sh
 #   BENCH_ARGS="--pages contiguous" bash scripts/ncu_traffic.sh "128,1,64,8192"
+#   KERNEL=mla_combine CACHE_CONTROL=none bash scripts/ncu_traffic.sh "1,1,16,32768"
+# KERNEL: the kernel-name regex to profile (default mla_decode). CACHE_CONTROL=none keeps the L2 as
+# the previous kernel left it (ncu flushes it before the profiled launch by default), so a combine
+# reads the partials from where the decode put them.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -33,6 +37,13 @@ wanted=(
   lts__t_sectors_srcunit_tex.sum
   lts__t_sectors_srcunit_ltcfabric.sum
   lts__t_sectors_srcunit_tex_lookup_miss.sum
+  lts__t_sectors_srcunit_tex_op_read_lookup_miss.sum
+  lts__t_sectors_srcunit_tex_op_write.sum
+  l1tex__t_requests_pipe_lsu_mem_global_op_ld.sum
+  l1tex__t_sectors_pipe_lsu_mem_global_op_ld.sum
+  l1tex__t_requests_pipe_lsu_mem_global_op_st.sum
+  l1tex__t_sectors_pipe_lsu_mem_global_op_st.sum
+  smsp__warp_issue_stalled_long_scoreboard_per_warp_active.pct
   lts__t_sector_hit_rate.pct
   l1tex__m_xbar2l1tex_read_bytes.sum
   smsp__inst_executed.sum
@@ -48,7 +59,7 @@ profile() {  # profile TAG KERNEL_REGEX SKIP COMMAND...
   local tag="$1" regex="$2" skip="$3"
   shift 3
   local csv="$out/ncu-traffic-$tag.csv"
-  ncu --clock-control none -k "regex:$regex" --launch-skip "$skip" --launch-count 1 --metrics "$list" --csv \
+  ncu --clock-control none --cache-control "${CACHE_CONTROL:-all}" -k "regex:$regex" --launch-skip "$skip" --launch-count 1 --metrics "$list" --csv \
     "$@" >"$csv" 2>"$out/ncu-traffic-$tag.log"
   local rc=$?
   # One line: tag, then metric=value in the CSV's order (the ncu CSV rows are one metric each).
@@ -77,7 +88,7 @@ for r in "$@"; do
     ${BENCH_ARGS:-} >"$out/ncu-traffic-$tag.bench.txt" 2>&1
   grep '^| ' "$out/ncu-traffic-$tag.bench.txt" | tail -2
   # ${BENCH_ARGS} unquoted on purpose: options split into words.
-  profile "$tag" 'mla_decode' 2 "$bench" --b "$b" --s_q "$s_q" --h_q "$h_q" --s_k "$s_k" --varlen "$varlen" \
+  profile "$tag" "${KERNEL:-mla_decode}" 2 "$bench" --b "$b" --s_q "$s_q" --h_q "$h_q" --s_k "$s_k" --varlen "$varlen" \
     --causal 1 --repeats 1 --iters 2 --warmup 1 ${BENCH_ARGS:-}
 done
 
