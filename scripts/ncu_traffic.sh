@@ -12,7 +12,10 @@
 #   KERNEL=mla_combine CACHE_CONTROL=none bash scripts/ncu_traffic.sh "1,1,16,32768"
 # KERNEL: the kernel-name regex to profile (default mla_decode). CACHE_CONTROL=none keeps the L2 as
 # the previous kernel left it (ncu flushes it before the profiled launch by default), so a combine
-# reads the partials from where the decode put them.
+# reads the partials from where the decode put them. REPLAY_MODE=application reruns the whole process
+# for each pass instead of saving and restoring memory around the launch (kernel replay), so with
+# CACHE_CONTROL=none every pass finds the L2 as the unprofiled kernels before it left it; METRICS
+# (comma-separated) replaces the list below, fewer metrics needing fewer passes.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -48,6 +51,7 @@ wanted=(
   l1tex__m_xbar2l1tex_read_bytes.sum
   smsp__inst_executed.sum
 )
+[ -n "${METRICS:-}" ] && IFS=, read -ra wanted <<<"$METRICS"
 ncu --query-metrics >"$out/ncu-metrics.txt" 2>&1
 metrics=()
 for m in "${wanted[@]}"; do
@@ -59,7 +63,7 @@ profile() {  # profile TAG KERNEL_REGEX SKIP COMMAND...
   local tag="$1" regex="$2" skip="$3"
   shift 3
   local csv="$out/ncu-traffic-$tag.csv"
-  ncu --clock-control none --cache-control "${CACHE_CONTROL:-all}" -k "regex:$regex" --launch-skip "$skip" --launch-count 1 --metrics "$list" --csv \
+  ncu --clock-control none --cache-control "${CACHE_CONTROL:-all}" --replay-mode "${REPLAY_MODE:-kernel}" -k "regex:$regex" --launch-skip "$skip" --launch-count 1 --metrics "$list" --csv \
     "$@" >"$csv" 2>"$out/ncu-traffic-$tag.log"
   local rc=$?
   # One line: tag, then metric=value in the CSV's order (the ncu CSV rows are one metric each).
