@@ -206,46 +206,54 @@ __device__ __forceinline__ constexpr int owner_chunk_at(int i) {
   return i < 4 ? 4 * C + i : (i < 8 ? 4 * (1 - C) + i - 4 : 8);
 }
 
-// s = Q K^T of the 64 rows x 64 keys of the page in buffer C (all 576 channels), as groups of two
-// chunks (8 k-steps) in fresh accumulators added with round-to-nearest FADDs (the wide kernel's
-// precision rule); each group waits for its chunks' full barriers.
+// s = Q K^T of the 64 rows x 64 keys of the page in buffer C (all 576 channels) in two fresh
+// accumulators of 18 k-steps each, added with round-to-nearest FADDs once all 36 have completed:
+// s takes my V half and RoPE steps 0-1, part the other V half and RoPE steps 2-3. Each box's steps
+// are issued as soon as its full barrier completes, with no wait for earlier steps in between. 18
+// steps in one accumulator is the wide kernel's measured precision bound (docs/perf-log.md, entries
+// 74 and 92). Entry 100's groups of 8 steps, each waited for and added before the next, measured
+// slower: each wait drained the tensor pipe (entry 117).
 template <typename T, int C>
 __device__ __forceinline__ void seesaw_scores(float (&s)[32], uint32_t sbase, uint32_t parity, PhaseClocks& clk) {
   float part[32];
   const uint64_t q = kmajor_desc(sbase + SeesawSmem::kQ), k = kmajor_desc(seesaw_buffer(sbase, C));
-  auto group = [&](float (&acc)[32], auto first_c, auto count_c) {
-    constexpr int first = decltype(first_c)::value, count = decltype(count_c)::value;
-    clk.mark(kClkScores);
+  // k-steps s4_begin..s4_end-1 of the chunk at position pos of my page's score order.
+  auto steps = [&](float (&acc)[32], int pos, int s4_begin, int s4_end, bool accumulate) {
+    const int ch = owner_chunk_at<C>(pos);
 #pragma unroll
-    for (int i = 0; i < count; i += kSeesawBoxChunks) mbar_wait(seesaw_full(sbase, C, owner_chunk_at<C>(first + i)), parity);
-    clk.mark(first < 4 ? kClkChunkWait : kClkOtherChunkWait);
+    for (int s4 = s4_begin; s4 < s4_end; ++s4) {
+      const uint32_t off = ch * kChunkBytes + s4 * 32;
+      Wgmma<T, 64, 0, 0>::mma(acc, desc_add_at_use(q, off), desc_add_at_use(k, off), accumulate || s4 != s4_begin);
+    }
+  };
+  clk.mark(kClkScores);
+#pragma unroll
+  for (int pos = 0; pos < 8; pos += 2) {
+    mbar_wait(seesaw_full(sbase, C, owner_chunk_at<C>(pos)), parity);
+    if (kSeesawBoxChunks == 1) mbar_wait(seesaw_full(sbase, C, owner_chunk_at<C>(pos + 1)), parity);
+    clk.mark(pos < 4 ? kClkChunkWait : kClkOtherChunkWait);
     wgmma_fence();
-#pragma unroll
-    for (int i = 0; i < count; ++i) {
-#pragma unroll
-      for (int s4 = 0; s4 < 4; ++s4) {
-        const uint32_t off = owner_chunk_at<C>(first + i) * kChunkBytes + s4 * 32;
-        Wgmma<T, 64, 0, 0>::mma(acc, desc_add_at_use(q, off), desc_add_at_use(k, off), i != 0 || s4 != 0);
-      }
+    if (pos < 4) {
+      steps(s, pos, 0, 4, pos != 0);
+      steps(s, pos + 1, 0, 4, true);
+    } else {
+      steps(part, pos, 0, 4, pos != 4);
+      steps(part, pos + 1, 0, 4, true);
     }
     wgmma_commit();
-  };
-  auto add_part = [&] {
-    wgmma_wait<0>();
-    fence_registers(s);
-    fence_registers(part);
+    clk.mark(kClkScores);
+  }
+  mbar_wait(seesaw_full(sbase, C, 8), parity);
+  clk.mark(kClkOtherChunkWait);
+  wgmma_fence();
+  steps(s, 8, 0, 2, true);
+  steps(part, 8, 2, 4, true);
+  wgmma_commit();
+  wgmma_wait<0>();
+  fence_registers(s);
+  fence_registers(part);
 #pragma unroll
-    for (int i = 0; i < 32; ++i) s[i] += part[i];
-  };
-  group(s, std::integral_constant<int, 0>{}, std::integral_constant<int, 2>{});
-  group(part, std::integral_constant<int, 2>{}, std::integral_constant<int, 2>{});
-  add_part();
-  group(part, std::integral_constant<int, 4>{}, std::integral_constant<int, 2>{});
-  add_part();
-  group(part, std::integral_constant<int, 6>{}, std::integral_constant<int, 2>{});
-  add_part();
-  group(part, std::integral_constant<int, 8>{}, std::integral_constant<int, 1>{});
-  add_part();
+  for (int i = 0; i < 32; ++i) s[i] += part[i];
   clk.mark(kClkScores);
 }
 
