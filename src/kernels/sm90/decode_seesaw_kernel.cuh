@@ -24,14 +24,13 @@
 // consumer has taken page n (a `taken` barrier, arrived by its four warps). Q: one tile per
 // segment, loaded by the consumers once both have scored the previous segment's last page.
 //
-// Shared memory (222,920 B): Q (72 KiB) | buffer 0 | buffer 1 (72 KiB each) | published maxima
+// Shared memory (222,904 B): Q (72 KiB) | buffer 0 | buffer 1 (72 KiB each) | published maxima
 // (float[2][2][64]: consumer, slot, row) | row sums (float[2][64]) | flags (uint32[2][2]) |
 // mbarriers.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <type_traits>
 
 #include "kernels/sm90/decode_pipeline.cuh"
@@ -51,8 +50,8 @@ struct SeesawSmem {
   static constexpr uint32_t kRowMax = 3 * kTileBytes;       // float[2][2][64]: consumer, slot, row
   static constexpr uint32_t kRowSum = kRowMax + 4 * 64 * 4; // float[2][64]: per consumer
   static constexpr uint32_t kFlags = kRowSum + 2 * 64 * 4;  // uint32[2][2]: consumer, slot
-  static constexpr uint32_t kBars = kFlags + 16;   // full[2][9] (buffer, chunk), q_full, taken[2], own_free[2]
-  static constexpr uint32_t kBytes = kBars + (2 * kPageChunks + 5) * 8;
+  static constexpr uint32_t kBars = kFlags + 16;   // full[2][9] (buffer, chunk), q_full, taken[2]
+  static constexpr uint32_t kBytes = kBars + (2 * kPageChunks + 3) * 8;
 };
 static_assert(SeesawSmem::kBytes <= 227 * 1024, "decode CTA must fit Hopper's 227 KiB per block");
 static_assert(SeesawSmem::kBuffer0 % 1024 == 0, "P tiles must be 1024-byte aligned");
@@ -61,11 +60,16 @@ static_assert(SeesawSmem::kBuffer0 % 1024 == 0, "P tiles must be 1024-byte align
 // each reporting thread: its own page's chunk waits (its V half; the rest) and score MMAs, softmax
 // (mask and raise vote; exponentials and lo vote) and hand-over, the wait for and issue of the
 // other's page, the MMA waits, the wait for the other to take my page, and the loads' issue; one
-// slot counts raised pages (per mille of pages).
+// slot counts raised pages (per mille of pages). Outside the page loop: the CTA's first loads, a
+// segment's setup, Q wait, chunk waits of its first page, Q release and reload, and its epilogue
+// (row-sum exchange, stores, closing barrier).
 enum SeesawPhase : int {
   kClkChunkWait, kClkScores, kClkHandOffWait, kClkTake, kClkMaskVote, kClkExp, kClkIssue, kClkPvWait, kClkTakenWait,
-  kClkRelease, kClkRaisedPerMille, kClkOtherChunkWait, kClkReleaseBarrier, kClkBoxIssue
+  kClkRelease, kClkRaisedPerMille, kClkOtherChunkWait, kClkReleaseBarrier, kClkBoxIssue, kClkPrologue,
+  kClkSegmentSetup, kClkQWait, kClkFirstChunkWait, kClkQReload, kClkEpilogueExchange, kClkEpilogueStore,
+  kClkEpilogueBarrier
 };
+static_assert(kClkEpilogueBarrier < kPhaseCount, "phase_clocks.cuh: kPhaseCount too small for the seesaw's phases");
 
 // Flag bits of a handed-over page: the owner's reference maxima moved since it last published them
 // (they are in its slot), and the page's P_lo is in the owner's first V chunk of the page.
@@ -93,12 +97,6 @@ __device__ __forceinline__ uint32_t seesaw_q_full(uint32_t sbase) {
 __device__ __forceinline__ uint32_t seesaw_taken(uint32_t sbase, int b) {
   return sbase + SeesawSmem::kBars + (2 * kPageChunks + 1 + b) * 8;
 }
-// The owner's V half of the page in buffer b is free: its P @ V from it has completed in all four
-// of its warps, or, when the page carried P_lo there, the other consumer's take has (producer
-// variant).
-__device__ __forceinline__ uint32_t seesaw_own_free(uint32_t sbase, int b) {
-  return sbase + SeesawSmem::kBars + (2 * kPageChunks + 3 + b) * 8;
-}
 // Fills of buffer n % 2 alternate the full barriers' phases.
 __device__ __forceinline__ uint32_t seesaw_parity(int n) { return static_cast<uint32_t>(n >> 1) & 1u; }
 
@@ -117,24 +115,25 @@ static_assert(kSeesawBoxChunks == 1 || kSeesawBoxChunks == 2, "a seesaw box is o
 // half once my own P @ V of page n has completed, the other V half and the RoPE chunk once the
 // other consumer has taken page n (its `taken` barrier), which it does right after both hand-overs
 // of the pair.
-template <int C>
 struct SeesawLoader {
   PageCursor cursor;   // at page `next`
-  int next;            // the next page to load (mine: next % 2 == C)
+  int c;               // the owner (consumer) and its buffer
+  int next;            // the next page to load (mine: next % 2 == c)
   int page;            // its block-table entry, read a page ahead (the read is a global load)
   uint64_t policy;
   bool evict_first;
 
-  __device__ __forceinline__ SeesawLoader(const DecodeParams& p, const int32_t* fields, int begin, int end)
-      : cursor(p, fields, begin, end), next(C), policy(l2_policy_evict_first()), evict_first(p.num_row_tiles == 1) {
-    if (C == 1) cursor.advance();
+  __device__ __forceinline__ SeesawLoader(const DecodeParams& p, const int32_t* fields, int begin, int end, int owner)
+      : cursor(p, fields, begin, end), c(owner), next(owner), policy(l2_policy_evict_first()),
+        evict_first(p.num_row_tiles == 1) {
+    if (c == 1) cursor.advance();
     page = cursor.valid ? cursor.page() : 0;
   }
 
-  // Chunks [ch, ch + n) of the page into buffer C, on chunk ch's full barrier.
+  // Chunks [ch, ch + n) of the page into buffer c, on chunk ch's full barrier.
   __device__ __forceinline__ void box(int ch, int n, const DecodeMaps& maps, uint32_t sbase, int kv_head) const {
-    const uint32_t full = seesaw_full(sbase, C, ch);
-    const uint32_t dst = seesaw_buffer(sbase, C) + ch * kChunkBytes;
+    const uint32_t full = seesaw_full(sbase, c, ch);
+    const uint32_t dst = seesaw_buffer(sbase, c) + ch * kChunkBytes;
     mbar_arrive_expect_tx(full, n * kChunkBytes);
     if (n == 2) {
       if (evict_first) {
@@ -158,17 +157,17 @@ struct SeesawLoader {
   __device__ __forceinline__ void own_part(int w, bool after_take, const DecodeMaps& maps, uint32_t sbase,
                                            int kv_head) const {
     if (!cursor.valid || (kSeesawBoxChunks == 2 && w >= 2)) return;
-    if (after_take) mbar_wait(seesaw_taken(sbase, C), seesaw_parity(next - 2));
-    box(4 * C + kSeesawBoxChunks * w, kSeesawBoxChunks, maps, sbase, kv_head);
+    if (after_take) mbar_wait(seesaw_taken(sbase, c), seesaw_parity(next - 2));
+    box(4 * c + kSeesawBoxChunks * w, kSeesawBoxChunks, maps, sbase, kv_head);
   }
   __device__ __forceinline__ void rest(int w, bool first, const DecodeMaps& maps, uint32_t sbase, int kv_head,
                                        PhaseClocks& clk) {
     if (!cursor.valid) return;
     clk.mark(kClkRelease);
     const bool half = kSeesawBoxChunks == 1 || w >= 2, rope = w == (kSeesawBoxChunks == 1 ? 0 : 1);
-    if (!first && (half || rope)) mbar_wait(seesaw_taken(sbase, C), seesaw_parity(next - 2));
+    if (!first && (half || rope)) mbar_wait(seesaw_taken(sbase, c), seesaw_parity(next - 2));
     clk.mark(kClkTakenWait);
-    if (half) box(4 * (1 - C) + kSeesawBoxChunks * (w % (4 / kSeesawBoxChunks)), kSeesawBoxChunks, maps, sbase, kv_head);
+    if (half) box(4 * (1 - c) + kSeesawBoxChunks * (w % (4 / kSeesawBoxChunks)), kSeesawBoxChunks, maps, sbase, kv_head);
     if (rope) box(kPageChunks - 1, 1, maps, sbase, kv_head);
     clk.mark(kClkBoxIssue);
     advance();
@@ -181,24 +180,6 @@ struct SeesawLoader {
     if (cursor.valid) page = cursor.page();
   }
 };
-
-// Producer variant: lane 0 of one producer warp loads one part of every page of buffer B, each fill
-// once the part's readers have released the previous page: kPart 0, the owner's V half (own_free);
-// kPart 1, the other V half and the RoPE chunk (taken).
-template <int B, int kPart>
-__device__ __forceinline__ void seesaw_produce_part(const DecodeParams& p, const DecodeMaps& maps, const int32_t* fields,
-                                                    int begin, int end, uint32_t sbase, int kv_head) {
-  static_assert(kSeesawBoxChunks == 2 || B < 0, "the producer issues chunk pairs");   // B: checked when used
-  SeesawLoader<B> ld(p, fields, begin, end);
-  for (int k = 0; ld.cursor.valid; ++k) {
-    if (k > 0) mbar_wait(kPart == 0 ? seesaw_own_free(sbase, B) : seesaw_taken(sbase, B), (k - 1) & 1);
-    const int half = kPart == 0 ? B : 1 - B;
-    ld.box(4 * half, 2, maps, sbase, kv_head);
-    ld.box(4 * half + 2, 2, maps, sbase, kv_head);
-    if (kPart == 1) ld.box(kPageChunks - 1, 1, maps, sbase, kv_head);
-    ld.advance();
-  }
-}
 
 // The chunk that consumer C scores at position i of its own page: its V half, the other half, RoPE.
 template <int C>
@@ -214,7 +195,8 @@ __device__ __forceinline__ constexpr int owner_chunk_at(int i) {
 // 74 and 92). Entry 100's groups of 8 steps, each waited for and added before the next, measured
 // slower: each wait drained the tensor pipe (entry 117).
 template <typename T, int C>
-__device__ __forceinline__ void seesaw_scores(float (&s)[32], uint32_t sbase, uint32_t parity, PhaseClocks& clk) {
+__device__ __forceinline__ void seesaw_scores(float (&s)[32], uint32_t sbase, uint32_t parity, bool first,
+                                              PhaseClocks& clk) {
   float part[32];
   const uint64_t q = kmajor_desc(sbase + SeesawSmem::kQ), k = kmajor_desc(seesaw_buffer(sbase, C));
   // k-steps s4_begin..s4_end-1 of the chunk at position pos of my page's score order.
@@ -231,7 +213,7 @@ __device__ __forceinline__ void seesaw_scores(float (&s)[32], uint32_t sbase, ui
   for (int pos = 0; pos < 8; pos += 2) {
     mbar_wait(seesaw_full(sbase, C, owner_chunk_at<C>(pos)), parity);
     if (kSeesawBoxChunks == 1) mbar_wait(seesaw_full(sbase, C, owner_chunk_at<C>(pos + 1)), parity);
-    clk.mark(pos < 4 ? kClkChunkWait : kClkOtherChunkWait);
+    clk.mark(first ? kClkFirstChunkWait : (pos < 4 ? kClkChunkWait : kClkOtherChunkWait));
     wgmma_fence();
     if (pos < 4) {
       steps(s, pos, 0, 4, pos != 0);
@@ -244,7 +226,7 @@ __device__ __forceinline__ void seesaw_scores(float (&s)[32], uint32_t sbase, ui
     clk.mark(kClkScores);
   }
   mbar_wait(seesaw_full(sbase, C, 8), parity);
-  clk.mark(kClkOtherChunkWait);
+  clk.mark(first ? kClkFirstChunkWait : kClkOtherChunkWait);
   wgmma_fence();
   steps(s, 8, 0, 2, true);
   steps(part, 8, 2, 4, true);
@@ -255,6 +237,42 @@ __device__ __forceinline__ void seesaw_scores(float (&s)[32], uint32_t sbase, ui
 #pragma unroll
   for (int i = 0; i < 32; ++i) s[i] += part[i];
   clk.mark(kClkScores);
+}
+
+// Calls f with consumer index c as a compile-time constant. The MMA issue sections go through it:
+// their shared-memory descriptors then stay in uniform registers (a descriptor computed from a
+// runtime index is moved there before every MMA), while the rest of the loop is one instance.
+template <typename F>
+__device__ __forceinline__ void with_consumer_index(int c, F&& f) {
+  if (c == 0) {
+    f(std::integral_constant<int, 0>{});
+  } else {
+    f(std::integral_constant<int, 1>{});
+  }
+}
+
+// P @ V of my page into my O half: P (hi or lo words, in the score accumulator layout) from
+// registers, V from my channel half of buffer C.
+template <typename T, int C>
+__device__ __forceinline__ void seesaw_pv_own(float (&o)[128], const uint32_t (&w)[16], uint32_t sbase) {
+  const uint32_t own_buf = seesaw_buffer(sbase, C);
+  wgmma_fence();
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    WgmmaRs<T, 256>::mma(o, w[4 * k], w[4 * k + 1], w[4 * k + 2], w[4 * k + 3], v_desc(own_buf, C, k), 1);
+  }
+  wgmma_commit();
+}
+
+// P @ V of the other's page (buffer 1 - C) into my O half: P from the 64 x 64 tile at p_tile
+// (K-major), V from my channel half of that page.
+template <typename T, int C>
+__device__ __forceinline__ void seesaw_pv_taken(float (&o)[128], uint32_t p_tile, uint32_t sbase) {
+  const uint32_t other_buf = seesaw_buffer(sbase, 1 - C);
+  wgmma_fence();
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) Wgmma<T, 256, 0, 1>::mma(o, kmajor_desc(p_tile + kk * 32), v_desc(other_buf, C, kk), 1);
+  wgmma_commit();
 }
 
 // Row state of one consumer. m: the reference maxima of its O half and of its own pages' P (the
@@ -284,14 +302,15 @@ struct SeesawRows {
 // page 2^64 below the reference weighs nothing next to the page that set it.
 inline constexpr float kMaxRefLift = 18446744073709551616.f;   // 2^64
 
-// One consumer of the seesaw (C: its index, a constant, so that its buffers, barriers and channel
-// half are too).
-template <typename T, int C>
+// One consumer of the seesaw. Both run this one instance of the code with their index c (the same
+// in all of a consumer's threads), so that the SM's instruction caches hold one page loop, not two
+// (entry 117: the two compiled instances spent ~14% of their warps' time on instruction fetch).
+template <typename T>
 struct SeesawConsumer {
   using Ops = Consumer<T>;
-  static constexpr int kOther = 1 - C;
 
   uint32_t sbase;
+  int c, other;   // my index (my buffer, my channel half) and the other consumer's
   int t, row0, tq;
   float sl2, lazy_slack;
 
@@ -303,7 +322,7 @@ struct SeesawConsumer {
     return sbase + SeesawSmem::kFlags + static_cast<uint32_t>(2 * c + slot) * 4;
   }
 
-  // My page of the pair (in buffer C): scores s, masked past lim (keys of blk from key0), softmax
+  // My page of the pair (in buffer c): scores s, masked past lim (keys of blk from key0), softmax
   // against my maxima, P @ V into my O half (left in flight), and the hand-over: P_hi in the page's
   // RoPE chunk, P_lo (pages that take it) in my first V chunk of the page once my P @ V of it has
   // completed, my maxima if they moved, and the flags, in slot `slot`. Returns whether it took lo.
@@ -315,7 +334,7 @@ struct SeesawConsumer {
 #pragma unroll
     for (int e = 0; e < 2; ++e) own_max[e] = fmaxf(own_max[e], own_max_hi[e]);
     const bool raise = own_max[0] > rows.m[0] + lazy_slack || own_max[1] > rows.m[1] + lazy_slack;
-    const bool raised = named_barrier_sync_or(kSeeVote + C, kWarpgroupThreads, raise);
+    const bool raised = named_barrier_sync_or(kSeeVote + c, kWarpgroupThreads, raise);
     clk.mark(kClkMaskVote);
     clk.count(kClkRaisedPerMille, raised ? 1000u : 0u);
     if (raised) {
@@ -346,7 +365,7 @@ struct SeesawConsumer {
         sq[e] += sq_hi[e];
         need_lo |= wants_p_lo(rows.lo_dropped[e], sq[e], rows.l[e] + sum[e] + sum_hi[e]);
       }
-      lo = named_barrier_sync_or(kSeeVote + C, kWarpgroupThreads, need_lo);
+      lo = named_barrier_sync_or(kSeeVote + c, kWarpgroupThreads, need_lo);
     }
     clk.mark(kClkExp);
 #pragma unroll
@@ -357,19 +376,14 @@ struct SeesawConsumer {
     uint32_t hi[16];
     Ops::pack_hi(reinterpret_cast<const float(&)[16]>(s[0]), reinterpret_cast<uint32_t(&)[8]>(hi[0]));
     Ops::pack_hi(reinterpret_cast<const float(&)[16]>(s[16]), reinterpret_cast<uint32_t(&)[8]>(hi[8]));
-    const uint32_t own_buf = seesaw_buffer(sbase, C);
+    const uint32_t own_buf = seesaw_buffer(sbase, c);
     if (valid < plan::kBlockN) {
-      zero_tail_rows(own_buf, C, valid, t);   // my scores of the page are done
+      zero_tail_rows(own_buf, c, valid, t);   // my scores of the page are done
       fence_proxy_async_smem();
-      named_barrier_sync(kSeeVote + C, kWarpgroupThreads);
+      named_barrier_sync(kSeeVote + c, kWarpgroupThreads);
     }
-    wgmma_fence();
-#pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      WgmmaRs<T, 256>::mma(o, hi[4 * k], hi[4 * k + 1], hi[4 * k + 2], hi[4 * k + 3], v_desc(own_buf, C, k), 1);
-    }
-    wgmma_commit();
-    const uint32_t rope = rope_of(C);
+    with_consumer_index(c, [&](auto ci) { seesaw_pv_own<T, decltype(ci)::value>(o, hi, sbase); });
+    const uint32_t rope = rope_of(c);
     Ops::store_p(rope, reinterpret_cast<const uint32_t(&)[8]>(hi[0]), Ops::p_offset(row0, 0, tq));
     Ops::store_p(rope, reinterpret_cast<const uint32_t(&)[8]>(hi[8]), Ops::p_offset(row0, 32, tq));
     if (Ops::kSplitP && lo) {
@@ -378,17 +392,12 @@ struct SeesawConsumer {
                    reinterpret_cast<uint32_t(&)[8]>(lw[0]));
       Ops::pack_lo(reinterpret_cast<const float(&)[16]>(s[16]), reinterpret_cast<const uint32_t(&)[8]>(hi[8]),
                    reinterpret_cast<uint32_t(&)[8]>(lw[8]));
-      wgmma_fence();
-#pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        WgmmaRs<T, 256>::mma(o, lw[4 * k], lw[4 * k + 1], lw[4 * k + 2], lw[4 * k + 3], v_desc(own_buf, C, k), 1);
-      }
-      wgmma_commit();
+      with_consumer_index(c, [&](auto ci) { seesaw_pv_own<T, decltype(ci)::value>(o, lw, sbase); });
       // My V half of the page is free once my P @ V of it has completed (in all four warps): P_lo
       // goes into its first chunk, which the owner reloads only after the other has taken the page.
       wgmma_wait<0>();
-      named_barrier_sync(kSeeVote + C, kWarpgroupThreads);
-      const uint32_t p_lo = own_buf + 4 * C * kChunkBytes;
+      named_barrier_sync(kSeeVote + c, kWarpgroupThreads);
+      const uint32_t p_lo = own_buf + 4 * c * kChunkBytes;
       Ops::store_p(p_lo, reinterpret_cast<const uint32_t(&)[8]>(lw[0]), Ops::p_offset(row0, 0, tq));
       Ops::store_p(p_lo, reinterpret_cast<const uint32_t(&)[8]>(lw[8]), Ops::p_offset(row0, 32, tq));
     }
@@ -396,26 +405,26 @@ struct SeesawConsumer {
     if (rows.changed) {
       if (tq == 0) {
 #pragma unroll
-        for (int e = 0; e < 2; ++e) st_shared_b32(row_max_slot(C, slot) + 4 * (row0 + 8 * e), __float_as_uint(rows.m[e]));
+        for (int e = 0; e < 2; ++e) st_shared_b32(row_max_slot(c, slot) + 4 * (row0 + 8 * e), __float_as_uint(rows.m[e]));
       }
       flags |= kPageRefs;
       rows.changed = false;
     }
-    if (t == 0) st_shared_b32(flags_slot(C, slot), flags);
+    if (t == 0) st_shared_b32(flags_slot(c, slot), flags);
     fence_proxy_async_smem();
-    named_barrier_arrive_unaligned(kSeeHandOff + C, kSeesawThreads);
+    named_barrier_arrive_unaligned(kSeeHandOff + c, kSeesawThreads);
     clk.mark(kClkIssue);
     return lo;
   }
 
-  // The other's page of the pair (in buffer kOther), handed over in slot `slot`: its P, brought to my
+  // The other's page of the pair (in buffer `other`), handed over in slot `slot`: its P, brought to my
   // maxima, into my O half (left in flight), after my V half of its tail rows is zeroed.
   // Returns whether the page came with P_lo (its groups: hi, then lo).
   __device__ __forceinline__ bool take_other_page(float (&o)[128], SeesawRows<T>& rows, int valid, uint32_t phase,
                                                   int slot, PhaseClocks& clk) const {
-    named_barrier_sync_unaligned(kSeeHandOff + kOther, kSeesawThreads);
+    named_barrier_sync_unaligned(kSeeHandOff + other, kSeesawThreads);
     clk.mark(kClkHandOffWait);
-    const uint32_t flags = ld_shared_b32(flags_slot(kOther, slot));
+    const uint32_t flags = ld_shared_b32(flags_slot(other, slot));
     // Where the two maxima may differ (rare: after a raise), mine move up to the other's, and
     // where mine stay above, its P is brought up to mine by scaling O the other way around it.
     bool lift = false;
@@ -424,7 +433,7 @@ struct SeesawConsumer {
       if (flags & kPageRefs) {
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
-          rows.m_other[e] = __uint_as_float(ld_shared_b32(row_max_slot(kOther, slot) + 4 * (row0 + 8 * e)));
+          rows.m_other[e] = __uint_as_float(ld_shared_b32(row_max_slot(other, slot) + 4 * (row0 + 8 * e)));
         }
       }
       float m_new[2];
@@ -438,8 +447,8 @@ struct SeesawConsumer {
       wgmma_wait<0>();   // my own page's P @ V, into O
       fence_registers(o);
       rows.raise_to(m_new, sl2, o);
-      rows.changed |= named_barrier_sync_or(kSeeVote + C, kWarpgroupThreads, up);
-      lift = named_barrier_sync_or(kSeeVote + C, kWarpgroupThreads, below);
+      rows.changed |= named_barrier_sync_or(kSeeVote + c, kWarpgroupThreads, up);
+      lift = named_barrier_sync_or(kSeeVote + c, kWarpgroupThreads, below);
       rows.ahead = lift;
       if (lift) {
 #pragma unroll
@@ -449,28 +458,22 @@ struct SeesawConsumer {
         Ops::scale_o(o, lift_by);
       }
     }
-    const uint32_t other_buf = seesaw_buffer(sbase, kOther);
+    const uint32_t other_buf = seesaw_buffer(sbase, other);
     // My V half of the page landed on barriers that its owner waited for: the bytes are visible to
     // this warpgroup's MMAs once it has observed those phases too (the waits return at once).
 #pragma unroll
-    for (int i = 0; i < 4; i += kSeesawBoxChunks) mbar_wait(seesaw_full(sbase, kOther, 4 * C + i), phase);
+    for (int i = 0; i < 4; i += kSeesawBoxChunks) mbar_wait(seesaw_full(sbase, other, 4 * c + i), phase);
     if (valid < plan::kBlockN) {
-      zero_tail_rows(other_buf, C, valid, t);
+      zero_tail_rows(other_buf, c, valid, t);
       fence_proxy_async_smem();
-      named_barrier_sync(kSeeVote + C, kWarpgroupThreads);
+      named_barrier_sync(kSeeVote + c, kWarpgroupThreads);
     }
-    const uint32_t p_hi = rope_of(kOther);
-    wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < 4; ++kk) Wgmma<T, 256, 0, 1>::mma(o, kmajor_desc(p_hi + kk * 32), v_desc(other_buf, C, kk), 1);
-    wgmma_commit();
-    if (Ops::kSplitP && (flags & kPageLo)) {
-      const uint32_t p_lo = other_buf + 4 * kOther * kChunkBytes;
-      wgmma_fence();
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk) Wgmma<T, 256, 0, 1>::mma(o, kmajor_desc(p_lo + kk * 32), v_desc(other_buf, C, kk), 1);
-      wgmma_commit();
-    }
+    const bool with_lo = Ops::kSplitP && (flags & kPageLo);
+    with_consumer_index(c, [&](auto ci) {
+      constexpr int kC = decltype(ci)::value;
+      seesaw_pv_taken<T, kC>(o, seesaw_buffer(sbase, 1 - kC) + 8 * kChunkBytes, sbase);   // P_hi: the RoPE chunk
+      if (with_lo) seesaw_pv_taken<T, kC>(o, seesaw_buffer(sbase, 1 - kC) + 4 * (1 - kC) * kChunkBytes, sbase);
+    });
     if (lift) {
       wgmma_wait<0>();
       fence_registers(o);
@@ -480,21 +483,12 @@ struct SeesawConsumer {
       Ops::scale_o(o, back);
     }
     clk.mark(kClkTake);
-    return Ops::kSplitP && (flags & kPageLo);
+    return with_lo;
   }
 };
 
-// Schedule variants timed against each other in one binary (FLASHMLA_SEESAW_VARIANT, read by the
-// launcher): kVariantProducer adds a producer warpgroup that issues every box, consumers at 240
-// registers (docs/perf-log.md, entry 100: slower; its boxes land later).
-enum : int { kVariantProducer = 2 };
-inline constexpr int kSeesawProducerRegs = 24, kSeesawConsumerRegs = 240;
-
-template <int kVariant>
-inline constexpr int kSeesawBlockThreads = (kVariant & kVariantProducer) ? 3 * kWarpgroupThreads : kSeesawThreads;
-
-template <typename T, int kVariant>
-__global__ void __launch_bounds__(kSeesawBlockThreads<kVariant>, 1)
+template <typename T>
+__global__ void __launch_bounds__(kSeesawThreads, 1)
     mla_decode_seesaw_kernel(const __grid_constant__ DecodeParams p, const __grid_constant__ DecodeMaps maps) {
   extern __shared__ __align__(1024) uint8_t smem[];
   const uint32_t sbase = smem_u32(smem);
@@ -510,7 +504,6 @@ __global__ void __launch_bounds__(kSeesawBlockThreads<kVariant>, 1)
     for (int b = 0; b < 2; ++b) {
       for (int ch = 0; ch < kPageChunks; ++ch) mbar_init(seesaw_full(sbase, b, ch), 1);
       mbar_init(seesaw_taken(sbase, b), kWarpgroupThreads / 32);
-      mbar_init(seesaw_own_free(sbase, b), kWarpgroupThreads / 32);
     }
     mbar_init(q_full, 1);
     fence_barrier_init();
@@ -544,45 +537,30 @@ __global__ void __launch_bounds__(kSeesawBlockThreads<kVariant>, 1)
       issue_q_tile_cp_async<kTileRows>(p, r, kv_head, m_base, sQ, tid, kSeesawThreads);
     }
   };
-  constexpr bool kProducer = (kVariant & kVariantProducer) != 0;
-  if constexpr (kProducer) {
-    if (tid >= kSeesawThreads) {
-      regs_decrease<kSeesawProducerRegs>();
-      if ((tid & 31) == 0) {
-        prefetch_tensor_map(&maps.kv_pairs);
-        switch ((tid - kSeesawThreads) / 32) {
-          case 0: seesaw_produce_part<0, 0>(p, maps, fields, req_begin, req_end, sbase, kv_head); break;
-          case 1: seesaw_produce_part<0, 1>(p, maps, fields, req_begin, req_end, sbase, kv_head); break;
-          case 2: seesaw_produce_part<1, 0>(p, maps, fields, req_begin, req_end, sbase, kv_head); break;
-          default: seesaw_produce_part<1, 1>(p, maps, fields, req_begin, req_end, sbase, kv_head); break;
-        }
-      }
-      return;
-    }
-    regs_increase<kSeesawConsumerRegs>();
-  }
   load_q(next_paged(req_begin));
 
-  auto run = [&](auto consumer_index) {
-    constexpr int C = decltype(consumer_index)::value;
-    const int t = tid - C * kWarpgroupThreads;
+  {
+    const int c = tid / kWarpgroupThreads;
+    const int t = tid - c * kWarpgroupThreads;
     const int lane = t & 31;
-    SeesawConsumer<T, C> cs;
+    SeesawConsumer<T> cs;
     cs.sbase = sbase;
+    cs.c = c;
+    cs.other = 1 - c;
     cs.t = t;
     cs.row0 = 16 * (t / 32) + (lane >> 2);
     cs.tq = lane & 3;
     cs.sl2 = p.scale_log2;
     cs.lazy_slack = kLazyMaxLog2 / cs.sl2;
-    // With a producer warpgroup the consumers load nothing: an empty request range.
-    SeesawLoader<C> loader(p, fields, kProducer ? 0 : req_begin, kProducer ? -1 : req_end);
+    SeesawLoader loader(p, fields, req_begin, req_end, c);
     PhaseClocks clk;
     const int warp = t / 32;
     clk.start();
-    if (!kProducer && lane == 0) {
+    if (lane == 0) {
       loader.own_part(warp, false, maps, sbase, kv_head);
       loader.rest(warp, true, maps, sbase, kv_head, clk);
     }
+    clk.mark(kClkPrologue);
     int it = 0;   // pages of the CTA before this segment
     int nq = 0;   // Q tiles used
     for (int r = req_begin; r <= req_end; ++r) {
@@ -597,6 +575,7 @@ __global__ void __launch_bounds__(kSeesawBlockThreads<kVariant>, 1)
       float o[128];
 #pragma unroll
       for (int i = 0; i < 128; ++i) o[i] = 0.f;
+      clk.mark(kClkSegmentSetup);
       if (nblk > 0) {
         if (q_by_tma) {
           mbar_wait(q_full, nq & 1);
@@ -608,16 +587,18 @@ __global__ void __launch_bounds__(kSeesawBlockThreads<kVariant>, 1)
         const int first = it, end = it + nblk;
         auto valid_of = [&](int n) { return sg.seqlen - (sg.blk_begin + n - first) * plan::kBlockN; };
         clk.add_pages(nblk);
-        clk.start();
+        clk.mark(kClkQWait);
         // Pairs of pages (a, a + 1): each consumer scores and hands over its own, then takes the
         // other's. The segment's last pair may have one page.
         for (int a = first; a < end; a += 2) {
-          const int mine = (a & 1) == C ? a : a + 1, theirs = (a & 1) == C ? a + 1 : a;
+          const int mine = (a & 1) == c ? a : a + 1, theirs = (a & 1) == c ? a + 1 : a;
           const int slot = ((a - first) >> 1) & 1;
           bool lo = false;
           if (mine < end) {
             float s[32];
-            seesaw_scores<T, C>(s, sbase, seesaw_parity(mine), clk);
+            with_consumer_index(c, [&](auto ci) {
+              seesaw_scores<T, decltype(ci)::value>(s, sbase, seesaw_parity(mine), a == first, clk);
+            });
             lo = cs.own_page(o, s, rows, (sg.blk_begin + mine - first) * plan::kBlockN, lim, valid_of(mine), slot, clk);
           }
           bool their_lo = false;
@@ -633,26 +614,17 @@ __global__ void __launch_bounds__(kSeesawBlockThreads<kVariant>, 1)
               wgmma_wait<1>();
             }
             clk.mark(kClkPvWait);
-            if constexpr (kProducer) {
-              // Released warp by warp, each once its own P @ V of it has completed.
-              if (lane == 0) mbar_arrive(seesaw_own_free(sbase, C));
-            } else {
-              named_barrier_sync(kSeeVote + C, kWarpgroupThreads);
-              clk.mark(kClkReleaseBarrier);
-              if (lane == 0) loader.own_part(warp, false, maps, sbase, kv_head);
-              clk.mark(kClkBoxIssue);
-            }
+            named_barrier_sync(kSeeVote + c, kWarpgroupThreads);
+            clk.mark(kClkReleaseBarrier);
+            if (lane == 0) loader.own_part(warp, false, maps, sbase, kv_head);
+            clk.mark(kClkBoxIssue);
           }
           wgmma_wait<0>();
           clk.mark(kClkPvWait);
-          if (theirs < end && lane == 0) {
-            mbar_arrive(seesaw_taken(sbase, 1 - C));
-            // The other's V half carried its P_lo, which I have now read: I release that half.
-            if (kProducer && their_lo) mbar_arrive(seesaw_own_free(sbase, 1 - C));
-          }
-          if (!kProducer && mine < end) {
+          if (theirs < end && lane == 0) mbar_arrive(seesaw_taken(sbase, 1 - c));
+          if (mine < end) {
             if (lo) {
-              named_barrier_sync(kSeeVote + C, kWarpgroupThreads);
+              named_barrier_sync(kSeeVote + c, kWarpgroupThreads);
               if (lane == 0) loader.own_part(warp, true, maps, sbase, kv_head);
             }
             if (lane == 0) loader.rest(warp, false, maps, sbase, kv_head, clk);
@@ -664,6 +636,7 @@ __global__ void __launch_bounds__(kSeesawBlockThreads<kVariant>, 1)
         // Both consumers have scored every page of the segment: Q may be reloaded.
         named_barrier_sync_unaligned(kSeeQ, kSeesawThreads);
         load_q(next_paged(r + 1));
+        clk.mark(kClkQReload);
       }
       // Epilogue: both halves and row sums to the larger of the two consumers' maxima, the sums
       // added in a fixed order (deterministic).
@@ -675,11 +648,12 @@ __global__ void __launch_bounds__(kSeesawBlockThreads<kVariant>, 1)
       if (cs.tq == 0) {
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
-          s_row_sum[C * 64 + cs.row0 + 8 * e] = rows.l[e];
-          s_row_max[C * 128 + cs.row0 + 8 * e] = rows.m[e];
+          s_row_sum[c * 64 + cs.row0 + 8 * e] = rows.l[e];
+          s_row_max[c * 128 + cs.row0 + 8 * e] = rows.m[e];
         }
       }
       named_barrier_sync_unaligned(kSeeRowSum, kSeesawThreads);
+      clk.mark(kClkEpilogueExchange);
       float m_final[2], l_final[2], alpha[2];
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
@@ -688,40 +662,26 @@ __global__ void __launch_bounds__(kSeesawBlockThreads<kVariant>, 1)
         m_final[e] = fmaxf(m0, m1);
         l_final[e] = s_row_sum[rl] * softmax_rescale(m0, m_final[e], cs.sl2) +
                      s_row_sum[64 + rl] * softmax_rescale(m1, m_final[e], cs.sl2);
-        alpha[e] = softmax_rescale(C == 0 ? m0 : m1, m_final[e], cs.sl2);
+        alpha[e] = softmax_rescale(c == 0 ? m0 : m1, m_final[e], cs.sl2);
       }
       if (alpha[0] != 1.f || alpha[1] != 1.f) Consumer<T>::scale_o(o, alpha);
-      store_wide_tile_rows<T>(p, dst, r, kv_head, m_base, cs.row0, cs.tq, C, o, m_final,
+      store_wide_tile_rows<T>(p, dst, r, kv_head, m_base, cs.row0, cs.tq, c, o, m_final,
                               [&](int e, int) { return l_final[e]; });
+      clk.mark(kClkEpilogueStore);
       // The next segment rewrites the row sums, maxima and flags.
       named_barrier_sync_unaligned(kSeeRowSum, kSeesawThreads);
+      clk.mark(kClkEpilogueBarrier);
     }
     cta_span_end(it, nq);
-    // Thread 0 (the loader) and thread 32 of each consumer report, in slots C and 2 + C.
-    clk.flush(t == 32 ? 2 + C : C, t == 0 || t == 32);
-  };
-  if (tid < kWarpgroupThreads) {
-    run(std::integral_constant<int, 0>{});
-  } else {
-    run(std::integral_constant<int, 1>{});
+    // Thread 0 (the loader) and thread 32 of each consumer report, in slots c and 2 + c.
+    clk.flush(t == 32 ? 2 + c : c, t == 0 || t == 32);
   }
 }
 
 template <typename T>
 void launch_decode_seesaw(const DecodeParams& params, cudaStream_t stream) {
   register_phase_clock_report();
-  static const int variant = [] {
-    const char* v = std::getenv("FLASHMLA_SEESAW_VARIANT");
-    return v != nullptr ? std::atoi(v) : 0;
-  }();
-  if constexpr (kSeesawBoxChunks == 2) {   // the producer issues chunk pairs
-    if (variant == kVariantProducer) {
-      launch_decode_kernel<mla_decode_seesaw_kernel<T, kVariantProducer>, SeesawSmem::kBytes, kTileRows,
-                           kSeesawBlockThreads<kVariantProducer>>(params, stream, "mla_decode_seesaw_kernel");
-      return;
-    }
-  }
-  launch_decode_kernel<mla_decode_seesaw_kernel<T, 0>, SeesawSmem::kBytes, kTileRows, kSeesawThreads>(
+  launch_decode_kernel<mla_decode_seesaw_kernel<T>, SeesawSmem::kBytes, kTileRows, kSeesawThreads>(
       params, stream, "mla_decode_seesaw_kernel");
 }
 
