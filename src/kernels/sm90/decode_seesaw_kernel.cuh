@@ -315,6 +315,8 @@ struct SeesawConsumer {
   float sl2, lazy_slack;
 
   __device__ __forceinline__ uint32_t rope_of(int b) const { return seesaw_buffer(sbase, b) + 8 * kChunkBytes; }
+  // Where the owner of buffer b hands over P_lo: the first chunk of its V half.
+  __device__ __forceinline__ uint32_t p_lo_of(int b) const { return seesaw_buffer(sbase, b) + 4 * b * kChunkBytes; }
   __device__ __forceinline__ uint32_t row_max_slot(int c, int slot) const {
     return sbase + SeesawSmem::kRowMax + static_cast<uint32_t>((2 * c + slot) * 64) * 4;
   }
@@ -397,7 +399,7 @@ struct SeesawConsumer {
       // goes into its first chunk, which the owner reloads only after the other has taken the page.
       wgmma_wait<0>();
       named_barrier_sync(kSeeVote + c, kWarpgroupThreads);
-      const uint32_t p_lo = own_buf + 4 * c * kChunkBytes;
+      const uint32_t p_lo = p_lo_of(c);
       Ops::store_p(p_lo, reinterpret_cast<const uint32_t(&)[8]>(lw[0]), Ops::p_offset(row0, 0, tq));
       Ops::store_p(p_lo, reinterpret_cast<const uint32_t(&)[8]>(lw[8]), Ops::p_offset(row0, 32, tq));
     }
@@ -471,8 +473,8 @@ struct SeesawConsumer {
     const bool with_lo = Ops::kSplitP && (flags & kPageLo);
     with_consumer_index(c, [&](auto ci) {
       constexpr int kC = decltype(ci)::value;
-      seesaw_pv_taken<T, kC>(o, seesaw_buffer(sbase, 1 - kC) + 8 * kChunkBytes, sbase);   // P_hi: the RoPE chunk
-      if (with_lo) seesaw_pv_taken<T, kC>(o, seesaw_buffer(sbase, 1 - kC) + 4 * (1 - kC) * kChunkBytes, sbase);
+      seesaw_pv_taken<T, kC>(o, rope_of(1 - kC), sbase);   // P_hi
+      if (with_lo) seesaw_pv_taken<T, kC>(o, p_lo_of(1 - kC), sbase);
     });
     if (lift) {
       wgmma_wait<0>();
