@@ -26,6 +26,7 @@ struct Config {
   bool causal = true;
   flashmla::DType dtype = flashmla::DType::bf16;
   int sm_parts = 0;   // parts of the split plan; 0: flashmla::num_sm_parts_for's choice (--sm_parts, a diagnostic)
+  flashmla::WideSchedule wide_schedule = flashmla::WideSchedule::automatic;   // --wide_schedule (every row)
 };
 
 std::string describe(const Config& c);  // "b=128 s_q=1 h_q=128 h_kv=1 s_k=4096 varlen causal bf16"

@@ -13,6 +13,7 @@
 #include "cuda_check.h"
 
 #if defined(FLASHMLA_BENCH_HAVE_TEST_SUPPORT)
+#include "common/split_plan.h"
 #include "support/test_case.h"
 #endif
 
@@ -39,7 +40,9 @@ void upload(DevMem& dst, const std::vector<T>& src, cudaStream_t stream) {
 
 bool check_available() { return true; }
 
-bool check_config(const Config& c, int device, cudaStream_t stream) {
+namespace {
+
+bool check_schedule(const Config& c, flashmla::WideSchedule schedule, int device, cudaStream_t stream) {
   namespace t = flashmla::testing;
   const int batch = std::min(c.b, 4);
   const int cap = std::min(c.s_k, 2048);
@@ -50,6 +53,7 @@ bool check_config(const Config& c, int device, cudaStream_t stream) {
   spec.num_heads_q = c.h_q;
   spec.num_heads_kv = c.h_kv;
   spec.causal = c.causal;
+  spec.wide_schedule = schedule;
   spec.seed = 0xbe7c0000u + static_cast<uint64_t>(c.b * 131 + c.s_q * 17 + c.h_q + c.s_k);
   spec.seqlens = c.varlen ? t::random_seqlens(batch, std::min(c.s_q, cap), cap, 0.0, spec.seed)
                           : std::vector<int>(static_cast<size_t>(batch), cap);
@@ -104,12 +108,26 @@ bool check_config(const Config& c, int device, cudaStream_t stream) {
   const t::Comparison cl = t::compare_lse(lse, ref_lse);
   const bool deterministic = std::memcmp(out.data(), out2.data(), out.size() * 2) == 0 &&
                              std::memcmp(lse.data(), lse2.data(), lse.size() * 4) == 0;
-  std::fprintf(stderr, "check %s (cut to b=%d, len<=%d): out max abs %.3g cos diff %.3g; lse max abs %.3g; %s%s\n",
-               describe(c).c_str(), batch, cap, co.max_abs_error, co.cosine_diff, cl.max_abs_error,
+  std::fprintf(stderr, "check %s%s%s (cut to b=%d, len<=%d): out max abs %.3g cos diff %.3g; lse max abs %.3g; %s%s\n",
+               describe(c).c_str(), schedule == c.wide_schedule ? "" : " wide_schedule=",
+               schedule == c.wide_schedule ? "" : flashmla::wide_schedule_name(schedule), batch, cap, co.max_abs_error, co.cosine_diff, cl.max_abs_error,
                co.ok && cl.ok ? "ok" : "MISMATCH", deterministic ? "" : " NONDETERMINISTIC");
   if (!co.ok) std::fprintf(stderr, "  out: %s\n", co.message.c_str());
   if (!cl.ok) std::fprintf(stderr, "  lse: %s\n", cl.message.c_str());
   return co.ok && cl.ok && deterministic;
+}
+
+}  // namespace
+
+// A wide-tile row on the automatic schedule is checked under both schedules: its cut-down case
+// need not take the one the timed row takes.
+bool check_config(const Config& c, int device, cudaStream_t stream) {
+  const bool wide = flashmla::plan::decode_tile_rows(c.s_q * (c.h_q / c.h_kv)) == flashmla::plan::kRowsPerTile;
+  if (c.wide_schedule != flashmla::WideSchedule::automatic || !wide) {
+    return check_schedule(c, c.wide_schedule, device, stream);
+  }
+  const bool one_page = check_schedule(c, flashmla::WideSchedule::one_page, device, stream);
+  return check_schedule(c, flashmla::WideSchedule::seesaw, device, stream) && one_page;
 }
 
 #else  // no test support library

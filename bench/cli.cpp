@@ -16,6 +16,7 @@ const char* kUsage =
     "  single configuration (any of these selects it; unset ones take the defaults shown):\n"
     "    --b 128 --s_q 1 --h_q 128 --h_kv 1 --s_k 4096 --varlen 1 --causal 1 --dtype bf16|fp16\n"
     "    --sm_parts 0             parts of the split plan (0: the library's num_sm_parts_for; a diagnostic)\n"
+    "  --wide_schedule automatic|one_page|seesaw   schedule of the 64-row tiles, every row (DecodeArgs)\n"
     "  --repeats 7 --iters 20 --warmup 5   timing: median over repeats of iters back-to-back calls\n"
     "  --json FILE                write all rows, ceilings and device info as JSON\n"
     "  --check                    verify a cut-down case of each row against Backend::cpu first\n"
@@ -93,6 +94,7 @@ Options parse_args(int argc, char** argv) {
   Config single;
   bool have_single = false;
   std::string rows = "all";
+  flashmla::WideSchedule wide_schedule = flashmla::WideSchedule::automatic;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "-h" || arg == "--help") {
@@ -129,6 +131,12 @@ Options parse_args(int argc, char** argv) {
       have_single = true;
     }
     else if (name == "rows") rows = value;
+    else if (name == "wide_schedule") {
+      if (value == "automatic") wide_schedule = flashmla::WideSchedule::automatic;
+      else if (value == "one_page") wide_schedule = flashmla::WideSchedule::one_page;
+      else if (value == "seesaw") wide_schedule = flashmla::WideSchedule::seesaw;
+      else throw std::runtime_error("--wide_schedule: expected automatic, one_page or seesaw, got '" + value + "'");
+    }
     else if (name == "repeats") opt.repeats = to_int(name, value);
     else if (name == "iters") opt.iters = to_int(name, value);
     else if (name == "warmup") opt.warmup = to_int(name, value);
@@ -172,6 +180,7 @@ Options parse_args(int argc, char** argv) {
   } else {
     throw std::runtime_error("--rows: expected grid, small or all, got '" + rows + "'");
   }
+  for (Config& c : opt.configs) c.wide_schedule = wide_schedule;
   return opt;
 }
 

@@ -13,6 +13,11 @@
 // CASE 4: case 3 as two segments, the exchange followed by a second sync on its barrier, and both
 //         the loop and the exchange using word 0 (the seesaw's epilogue reuses the words of the
 //         maxima that its loop hands over).
+// CASE 5: case 2's hand-over loop on two mbarriers (every thread of warpgroup 1 writes its word and
+//         arrives on `full`, 128 arrivals; warpgroup 0 waits for the phase, reads, and arrives on
+//         `empty`, which warpgroup 1 waits for before its next write): the form the seesaw's
+//         hand-overs would take if racecheck models mbarrier ordering (entry 119).
+// CASE 6: case 5 with one arrival a warp (lane 0, after __syncwarp; 4 arrivals a phase).
 // The program checks every value it reads and exits non-zero on a mismatch.
 #include <cstdio>
 #include <cstdlib>
@@ -30,9 +35,41 @@ using namespace flashmla::sm90;
 constexpr int kIters = 64;
 
 __global__ void __launch_bounds__(256, 1) barrier_probe(int mode, int* errors) {
-  __shared__ uint32_t words[2];
+  __shared__ uint32_t words[128];
+  __shared__ alignas(8) uint64_t bars[2];
   const int wg = threadIdx.x / 128, t = threadIdx.x % 128;
   const uint32_t base = smem_u32(words);
+  if (mode >= 5) {
+    const uint32_t full = smem_u32(&bars[0]), empty = smem_u32(&bars[1]);
+    const int arrivals = mode == 5 ? 128 : 4;
+    if (threadIdx.x == 0) {
+      mbar_init(full, arrivals);
+      mbar_init(empty, arrivals);
+      fence_barrier_init();
+    }
+    __syncthreads();
+    auto arrive = [&](uint32_t bar) {
+      if (mode == 5) {
+        mbar_arrive(bar);
+      } else {
+        __syncwarp();
+        if (t % 32 == 0) mbar_arrive(bar);
+      }
+    };
+    for (int i = 0; i < kIters; ++i) {
+      const uint32_t parity = static_cast<uint32_t>(i) & 1u;
+      if (wg == 1) {
+        if (i > 0) mbar_wait(empty, parity ^ 1u);
+        st_shared_b32(base + 4 * t, static_cast<uint32_t>(1000 * i + t));
+        arrive(full);
+      } else {
+        mbar_wait(full, parity);
+        if (ld_shared_b32(base + 4 * t) != static_cast<uint32_t>(1000 * i + t)) atomicAdd(errors, 1);
+        arrive(empty);
+      }
+    }
+    return;
+  }
   if (mode == 0) {
     if (t == 0) st_shared_b32(base + 4 * wg, 100u + wg);
     named_barrier_sync(5, 256);
@@ -78,8 +115,8 @@ __global__ void __launch_bounds__(256, 1) barrier_probe(int mode, int* errors) {
 
 int main(int argc, char** argv) {
   const int mode = argc > 1 ? std::atoi(argv[1]) : 0;
-  if (mode < 0 || mode > 4) {
-    std::fprintf(stderr, "usage: %s CASE (0 to 4)\n", argv[0]);
+  if (mode < 0 || mode > 6) {
+    std::fprintf(stderr, "usage: %s CASE (0 to 6)\n", argv[0]);
     return 2;
   }
   int* errors = nullptr;

@@ -66,6 +66,9 @@ std::string describe(const Config& c) {
     << (c.varlen ? " varlen" : " fixed") << (c.causal ? " causal" : " non-causal") << " "
     << flashmla::dtype_name(c.dtype);
   if (c.sm_parts > 0) s << " sm_parts=" << c.sm_parts;
+  if (c.wide_schedule != flashmla::WideSchedule::automatic) {
+    s << " wide_schedule=" << flashmla::wide_schedule_name(c.wide_schedule);
+  }
   return s.str();
 }
 

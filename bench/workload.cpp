@@ -54,6 +54,7 @@ flashmla::DecodeArgs Workload::args(int i) const {
   a.num_blocks = num_blocks;
   a.page_block_size = page;
   a.max_blocks_per_seq = max_blocks_per_seq;
+  a.wide_schedule = c.wide_schedule;
   a.q = q[static_cast<size_t>(i)];
   a.q_stride[0] = static_cast<int64_t>(c.s_q) * c.h_q * d;
   a.q_stride[1] = static_cast<int64_t>(c.h_q) * d;

@@ -86,6 +86,15 @@ do_test() {
   tail -30 "$out/pytest.txt"
   record "pytest: $(tail -1 "$out/pytest.txt") (rc=$prc, $((SECONDS - t0)) s with C++ tests)"
   [ $prc -eq 0 ] || status=1
+  # The correctness grid again with every 64-row tile on the seesaw (the automatic schedule gives
+  # most of its small cases the one-page kernel).
+  t0=$SECONDS
+  (cd /tmp && FLASH_MLA_WIDE_SCHEDULE=seesaw PYTHONUNBUFFERED=1 "$python" -m pytest "$root/tests/python/test_correctness.py" \
+      -rfEs -p no:cacheprovider -n "${PYTEST_WORKERS:-8}" --max-worker-restart=50 -q) >"$out/pytest_seesaw.txt" 2>&1
+  prc=$?
+  tail -5 "$out/pytest_seesaw.txt"
+  record "pytest correctness, FLASH_MLA_WIDE_SCHEDULE=seesaw: $(tail -1 "$out/pytest_seesaw.txt") (rc=$prc, $((SECONDS - t0)) s)"
+  [ $prc -eq 0 ] || status=1
 }
 
 do_bench() {

@@ -71,6 +71,7 @@ struct DecodeArgs {
 
   float softmax_scale = 0.0f;       // <= 0 selects head_dim^-0.5
   bool causal = false;
+  WideSchedule wide_schedule = WideSchedule::automatic;   // see types.h
 
   // Split plan from get_mla_metadata (Backend::cuda only; the CPU reference computes rows directly).
   const int32_t* tile_scheduler_metadata = nullptr;  // [num_sm_parts, kMetadataFields]

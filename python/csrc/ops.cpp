@@ -18,6 +18,7 @@
 // Hot path: no host-device synchronisation, no Python, three caching-allocator allocations at most.
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstdio>
 #include <limits>
 #include <string>
@@ -133,6 +134,22 @@ int to_int(int64_t value, const char* name) {
 
 [[noreturn]] void raise_value_error(const flashmla::Error& e) { TORCH_CHECK_VALUE(false, e.what()); }
 [[noreturn]] void raise_runtime_error(const flashmla::Error& e) { TORCH_CHECK(false, e.what()); }
+
+// The schedule of the 64-row tiles: FLASH_MLA_WIDE_SCHEDULE=automatic|one_page|seesaw, read once a
+// process (unset: automatic). A tuning and testing knob beside FlashMLA's API, which has no such
+// argument (docs/design.md, "Which schedule runs a wide tile").
+flashmla::WideSchedule wide_schedule_from_env() {
+  static const flashmla::WideSchedule schedule = [] {
+    const char* v = std::getenv("FLASH_MLA_WIDE_SCHEDULE");
+    const std::string s = v == nullptr ? "" : v;
+    if (s.empty() || s == "automatic") return flashmla::WideSchedule::automatic;
+    if (s == "one_page") return flashmla::WideSchedule::one_page;
+    if (s == "seesaw") return flashmla::WideSchedule::seesaw;
+    TORCH_CHECK_VALUE(false, "FLASH_MLA_WIDE_SCHEDULE: expected automatic, one_page or seesaw, got '", s, "'");
+    return flashmla::WideSchedule::automatic;   // not reached
+  }();
+  return schedule;
+}
 
 int sm_count(const c10::Device& device) {
   // torch caches device properties: no driver call after the first one per device.
@@ -263,6 +280,7 @@ std::tuple<at::Tensor, at::Tensor> fwd_kvcache_mla(const at::Tensor& q, const at
   args.max_blocks_per_seq = to_int(block_table.size(1), "block_table.size(1) (max_blocks_per_seq)");
   args.softmax_scale = static_cast<float>(softmax_scale);
   args.causal = causal;
+  args.wide_schedule = wide_schedule_from_env();
 
   const auto out_options = q.options();
   at::Tensor out = at::empty({batch, q.size(1), q.size(2), head_dim_v}, out_options);

@@ -63,6 +63,17 @@ FLASHMLA_HOST_DEVICE int decode_tile_rows(int rows_per_kv) {
   return rows_per_kv <= 16 ? 16 : (rows_per_kv <= 32 ? 32 : kRowsPerTile);
 }
 
+// The seesaw schedule for the 64-row tiles when a part's pages, bounded from what the host knows
+// (every request as long as the block table is wide), reach kSeesawMinPagesPerPart. Its page
+// costs 0.95-0.98 of the one-page kernel's on long rows, and its request segment ~4 us more
+// (docs/perf-log.md, entries 118-119): measured on the H200, level at ~125 pages a part and
+// behind below (1.13x at 1,1,128,32768, ~8 pages a part). An engine whose block table is wider
+// than its requests need gets the seesaw on shorter rows than this bound intends.
+inline constexpr int64_t kSeesawMinPagesPerPart = 256;
+FLASHMLA_HOST_DEVICE bool seesaw_pays(int batch, int max_blocks_per_seq, int num_sm_parts) {
+  return static_cast<int64_t>(batch) * max_blocks_per_seq >= kSeesawMinPagesPerPart * (num_sm_parts > 0 ? num_sm_parts : 1);
+}
+
 // CTAs per cluster along the grid's row-tile axis (y) for a decode grid of `num_row_tiles` row
 // tiles of `tile_rows` rows: 2 when the wide kernel's row tiles pair up, else 1. The row tiles of
 // a part read the same pages; launched as a cluster, a pair runs in one GPC (presumably the

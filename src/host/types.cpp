@@ -18,4 +18,13 @@ const char* backend_name(Backend backend) {
   return "unknown backend";
 }
 
+const char* wide_schedule_name(WideSchedule schedule) {
+  switch (schedule) {
+    case WideSchedule::automatic: return "automatic";
+    case WideSchedule::one_page: return "one_page";
+    case WideSchedule::seesaw: return "seesaw";
+  }
+  return "unknown wide schedule";
+}
+
 }  // namespace flashmla

@@ -134,6 +134,10 @@ void check_shapes(const DecodeArgs& a) {
   if (!std::isfinite(a.softmax_scale)) {
     throw_invalid("softmax_scale", "a finite value (<= 0 selects head_dim^-0.5)", to_string(a.softmax_scale));
   }
+  if (a.wide_schedule != WideSchedule::automatic && a.wide_schedule != WideSchedule::one_page &&
+      a.wide_schedule != WideSchedule::seesaw) {
+    throw_invalid("wide_schedule", "automatic, one_page or seesaw", to_string(static_cast<int>(a.wide_schedule)));
+  }
 }
 
 void check_pointers_and_layouts(Backend backend, const DecodeArgs& a) {

@@ -345,6 +345,22 @@ TEST(Scheduler, DecodeTileRowsCoverTheRowsOfAKvGroup) {
   }
 }
 
+// The seesaw runs a wide tile when the host's bound on a part's pages (batch x block table
+// width / parts) reaches 256: the grid's long b = 128 rows take it, the b <= 16 rows do not.
+TEST(Scheduler, SeesawWhenAPartsPagesReachTheBound) {
+  using flashmla::plan::seesaw_pays;
+  EXPECT_TRUE(seesaw_pays(128, 141, 66));    // 128,1,128,4096 varlen: ~2.2x the mean length wide
+  EXPECT_FALSE(seesaw_pays(128, 141, 132));  // 128,1,64,4096: one row tile, twice the parts
+  EXPECT_TRUE(seesaw_pays(128, 282, 132));   // 128,1,64,8192
+  EXPECT_FALSE(seesaw_pays(16, 512, 66));    // 16,1,128,32768
+  EXPECT_FALSE(seesaw_pays(1, 512, 66));     // 1,1,128,32768
+  EXPECT_TRUE(seesaw_pays(256, 66, 66));     // exactly 256 pages a part
+  EXPECT_FALSE(seesaw_pays(255, 66, 66));
+  EXPECT_TRUE(seesaw_pays(65536, 1 << 20, 1));   // no overflow at the largest accepted sizes
+  EXPECT_FALSE(seesaw_pays(0, 100, 66));
+  EXPECT_FALSE(seesaw_pays(1, 1, 0));        // no parts counts as one
+}
+
 TEST(Scheduler, DecodeClustersPairTheWideRowTilesOfAPart) {
   using flashmla::plan::decode_cluster_rows;
   using flashmla::plan::decode_tile_rows;

@@ -109,6 +109,8 @@ const BadCase kBadCases[] = {
      [](Fixture&, DecodeArgs& a) { a.softmax_scale = std::numeric_limits<float>::quiet_NaN(); }, "softmax_scale"},
     {"softmax_scale_inf", Backend::cpu,
      [](Fixture&, DecodeArgs& a) { a.softmax_scale = std::numeric_limits<float>::infinity(); }, "softmax_scale"},
+    {"wide_schedule_out_of_range", Backend::cuda,
+     [](Fixture&, DecodeArgs& a) { a.wide_schedule = static_cast<WideSchedule>(3); }, "wide_schedule"},
     {"null_q", Backend::cpu, [](Fixture&, DecodeArgs& a) { a.q = nullptr; }, "q"},
     {"null_k_cache", Backend::cpu, [](Fixture&, DecodeArgs& a) { a.k_cache = nullptr; }, "k_cache"},
     {"null_block_table", Backend::cpu, [](Fixture&, DecodeArgs& a) { a.block_table = nullptr; }, "block_table"},

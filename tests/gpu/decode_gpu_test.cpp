@@ -9,6 +9,7 @@
 #include <vector>
 #include <sstream>
 
+#include "common/split_plan.h"
 #include "gpu/gpu_harness.h"
 
 namespace flashmla::testing {
@@ -17,7 +18,8 @@ namespace {
 std::string describe(const CaseSpec& s) {
   std::ostringstream os;
   os << dtype_name(s.dtype) << " b=" << s.batch << " s_q=" << s.seqlen_q << " h_q=" << s.num_heads_q
-     << " h_kv=" << s.num_heads_kv << (s.causal ? " causal" : "") << " seqlens=[";
+     << " h_kv=" << s.num_heads_kv << (s.causal ? " causal" : "") << " schedule=" << wide_schedule_name(s.wide_schedule)
+     << " seqlens=[";
   for (size_t i = 0; i < s.seqlens.size() && i < 8; ++i) os << (i ? "," : "") << s.seqlens[i];
   if (s.seqlens.size() > 8) os << ",...";
   os << "]";
@@ -40,7 +42,7 @@ void expect_matches(const DeviceOutput& got, const DeviceOutput& want, const Cas
                       << ", mismatches " << lse.mismatches << ")";
 }
 
-void run_and_check(const CaseSpec& spec, int num_sm_parts = 0) {
+void run_one(const CaseSpec& spec, int num_sm_parts) {
   SCOPED_TRACE(describe(spec));
   const HostCase c = make_case(spec);
   DeviceCase d(c);
@@ -48,6 +50,20 @@ void run_and_check(const CaseSpec& spec, int num_sm_parts = 0) {
   expect_plan_matches_cpu(plan, c);
   const DeviceOutput got = d.decode();
   expect_matches(got, reference_output(c), spec);
+}
+
+// A case with 64-row tiles runs under both schedules (WideSchedule), whichever automatic picks.
+void run_and_check(const CaseSpec& spec, int num_sm_parts = 0) {
+  const int rows = spec.seqlen_q * (spec.num_heads_q / spec.num_heads_kv);
+  if (spec.wide_schedule != WideSchedule::automatic || plan::decode_tile_rows(rows) != plan::kRowsPerTile) {
+    run_one(spec, num_sm_parts);
+    return;
+  }
+  for (WideSchedule schedule : {WideSchedule::one_page, WideSchedule::seesaw}) {
+    CaseSpec s = spec;
+    s.wide_schedule = schedule;
+    run_one(s, num_sm_parts);
+  }
 }
 
 CaseSpec spec_of(DType dtype, int batch, int s_q, int h_q, int h_kv, bool causal, std::vector<int> seqlens,

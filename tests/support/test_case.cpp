@@ -181,6 +181,7 @@ DecodeArgs HostCase::args(const void* q_ptr, const void* k_ptr, const int32_t* t
   a.lse_stride[1] = spec.seqlen_q;
   a.lse_stride[0] = static_cast<int64_t>(spec.num_heads_q) * spec.seqlen_q;
   a.softmax_scale = spec.softmax_scale;
+  a.wide_schedule = spec.wide_schedule;
   a.causal = spec.causal;
   return a;
 }

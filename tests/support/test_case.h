@@ -30,6 +30,7 @@ struct CaseSpec {
   int extra_table_columns = 1;    // block_table columns beyond the longest request
   bool poison_unused = true;      // NaN/Inf in unused cache rows and pages, kUnusedBlockId in unused slots
   int q_token_stride_pad = 0;     // extra elements between q tokens: a non-contiguous q
+  WideSchedule wide_schedule = WideSchedule::automatic;   // DecodeArgs::wide_schedule
 };
 
 // A whole case in host memory, in the layouts of DecodeArgs (contiguous unless padded).

@@ -1,4 +1,4 @@
-// The fp16 instantiation of the seesaw decode kernel (64-row tiles, experimental; its own
+// The fp16 instantiation of the seesaw decode kernel (64-row tiles; its own
 // translation unit, so the kernels compile in parallel).
 #include "kernels/sm90/decode_seesaw_kernel.cuh"
 

@@ -1,5 +1,6 @@
-// Split-KV MLA decode kernel for 64-row tiles, seesaw schedule. Experimental: the dispatch takes it
-// for the wide tiles only in builds with FLASHMLA_EXPERIMENT_SEESAW (docs/perf-log.md, entries 98-99).
+// Split-KV MLA decode kernel for 64-row tiles, seesaw schedule: the dispatch takes it for the wide
+// tiles when DecodeParams::seesaw (WideSchedule; automatic: plan::seesaw_pays), the one-page kernel
+// (decode_wgmma_kernel.cuh) otherwise (docs/perf-log.md, entries 98-119).
 //
 // Grid as the wide kernel's (decode_wgmma_kernel.cuh), 256 threads: two consumer warpgroups and no
 // producer. The CTA's pages (every page of its active segments, in order) alternate between two
@@ -24,9 +25,9 @@
 // consumer has taken page n (a `taken` barrier, arrived by its four warps). Q: one tile per
 // segment, loaded by the consumers once both have scored the previous segment's last page.
 //
-// Shared memory (222,904 B): Q (72 KiB) | buffer 0 | buffer 1 (72 KiB each) | published maxima
-// (float[2][2][64]: consumer, slot, row) | row sums (float[2][64]) | flags (uint32[2][2]) |
-// mbarriers.
+// Shared memory (224,464 B): Q (72 KiB) | buffer 0 | buffer 1 (72 KiB each) | published maxima
+// (float[2][2][64]: consumer, slot, row) | the epilogue's exchange (float[2][2][2][64]: segment
+// parity, consumer, row sums or maxima, row) | flags (uint32[2][2]) | mbarriers.
 #pragma once
 
 #include <cmath>
@@ -48,10 +49,12 @@ struct SeesawSmem {
   static constexpr uint32_t kQ = 0;
   static constexpr uint32_t kBuffer0 = kTileBytes;          // buffer b at kBuffer0 + b * kTileBytes
   static constexpr uint32_t kRowMax = 3 * kTileBytes;       // float[2][2][64]: consumer, slot, row
-  static constexpr uint32_t kRowSum = kRowMax + 4 * 64 * 4; // float[2][64]: per consumer
-  static constexpr uint32_t kFlags = kRowSum + 2 * 64 * 4;  // uint32[2][2]: consumer, slot
-  static constexpr uint32_t kBars = kFlags + 16;   // full[2][9] (buffer, chunk), q_full, taken[2]
-  static constexpr uint32_t kBytes = kBars + (2 * kPageChunks + 3) * 8;
+  // float[2][2][2][64]: segment parity, consumer, (row sums, maxima), row: the epilogue's exchange.
+  static constexpr uint32_t kExchange = kRowMax + 4 * 64 * 4;
+  static constexpr uint32_t kFlags = kExchange + 8 * 64 * 4;  // uint32[2][2]: consumer, slot
+  // full[2][9] (buffer, chunk), q_full, taken[2], handoff[2], exchange
+  static constexpr uint32_t kBars = kFlags + 16;
+  static constexpr uint32_t kBytes = kBars + (2 * kPageChunks + 6) * 8;
 };
 static_assert(SeesawSmem::kBytes <= 227 * 1024, "decode CTA must fit Hopper's 227 KiB per block");
 static_assert(SeesawSmem::kBuffer0 % 1024 == 0, "P tiles must be 1024-byte aligned");
@@ -61,27 +64,28 @@ static_assert(SeesawSmem::kBuffer0 % 1024 == 0, "P tiles must be 1024-byte align
 // (mask and raise vote; exponentials and lo vote) and hand-over, the wait for and issue of the
 // other's page, the MMA waits, the wait for the other to take my page, and the loads' issue; one
 // slot counts raised pages (per mille of pages). Outside the page loop: the CTA's first loads, a
-// segment's setup, Q wait, chunk waits of its first page, Q release and reload, and its epilogue
-// (row-sum exchange, stores, closing barrier).
+// segment's setup (in practice the wait for the last epilogue's stores to read their registers:
+// entry 119), Q wait, chunk waits of its first page, Q release and reload, and its epilogue
+// (row-sum exchange, stores).
 enum SeesawPhase : int {
   kClkChunkWait, kClkScores, kClkHandOffWait, kClkTake, kClkMaskVote, kClkExp, kClkIssue, kClkPvWait, kClkTakenWait,
   kClkRelease, kClkRaisedPerMille, kClkOtherChunkWait, kClkReleaseBarrier, kClkBoxIssue, kClkPrologue,
-  kClkSegmentSetup, kClkQWait, kClkFirstChunkWait, kClkQReload, kClkEpilogueExchange, kClkEpilogueStore,
-  kClkEpilogueBarrier
+  kClkSegmentSetup, kClkQWait, kClkFirstChunkWait, kClkQReload, kClkEpilogueExchange, kClkEpilogueStore
 };
-static_assert(kClkEpilogueBarrier < kPhaseCount, "phase_clocks.cuh: kPhaseCount too small for the seesaw's phases");
+static_assert(kClkEpilogueStore < kPhaseCount, "phase_clocks.cuh: kPhaseCount too small for the seesaw's phases");
 
 // Flag bits of a handed-over page: the owner's reference maxima moved since it last published them
 // (they are in its slot), and the page's P_lo is in the owner's first V chunk of the page.
 inline constexpr uint32_t kPageRefs = 1, kPageLo = 2;
 
-// Named barriers (0 is __syncthreads). The 256-thread ones are reached from each consumer's own
-// instance of the loop, so they use the unaligned forms. kSeeHandOff + c: consumer c's page of the
-// pair is handed over (c arrives, the other syncs; 256). kSeeVote + c: consumer c's votes and its
-// other 128-thread waits (zeroed tail rows visible, all four warps past their MMA waits).
-// kSeeRowSum, kSeeQ: both consumers (256): the row sums and maxima are written or read; both are
-// done with a Q tile.
-enum : int { kSeeHandOff = 1, kSeeVote = 3, kSeeRowSum = 5, kSeeQ = 6 };
+// Named barriers (0 is __syncthreads). kSeeVote + c: consumer c's votes and its other 128-thread
+// waits (zeroed tail rows visible, all four warps past their MMA waits). kSeeQ: both consumers
+// (256, reached from either consumer's warps, so the unaligned form) are done with a Q tile. A
+// page's hand-over is an mbarrier (seesaw_handoff), not a named barrier that one consumer arrives
+// at and the other syncs on: compute-sanitizer's racecheck orders the words handed over by an
+// mbarrier's arrivals and wait, and reports them under an arrive/sync pair (docs/perf-log.md,
+// entries 100 and 119).
+enum : int { kSeeVote = 1, kSeeQ = 3 };
 
 __device__ __forceinline__ uint32_t seesaw_buffer(uint32_t sbase, int b) {
   return sbase + SeesawSmem::kBuffer0 + static_cast<uint32_t>(b) * kTileBytes;
@@ -96,6 +100,17 @@ __device__ __forceinline__ uint32_t seesaw_q_full(uint32_t sbase) {
 // P_hi in the RoPE chunk) has completed in all four of its warps.
 __device__ __forceinline__ uint32_t seesaw_taken(uint32_t sbase, int b) {
   return sbase + SeesawSmem::kBars + (2 * kPageChunks + 1 + b) * 8;
+}
+// Consumer c has handed over its page of the pair (P_hi, P_lo if taken, maxima, flags): every one
+// of its 128 threads arrives once its own stores are fenced. Phase n / 2 of consumer c's barrier
+// is its page n (n % 2 == c); the owner's next arrival waits, through its loads, for the take.
+__device__ __forceinline__ uint32_t seesaw_handoff(uint32_t sbase, int c) {
+  return sbase + SeesawSmem::kBars + (2 * kPageChunks + 3 + c) * 8;
+}
+// Both consumers' row sums and maxima of a segment are in its exchange area: all 256 threads
+// arrive; phase e is the CTA's e-th epilogue.
+__device__ __forceinline__ uint32_t seesaw_exchange(uint32_t sbase) {
+  return sbase + SeesawSmem::kBars + (2 * kPageChunks + 5) * 8;
 }
 // Fills of buffer n % 2 alternate the full barriers' phases.
 __device__ __forceinline__ uint32_t seesaw_parity(int n) { return static_cast<uint32_t>(n >> 1) & 1u; }
@@ -414,7 +429,7 @@ struct SeesawConsumer {
     }
     if (t == 0) st_shared_b32(flags_slot(c, slot), flags);
     fence_proxy_async_smem();
-    named_barrier_arrive_unaligned(kSeeHandOff + c, kSeesawThreads);
+    mbar_arrive(seesaw_handoff(sbase, c));
     clk.mark(kClkIssue);
     return lo;
   }
@@ -424,7 +439,7 @@ struct SeesawConsumer {
   // Returns whether the page came with P_lo (its groups: hi, then lo).
   __device__ __forceinline__ bool take_other_page(float (&o)[128], SeesawRows<T>& rows, int valid, uint32_t phase,
                                                   int slot, PhaseClocks& clk) const {
-    named_barrier_sync_unaligned(kSeeHandOff + other, kSeesawThreads);
+    mbar_wait(seesaw_handoff(sbase, other), phase);
     clk.mark(kClkHandOffWait);
     const uint32_t flags = ld_shared_b32(flags_slot(other, slot));
     // Where the two maxima may differ (rare: after a raise), mine move up to the other's, and
@@ -496,8 +511,6 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
   const uint32_t sbase = smem_u32(smem);
   const uint32_t sQ = sbase + SeesawSmem::kQ;
   const uint32_t q_full = seesaw_q_full(sbase);
-  float* s_row_sum = reinterpret_cast<float*>(smem + SeesawSmem::kRowSum);
-  float* s_row_max = reinterpret_cast<float*>(smem + SeesawSmem::kRowMax);   // epilogue: [consumer * 128 + row]
   const int kv_head = blockIdx.z;
   const int tid = threadIdx.x;
   const int m_base = blockIdx.y * kTileRows;
@@ -506,7 +519,9 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
     for (int b = 0; b < 2; ++b) {
       for (int ch = 0; ch < kPageChunks; ++ch) mbar_init(seesaw_full(sbase, b, ch), 1);
       mbar_init(seesaw_taken(sbase, b), kWarpgroupThreads / 32);
+      mbar_init(seesaw_handoff(sbase, b), kWarpgroupThreads);
     }
+    mbar_init(seesaw_exchange(sbase), kSeesawThreads);
     mbar_init(q_full, 1);
     fence_barrier_init();
   }
@@ -565,6 +580,7 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
     clk.mark(kClkPrologue);
     int it = 0;   // pages of the CTA before this segment
     int nq = 0;   // Q tiles used
+    int ne = 0;   // epilogues run
     for (int r = req_begin; r <= req_end; ++r) {
       const Segment sg = segment_of(p, fields, r);
       if (!sg.active) continue;
@@ -647,14 +663,23 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
         rows.l[e] += __shfl_xor_sync(0xffffffffu, rows.l[e], 1);
         rows.l[e] += __shfl_xor_sync(0xffffffffu, rows.l[e], 2);
       }
+      // Exchange areas alternate by segment, so that no barrier closes the epilogue: a consumer
+      // writes this parity's area again only past the next segment's exchange, which the other
+      // arrives at after its reads here; the hand-over slots were read before this exchange.
+      // An mbarrier, not a named barrier: racecheck reported the exchange's words under a
+      // 256-thread barrier.sync (docs/perf-log.md, entry 119).
+      float* exch = reinterpret_cast<float*>(smem + SeesawSmem::kExchange) + (ne & 1) * 256;
+      float* s_row_sum = exch;          // [consumer * 128 + row]
+      float* s_row_max = exch + 64;     // [consumer * 128 + row]
       if (cs.tq == 0) {
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
-          s_row_sum[c * 64 + cs.row0 + 8 * e] = rows.l[e];
+          s_row_sum[c * 128 + cs.row0 + 8 * e] = rows.l[e];
           s_row_max[c * 128 + cs.row0 + 8 * e] = rows.m[e];
         }
       }
-      named_barrier_sync_unaligned(kSeeRowSum, kSeesawThreads);
+      mbar_arrive(seesaw_exchange(sbase));
+      mbar_wait(seesaw_exchange(sbase), static_cast<uint32_t>(ne) & 1u);
       clk.mark(kClkEpilogueExchange);
       float m_final[2], l_final[2], alpha[2];
 #pragma unroll
@@ -663,16 +688,14 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
         const float m0 = s_row_max[rl], m1 = s_row_max[128 + rl];
         m_final[e] = fmaxf(m0, m1);
         l_final[e] = s_row_sum[rl] * softmax_rescale(m0, m_final[e], cs.sl2) +
-                     s_row_sum[64 + rl] * softmax_rescale(m1, m_final[e], cs.sl2);
+                     s_row_sum[128 + rl] * softmax_rescale(m1, m_final[e], cs.sl2);
         alpha[e] = softmax_rescale(c == 0 ? m0 : m1, m_final[e], cs.sl2);
       }
       if (alpha[0] != 1.f || alpha[1] != 1.f) Consumer<T>::scale_o(o, alpha);
       store_wide_tile_rows<T>(p, dst, r, kv_head, m_base, cs.row0, cs.tq, c, o, m_final,
                               [&](int e, int) { return l_final[e]; });
       clk.mark(kClkEpilogueStore);
-      // The next segment rewrites the row sums, maxima and flags.
-      named_barrier_sync_unaligned(kSeeRowSum, kSeesawThreads);
-      clk.mark(kClkEpilogueBarrier);
+      ++ne;
     }
     cta_span_end(it, nq);
     // Thread 0 (the loader) and thread 32 of each consumer report, in slots c and 2 + c.

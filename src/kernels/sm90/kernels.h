@@ -12,8 +12,7 @@ namespace flashmla::sm90 {
 // 64-row tiles (decode_wgmma_kernel.cuh).
 void launch_decode_wide_bf16(const DecodeParams& params, cudaStream_t stream);
 void launch_decode_wide_fp16(const DecodeParams& params, cudaStream_t stream);
-// 64-row tiles, seesaw schedule (decode_seesaw_kernel.cuh; experimental, dispatched only in builds
-// with FLASHMLA_EXPERIMENT_SEESAW).
+// 64-row tiles, seesaw schedule (decode_seesaw_kernel.cuh; DecodeParams::seesaw).
 void launch_decode_seesaw_bf16(const DecodeParams& params, cudaStream_t stream);
 void launch_decode_seesaw_fp16(const DecodeParams& params, cudaStream_t stream);
 // 16- and 32-row tiles, transposed products (decode_narrow_kernel.cuh).
@@ -30,8 +29,8 @@ struct DecodeMaps {
   CUtensorMap q;
   int q_by_tma;
   // The seesaw's view of k_cache: boxes of two 64-channel chunks x 64 tokens, chunk-major in
-  // shared memory (the same layout as two of kv's boxes side by side). Encoded only in builds that
-  // dispatch the seesaw (FLASHMLA_EXPERIMENT_SEESAW); zeros otherwise.
+  // shared memory (the same layout as two of kv's boxes side by side). Encoded only for calls that
+  // run the seesaw (64-row tiles, DecodeParams::seesaw); zeros otherwise.
   CUtensorMap kv_pairs;
 };
 

@@ -70,7 +70,6 @@ CUtensorMap make_kv_tensor_map(const DecodeParams& p) {
   return map;
 }
 
-#ifdef FLASHMLA_EXPERIMENT_SEESAW
 // 5-D view (channel in chunk, token in page, chunk, kv head, page) of k_cache: one box = two
 // chunks of 64 channels x 64 tokens, which land chunk after chunk as two of kv's boxes would.
 CUtensorMap make_kv_pairs_tensor_map(const DecodeParams& p) {
@@ -88,7 +87,6 @@ CUtensorMap make_kv_pairs_tensor_map(const DecodeParams& p) {
   }
   return map;
 }
-#endif
 
 // 4-D view (channel, head, token, request) of q. A Q tile's rows m = i * q_heads_per_kv + j of one
 // kv group are one box when the tile holds whole tokens (q_rows a multiple of q_heads_per_kv: box
@@ -121,9 +119,7 @@ bool make_q_tensor_map(const DecodeParams& p, int q_rows, CUtensorMap& map) {
 DecodeMaps make_decode_maps(const DecodeParams& params, int q_rows) {
   DecodeMaps maps{};
   maps.kv = make_kv_tensor_map(params);
-#ifdef FLASHMLA_EXPERIMENT_SEESAW
-  maps.kv_pairs = make_kv_pairs_tensor_map(params);
-#endif
+  if (params.seesaw && q_rows == kTileRows) maps.kv_pairs = make_kv_pairs_tensor_map(params);
 #ifdef FLASHMLA_EXPERIMENT_Q_CP_ASYNC
   maps.q_by_tma = 0;
 #else

@@ -11,15 +11,13 @@ namespace flashmla::sm90 {
 void launch_decode(const DecodeParams& params, cudaStream_t stream) {
   if (params.batch <= 0) return;
   using Launcher = void (*)(const DecodeParams&, cudaStream_t);
-#ifdef FLASHMLA_EXPERIMENT_SEESAW
-  // Experimental (docs/perf-log.md, entry 98): the seesaw schedule for the 64-row tiles.
-  const Launcher wide[2] = {launch_decode_seesaw_bf16, launch_decode_seesaw_fp16};
-#else
-  const Launcher wide[2] = {launch_decode_wide_bf16, launch_decode_wide_fp16};
-#endif
+  // The 64-row tiles: one-page or seesaw schedule (params.seesaw, from WideSchedule).
+  const Launcher wide[2][2] = {{launch_decode_wide_bf16, launch_decode_wide_fp16},
+                               {launch_decode_seesaw_bf16, launch_decode_seesaw_fp16}};
+  const int schedule = params.seesaw ? 1 : 0;
   Launcher by_rows[2][3] = {
-      {launch_decode_narrow16_bf16, launch_decode_narrow32_bf16, wide[0]},
-      {launch_decode_narrow16_fp16, launch_decode_narrow32_fp16, wide[1]},
+      {launch_decode_narrow16_bf16, launch_decode_narrow32_bf16, wide[schedule][0]},
+      {launch_decode_narrow16_fp16, launch_decode_narrow32_fp16, wide[schedule][1]},
   };
   int dtype = 0;
   switch (params.dtype) {
