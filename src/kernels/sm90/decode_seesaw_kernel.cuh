@@ -66,13 +66,16 @@ static_assert(SeesawSmem::kBuffer0 % 1024 == 0, "P tiles must be 1024-byte align
 // slot counts raised pages (per mille of pages). Outside the page loop: the CTA's first loads, a
 // segment's setup (in practice the wait for the last epilogue's stores to read their registers:
 // entry 119), Q wait, chunk waits of its first page, Q release and reload, and its epilogue
-// (row-sum exchange, stores).
+// (row-sum exchange, stores). Apart from those, by pair position in the segment: the whole of its
+// first pair, of its last (when not the first) and of the others, and how many of each (x 1000) -
+// these overlap the phases above, so the report's sum counts them twice.
 enum SeesawPhase : int {
   kClkChunkWait, kClkScores, kClkHandOffWait, kClkTake, kClkMaskVote, kClkExp, kClkIssue, kClkPvWait, kClkTakenWait,
   kClkRelease, kClkRaisedPerMille, kClkOtherChunkWait, kClkReleaseBarrier, kClkBoxIssue, kClkPrologue,
-  kClkSegmentSetup, kClkQWait, kClkFirstChunkWait, kClkQReload, kClkEpilogueExchange, kClkEpilogueStore
+  kClkSegmentSetup, kClkQWait, kClkFirstChunkWait, kClkQReload, kClkEpilogueExchange, kClkEpilogueStore,
+  kClkPairFirst, kClkPairLast, kClkPairMiddle, kClkPairFirstN, kClkPairLastN, kClkPairMiddleN
 };
-static_assert(kClkEpilogueStore < kPhaseCount, "phase_clocks.cuh: kPhaseCount too small for the seesaw's phases");
+static_assert(kClkPairMiddleN < kPhaseCount, "phase_clocks.cuh: kPhaseCount too small for the seesaw's phases");
 
 // Flag bits of a handed-over page: the owner's reference maxima moved since it last published them
 // (they are in its slot), and the page's P_lo is in the owner's first V chunk of the page.
@@ -609,6 +612,7 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
         // Pairs of pages (a, a + 1): each consumer scores and hands over its own, then takes the
         // other's. The segment's last pair may have one page.
         for (int a = first; a < end; a += 2) {
+          const uint32_t pair_start = clk.now();
           const int mine = (a & 1) == c ? a : a + 1, theirs = (a & 1) == c ? a + 1 : a;
           const int slot = ((a - first) >> 1) & 1;
           bool lo = false;
@@ -648,6 +652,9 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
             if (lane == 0) loader.rest(warp, false, maps, sbase, kv_head, clk);
           }
           clk.mark(kClkRelease);
+          const int position = a == first ? kClkPairFirst : (a + 2 >= end ? kClkPairLast : kClkPairMiddle);
+          clk.add_since(position, pair_start);
+          clk.count(position + 3, 1000u);
         }
         it = end;
         ++nq;
