@@ -132,10 +132,17 @@ Options parse_args(int argc, char** argv) {
     }
     else if (name == "rows") rows = value;
     else if (name == "wide_schedule") {
-      if (value == "automatic") wide_schedule = flashmla::WideSchedule::automatic;
-      else if (value == "one_page") wide_schedule = flashmla::WideSchedule::one_page;
-      else if (value == "seesaw") wide_schedule = flashmla::WideSchedule::seesaw;
-      else throw std::runtime_error("--wide_schedule: expected automatic, one_page or seesaw, got '" + value + "'");
+      using flashmla::WideSchedule;
+      bool known = false;
+      for (const WideSchedule s : {WideSchedule::automatic, WideSchedule::one_page, WideSchedule::seesaw}) {
+        if (value == flashmla::wide_schedule_name(s)) {
+          wide_schedule = s;
+          known = true;
+        }
+      }
+      if (!known) {
+        throw std::runtime_error("--wide_schedule: expected automatic, one_page or seesaw, got '" + value + "'");
+      }
     }
     else if (name == "repeats") opt.repeats = to_int(name, value);
     else if (name == "iters") opt.iters = to_int(name, value);

@@ -142,9 +142,11 @@ flashmla::WideSchedule wide_schedule_from_env() {
   static const flashmla::WideSchedule schedule = [] {
     const char* v = std::getenv("FLASH_MLA_WIDE_SCHEDULE");
     const std::string s = v == nullptr ? "" : v;
-    if (s.empty() || s == "automatic") return flashmla::WideSchedule::automatic;
-    if (s == "one_page") return flashmla::WideSchedule::one_page;
-    if (s == "seesaw") return flashmla::WideSchedule::seesaw;
+    if (s.empty()) return flashmla::WideSchedule::automatic;
+    for (const auto candidate : {flashmla::WideSchedule::automatic, flashmla::WideSchedule::one_page,
+                                 flashmla::WideSchedule::seesaw}) {
+      if (s == flashmla::wide_schedule_name(candidate)) return candidate;
+    }
     TORCH_CHECK_VALUE(false, "FLASH_MLA_WIDE_SCHEDULE: expected automatic, one_page or seesaw, got '", s, "'");
     return flashmla::WideSchedule::automatic;   // not reached
   }();

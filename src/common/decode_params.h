@@ -24,7 +24,7 @@ struct DecodeParams {
   int num_blocks;            // physical pages in the cache
   int max_blocks_per_seq;
   int num_sm_parts;
-  bool seesaw;               // 64-row tiles run the seesaw schedule (resolved from WideSchedule)
+  bool seesaw;               // the call has 64-row tiles and they run the seesaw (from WideSchedule)
   bool causal;
   float softmax_scale;       // natural-log scale applied to q.k
   float scale_log2;          // softmax_scale * log2(e), for exp2-based softmax

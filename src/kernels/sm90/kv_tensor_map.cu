@@ -119,7 +119,7 @@ bool make_q_tensor_map(const DecodeParams& p, int q_rows, CUtensorMap& map) {
 DecodeMaps make_decode_maps(const DecodeParams& params, int q_rows) {
   DecodeMaps maps{};
   maps.kv = make_kv_tensor_map(params);
-  if (params.seesaw && q_rows == kTileRows) maps.kv_pairs = make_kv_pairs_tensor_map(params);
+  if (params.seesaw) maps.kv_pairs = make_kv_pairs_tensor_map(params);
 #ifdef FLASHMLA_EXPERIMENT_Q_CP_ASYNC
   maps.q_by_tma = 0;
 #else
