@@ -62,8 +62,8 @@ static_assert(SeesawSmem::kBuffer0 % 1024 == 0, "P tiles must be 1024-byte align
 // Phases of the experiment-only clocks (FLASHMLA_EXPERIMENT_PHASE_CLOCKS), cycles per CTA-page of
 // each reporting thread: its own page's chunk waits (its V half; the rest) and score MMAs, softmax
 // (mask and raise vote; exponentials and lo vote) and hand-over, the wait for and issue of the
-// other's page, the MMA waits, the wait for the other to take my page, and the loads' issue; one
-// slot counts raised pages (per mille of pages). Outside the page loop: the CTA's first loads, a
+// other's page, the MMA waits, the wait for the other to take my page, and the loads' issue; two
+// slots count raised pages and pages with lo (per mille of pages). Outside the page loop: the CTA's first loads, a
 // segment's setup (in practice the wait for the last epilogue's stores to read their registers:
 // entry 119), Q wait, chunk waits of its first page, Q release and reload, and its epilogue
 // (row-sum exchange, stores). Apart from those, by pair position in the segment: the whole of its
@@ -73,9 +73,9 @@ enum SeesawPhase : int {
   kClkChunkWait, kClkScores, kClkHandOffWait, kClkTake, kClkMaskVote, kClkExp, kClkIssue, kClkPvWait, kClkTakenWait,
   kClkRelease, kClkRaisedPerMille, kClkOtherChunkWait, kClkReleaseBarrier, kClkBoxIssue, kClkPrologue,
   kClkSegmentSetup, kClkQWait, kClkFirstChunkWait, kClkQReload, kClkEpilogueExchange, kClkEpilogueStore,
-  kClkPairFirst, kClkPairLast, kClkPairMiddle, kClkPairFirstN, kClkPairLastN, kClkPairMiddleN
+  kClkPairFirst, kClkPairLast, kClkPairMiddle, kClkPairFirstN, kClkPairLastN, kClkPairMiddleN, kClkLoPerMille
 };
-static_assert(kClkPairMiddleN < kPhaseCount, "phase_clocks.cuh: kPhaseCount too small for the seesaw's phases");
+static_assert(kClkLoPerMille < kPhaseCount, "phase_clocks.cuh: kPhaseCount too small for the seesaw's phases");
 
 // Flag bits of a handed-over page: the owner's reference maxima moved since it last published them
 // (they are in its slot), and the page's P_lo is in the owner's first V chunk of the page.
@@ -386,6 +386,7 @@ struct SeesawConsumer {
         need_lo |= wants_p_lo(rows.lo_dropped[e], sq[e], rows.l[e] + sum[e] + sum_hi[e]);
       }
       lo = named_barrier_sync_or(kSeeVote + c, kWarpgroupThreads, need_lo);
+      clk.count(kClkLoPerMille, lo ? 1000u : 0u);
     }
     clk.mark(kClkExp);
 #pragma unroll
@@ -613,6 +614,11 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
         // other's. The segment's last pair may have one page.
         for (int a = first; a < end; a += 2) {
           const uint32_t pair_start = clk.now();
+          // Clock builds, $FLASHMLA_CLOCK_PAIRS: the in-pair phases count only 1 the first pairs of a
+          // CTA's later segments, 2 its middle pairs, 3 the first pair of its first segment (0: all).
+          if (const int mode = clk.pair_mode()) {
+            clk.gate(mode == 1 ? a == first && first > 0 : (mode == 2 ? a != first && a + 2 < end : a == first && first == 0));
+          }
           const int mine = (a & 1) == c ? a : a + 1, theirs = (a & 1) == c ? a + 1 : a;
           const int slot = ((a - first) >> 1) & 1;
           bool lo = false;
@@ -656,6 +662,7 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
           clk.add_since(position, pair_start);
           clk.count(position + 3, 1000u);
         }
+        clk.gate(true);
         it = end;
         ++nq;
         // Both consumers have scored every page of the segment: Q may be reloaded.

@@ -18,7 +18,7 @@
 
 namespace flashmla::sm90 {
 
-inline constexpr int kPhaseCount = 27;
+inline constexpr int kPhaseCount = 28;
 
 #if defined(FLASHMLA_EXPERIMENT_PHASE_CLOCKS) || defined(FLASHMLA_EXPERIMENT_CTA_SPANS)
 // Registers an instrumentation's report to print when the process exits, once per translation unit.
@@ -37,6 +37,9 @@ void register_report_at_exit() {
 // to flush), [+2] = CTA nanoseconds (globaltimer), [+3] = CTAs.
 inline constexpr int kClockSlots = kPhaseCount + 4;
 static __device__ unsigned long long g_phase_clocks[4][kClockSlots];   // [2]: the page producer, [3]: a Q loader
+// $FLASHMLA_CLOCK_PAIRS, copied here when the first clocked kernel launches: which of a segment's page
+// pairs a kernel with pairs (the seesaw) lets its in-pair phases count (0: all).
+static __device__ int g_clock_pair_mode;
 
 __device__ __forceinline__ uint32_t clock32() {
   uint32_t t;
@@ -51,6 +54,7 @@ struct PhaseClocks {
   uint32_t total[kPhaseCount] = {};
   uint32_t pages = 0;
   uint32_t cta_clock0, cta_ns0;   // a CTA lasts far less than 2^32 cycles or nanoseconds
+  bool counting = true;            // marks add their cycles (gate)
   __device__ PhaseClocks() {
 #ifdef __CUDA_ARCH__
     cta_clock0 = clock32();
@@ -60,9 +64,12 @@ struct PhaseClocks {
   __device__ __forceinline__ void start() { last = clock32(); }
   __device__ __forceinline__ void mark(int phase) {
     const uint32_t now = clock32();
-    total[phase] += now - last;
+    if (counting) total[phase] += now - last;
     last = now;
   }
+  // Marks until the next gate add their cycles only when `on` (count and add_since always do).
+  __device__ __forceinline__ void gate(bool on) { counting = on; }
+  __device__ __forceinline__ int pair_mode() const { return g_clock_pair_mode; }
   __device__ __forceinline__ void page() { ++pages; }
   __device__ __forceinline__ void add_pages(int n) { pages += static_cast<uint32_t>(n); }
   // Counts an event in a phase slot (the report prints it per page).
@@ -102,11 +109,22 @@ static void print_phase_clocks() {
   }
 }
 
-static void register_phase_clock_report() { register_report_at_exit<print_phase_clocks>(); }
+static void register_phase_clock_report() {
+  static bool mode_set = false;
+  if (!mode_set) {
+    mode_set = true;
+    const char* env = std::getenv("FLASHMLA_CLOCK_PAIRS");
+    const int mode = env ? std::atoi(env) : 0;
+    cudaMemcpyToSymbol(g_clock_pair_mode, &mode, sizeof(mode));
+  }
+  register_report_at_exit<print_phase_clocks>();
+}
 #else
 struct PhaseClocks {
   __device__ __forceinline__ void start() {}
   __device__ __forceinline__ void mark(int) {}
+  __device__ __forceinline__ void gate(bool) {}
+  __device__ __forceinline__ int pair_mode() const { return 0; }
   __device__ __forceinline__ void page() {}
   __device__ __forceinline__ void add_pages(int) {}
   __device__ __forceinline__ void count(int, uint32_t) {}
