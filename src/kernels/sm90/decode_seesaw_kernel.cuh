@@ -63,19 +63,22 @@ static_assert(SeesawSmem::kBuffer0 % 1024 == 0, "P tiles must be 1024-byte align
 // each reporting thread: its own page's chunk waits (its V half; the rest) and score MMAs, softmax
 // (mask and raise vote; exponentials and lo vote) and hand-over, the wait for and issue of the
 // other's page, the MMA waits, the wait for the other to take my page, and the loads' issue; two
-// slots count raised pages and pages with lo (per mille of pages). Outside the page loop: the CTA's first loads, a
-// segment's setup (in practice the wait for the last epilogue's stores to read their registers:
-// entry 119), Q wait, chunk waits of its first page, Q release and reload, and its epilogue
-// (row-sum exchange, stores). Apart from those, by pair position in the segment: the whole of its
-// first pair, of its last (when not the first) and of the others, and how many of each (x 1000) -
-// these overlap the phases above, so the report's sum counts them twice.
+// slots count raised pages and pages with lo (per mille of pages), and one holds the hand-over's
+// proxy fence (MEMBAR.ALL.CTA + FENCE.VIEW.ASYNC: it may wait for the thread's global stores).
+// Outside the page loop: the CTA's first loads, a segment's setup (in practice the wait for the
+// last epilogue's stores to read their registers: entry 119), Q wait, chunk waits of its first
+// page, Q release and reload, and its epilogue (row-sum exchange, stores). Apart from those, by
+// pair position in the segment: the whole of its first pair, of its last (when not the first) and
+// of the others, and how many of each (x 1000) - these overlap the phases above, so the report's
+// sum counts them twice.
 enum SeesawPhase : int {
   kClkChunkWait, kClkScores, kClkHandOffWait, kClkTake, kClkMaskVote, kClkExp, kClkIssue, kClkPvWait, kClkTakenWait,
   kClkRelease, kClkRaisedPerMille, kClkOtherChunkWait, kClkReleaseBarrier, kClkBoxIssue, kClkPrologue,
   kClkSegmentSetup, kClkQWait, kClkFirstChunkWait, kClkQReload, kClkEpilogueExchange, kClkEpilogueStore,
-  kClkPairFirst, kClkPairLast, kClkPairMiddle, kClkPairFirstN, kClkPairLastN, kClkPairMiddleN, kClkLoPerMille
+  kClkPairFirst, kClkPairLast, kClkPairMiddle, kClkPairFirstN, kClkPairLastN, kClkPairMiddleN, kClkLoPerMille,
+  kClkHandOffFence
 };
-static_assert(kClkLoPerMille < kPhaseCount, "phase_clocks.cuh: kPhaseCount too small for the seesaw's phases");
+static_assert(kClkHandOffFence < kPhaseCount, "phase_clocks.cuh: kPhaseCount too small for the seesaw's phases");
 
 // Flag bits of a handed-over page: the owner's reference maxima moved since it last published them
 // (they are in its slot), and the page's P_lo is in the owner's first V chunk of the page.
@@ -432,9 +435,10 @@ struct SeesawConsumer {
       rows.changed = false;
     }
     if (t == 0) st_shared_b32(flags_slot(c, slot), flags);
-    fence_proxy_async_smem();
-    mbar_arrive(seesaw_handoff(sbase, c));
     clk.mark(kClkIssue);
+    fence_proxy_async_smem();
+    clk.mark(kClkHandOffFence);
+    mbar_arrive(seesaw_handoff(sbase, c));
     return lo;
   }
 

@@ -18,7 +18,7 @@
 
 namespace flashmla::sm90 {
 
-inline constexpr int kPhaseCount = 28;
+inline constexpr int kPhaseCount = 29;
 
 #if defined(FLASHMLA_EXPERIMENT_PHASE_CLOCKS) || defined(FLASHMLA_EXPERIMENT_CTA_SPANS)
 // Registers an instrumentation's report to print when the process exits, once per translation unit.
