@@ -132,15 +132,7 @@ Options parse_args(int argc, char** argv) {
     }
     else if (name == "rows") rows = value;
     else if (name == "wide_schedule") {
-      using flashmla::WideSchedule;
-      bool known = false;
-      for (const WideSchedule s : {WideSchedule::automatic, WideSchedule::one_page, WideSchedule::seesaw}) {
-        if (value == flashmla::wide_schedule_name(s)) {
-          wide_schedule = s;
-          known = true;
-        }
-      }
-      if (!known) {
+      if (!flashmla::wide_schedule_from_name(value.c_str(), wide_schedule)) {
         throw std::runtime_error("--wide_schedule: expected automatic, one_page or seesaw, got '" + value + "'");
       }
     }

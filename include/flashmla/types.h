@@ -29,5 +29,7 @@ inline constexpr int kMetadataFields = 8;
 const char* dtype_name(DType dtype);
 const char* backend_name(Backend backend);
 const char* wide_schedule_name(WideSchedule schedule);
+// The schedule that wide_schedule_name spells `name` (schedule left as it was and false when none).
+bool wide_schedule_from_name(const char* name, WideSchedule& schedule);
 
 }  // namespace flashmla

@@ -142,13 +142,10 @@ flashmla::WideSchedule wide_schedule_from_env() {
   static const flashmla::WideSchedule schedule = [] {
     const char* v = std::getenv("FLASH_MLA_WIDE_SCHEDULE");
     const std::string s = v == nullptr ? "" : v;
-    if (s.empty()) return flashmla::WideSchedule::automatic;
-    for (const auto candidate : {flashmla::WideSchedule::automatic, flashmla::WideSchedule::one_page,
-                                 flashmla::WideSchedule::seesaw}) {
-      if (s == flashmla::wide_schedule_name(candidate)) return candidate;
-    }
-    TORCH_CHECK_VALUE(false, "FLASH_MLA_WIDE_SCHEDULE: expected automatic, one_page or seesaw, got '", s, "'");
-    return flashmla::WideSchedule::automatic;   // not reached
+    flashmla::WideSchedule parsed = flashmla::WideSchedule::automatic;
+    TORCH_CHECK_VALUE(s.empty() || flashmla::wide_schedule_from_name(s.c_str(), parsed),
+                      "FLASH_MLA_WIDE_SCHEDULE: expected automatic, one_page or seesaw, got '", s, "'");
+    return parsed;
   }();
   return schedule;
 }

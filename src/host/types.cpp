@@ -1,5 +1,8 @@
 #include "flashmla/types.h"
 
+#include <cstring>
+#include <initializer_list>
+
 namespace flashmla {
 
 const char* dtype_name(DType dtype) {
@@ -25,6 +28,17 @@ const char* wide_schedule_name(WideSchedule schedule) {
     case WideSchedule::seesaw: return "seesaw";
   }
   return "unknown wide schedule";
+}
+
+bool wide_schedule_from_name(const char* name, WideSchedule& schedule) {
+  if (name == nullptr) return false;
+  for (const WideSchedule s : {WideSchedule::automatic, WideSchedule::one_page, WideSchedule::seesaw}) {
+    if (std::strcmp(name, wide_schedule_name(s)) == 0) {
+      schedule = s;
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace flashmla

@@ -222,5 +222,19 @@ TEST(ValidateDecodeAccepts, EmptyBatchWithNullPointersOnBothBackends) {
   EXPECT_NO_THROW(validate_decode_args(Backend::cuda, a));
 }
 
+// The bench's --wide_schedule and the binding's FLASH_MLA_WIDE_SCHEDULE both parse through this.
+TEST(WideScheduleNames, EveryNameParsesBackAndOthersLeaveTheScheduleAlone) {
+  for (const WideSchedule s : {WideSchedule::automatic, WideSchedule::one_page, WideSchedule::seesaw}) {
+    WideSchedule parsed = s == WideSchedule::seesaw ? WideSchedule::automatic : WideSchedule::seesaw;
+    ASSERT_TRUE(wide_schedule_from_name(wide_schedule_name(s), parsed)) << wide_schedule_name(s);
+    EXPECT_EQ(parsed, s);
+  }
+  for (const char* bad : {"", "auto", "Seesaw", "one-page", "seesaw ", static_cast<const char*>(nullptr)}) {
+    WideSchedule parsed = WideSchedule::one_page;
+    EXPECT_FALSE(wide_schedule_from_name(bad, parsed)) << (bad ? bad : "(null)");
+    EXPECT_EQ(parsed, WideSchedule::one_page);
+  }
+}
+
 }  // namespace
 }  // namespace flashmla::testing
