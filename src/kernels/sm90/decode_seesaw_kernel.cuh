@@ -300,7 +300,8 @@ __device__ __forceinline__ void seesaw_pv_taken(float (&o)[128], uint32_t p_tile
 // other consumer's may differ: its pages' P are brought to mine when I take them). l, lo_dropped:
 // the row sums and squared weights without lo of its own pages, in m. m_other: the other's maxima
 // as last published. changed: m moved since I last published it; ahead: some row of m may be above
-// m_other. Both flags are the same in every thread of the consumer.
+// m_other. ahead is the same in every thread of the consumer, and so is changed between pages (a raise
+// is a warp's own, bf16: its page takes lo, and every lo page publishes the consumer's maxima).
 template <typename T>
 struct SeesawRows {
   float m[2], l[2], lo_dropped[2], m_other[2];
@@ -357,7 +358,10 @@ struct SeesawConsumer {
 #pragma unroll
     for (int e = 0; e < 2; ++e) own_max[e] = fmaxf(own_max[e], own_max_hi[e]);
     const bool raise = own_max[0] > rows.m[0] + lazy_slack || own_max[1] > rows.m[1] + lazy_slack;
-    const bool raised = named_barrier_sync_or(kSeeVote + c, kWarpgroupThreads, raise);
+    // bf16: a raise is a warp's own (its 16 rows, quad maxima by shuffles), with no 128-thread vote;
+    // it forces lo, whose vote tells the consumer, and the publish and `ahead` key on lo (entry 121).
+    const bool raised =
+        Ops::kSplitP ? __any_sync(0xffffffffu, raise) : named_barrier_sync_or(kSeeVote + c, kWarpgroupThreads, raise);
     clk.mark(kClkMaskVote);
     clk.count(kClkRaisedPerMille, raised ? 1000u : 0u);
     if (raised) {
@@ -371,7 +375,7 @@ struct SeesawConsumer {
       }
       rows.raise_to(m_new, sl2, o);   // nothing in flight: the last pair ended with wgmma_wait<0>
       rows.changed = true;
-      rows.ahead = true;
+      if (!Ops::kSplitP) rows.ahead = true;
     }
     float sum[2], sum_hi[2];
     Ops::exponentiate(reinterpret_cast<float(&)[16]>(s[0]), rows.m, sl2, sum);
@@ -391,6 +395,8 @@ struct SeesawConsumer {
       lo = named_barrier_sync_or(kSeeVote + c, kWarpgroupThreads, need_lo);
       clk.count(kClkLoPerMille, lo ? 1000u : 0u);
     }
+    // Some warp may have raised (raised implies lo): the consumer's maxima may be above the other's.
+    if (lo) rows.ahead = true;
     clk.mark(kClkExp);
 #pragma unroll
     for (int e = 0; e < 2; ++e) {
@@ -426,7 +432,8 @@ struct SeesawConsumer {
       Ops::store_p(p_lo, reinterpret_cast<const uint32_t(&)[8]>(lw[8]), Ops::p_offset(row0, 32, tq));
     }
     uint32_t flags = lo ? kPageLo : 0u;
-    if (rows.changed) {
+    // Uniform in the consumer: a raise in any warp took lo (kSplitP), a take's moves were voted.
+    if (rows.changed || lo) {
       if (tq == 0) {
 #pragma unroll
         for (int e = 0; e < 2; ++e) st_shared_b32(row_max_slot(c, slot) + 4 * (row0 + 8 * e), __float_as_uint(rows.m[e]));
