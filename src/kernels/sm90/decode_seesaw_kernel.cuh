@@ -375,7 +375,6 @@ struct SeesawConsumer {
       }
       rows.raise_to(m_new, sl2, o);   // nothing in flight: the last pair ended with wgmma_wait<0>
       rows.changed = true;
-      if (!Ops::kSplitP) rows.ahead = true;
     }
     float sum[2], sum_hi[2];
     Ops::exponentiate(reinterpret_cast<float(&)[16]>(s[0]), rows.m, sl2, sum);
@@ -395,8 +394,9 @@ struct SeesawConsumer {
       lo = named_barrier_sync_or(kSeeVote + c, kWarpgroupThreads, need_lo);
       clk.count(kClkLoPerMille, lo ? 1000u : 0u);
     }
-    // Some warp may have raised (raised implies lo): the consumer's maxima may be above the other's.
-    if (lo) rows.ahead = true;
+    // Where some warp raised, the consumer's maxima may be above the other's: a uniform signal for it
+    // is lo (bf16: a raise implies lo), else the raise vote itself (fp16).
+    if (Ops::kSplitP ? lo : raised) rows.ahead = true;
     clk.mark(kClkExp);
 #pragma unroll
     for (int e = 0; e < 2; ++e) {
