@@ -14,6 +14,7 @@
 #   bash scripts/ab_grid.sh ab-main.tar ab-x.tar ab-y.tar 3       (any number of builds)
 #   bash scripts/ab_grid.sh main "main::--pages contiguous" 3
 #   bash scripts/ab_grid.sh bins/a/flashmla_bench bins/b/flashmla_bench 3
+#   ROWS="16,1,128,32768,0;8,1,128,32768,0" bash scripts/ab_grid.sh main "main::--wide_schedule seesaw" 8
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -54,7 +55,7 @@ done
 for r in $(seq 1 "$rounds"); do
   for i in "${!revs[@]}"; do
     # shellcheck disable=SC2086  # extra arguments are split on purpose
-    "${bins[$i]}" --rows all --repeats 5 --read-gib 1 ${bench_args[$i]} --json "$out/ab/$i-$r.json" \
+    "${bins[$i]}" --rows "${ROWS:-all}" --repeats 5 --read-gib 1 ${bench_args[$i]} --json "$out/ab/$i-$r.json" \
       >/dev/null 2>&1 || { echo "ab_grid: bench ${revs[$i]} round $r failed"; exit 1; }
   done
 done

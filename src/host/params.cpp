@@ -32,7 +32,7 @@ DecodeParams make_decode_params(const DecodeArgs& args) {
   p.seesaw = plan::decode_tile_rows(p.rows_per_kv) == plan::kRowsPerTile &&
              (args.wide_schedule == WideSchedule::seesaw ||
               (args.wide_schedule == WideSchedule::automatic &&
-               plan::seesaw_pays(args.batch, args.max_blocks_per_seq, args.num_sm_parts)));
+               plan::seesaw_pays(args.batch, args.max_blocks_per_seq, args.num_sm_parts, p.num_row_tiles)));
   p.causal = args.causal && args.seqlen_q > 1;
   p.softmax_scale = args.softmax_scale > 0.0f
                         ? args.softmax_scale

@@ -193,9 +193,16 @@ struct SeesawLoader {
     clk.mark(kClkBoxIssue);
     advance();
   }
-  // On to my page after this one (two further in the CTA's page sequence).
+  // On to my page after this one (two further in the CTA's page sequence). Within a request (every
+  // page but a segment's last one or two) that is two blocks on, one compare and branch; the walk
+  // across requests only when the request ends (docs/perf-log.md, entry 122).
   __device__ __forceinline__ void advance() {
     next += 2;
+    if (cursor.blk + 2 < cursor.blk_end) {
+      cursor.blk += 2;
+      page = cursor.page();
+      return;
+    }
     cursor.advance();
     if (cursor.valid) cursor.advance();
     if (cursor.valid) page = cursor.page();
