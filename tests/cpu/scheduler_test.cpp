@@ -347,7 +347,7 @@ TEST(Scheduler, DecodeTileRowsCoverTheRowsOfAKvGroup) {
 
 // The seesaw runs a wide tile when the host's bound on a part's pages (batch x block table
 // width / parts) reaches 256, or 176 where a part's row tiles pair up: the grid's long b = 128
-// rows take it, and 24 or more requests of 32768 keys at h_q = 128; b <= 16 does not.
+// rows take it, and 23 or more requests of 32768 keys at h_q = 128; b <= 16 does not.
 TEST(Scheduler, SeesawWhenAPartsPagesReachTheBound) {
   using flashmla::plan::seesaw_pays;
   EXPECT_TRUE(seesaw_pays(128, 141, 66, 2));    // 128,1,128,4096 varlen: ~2.2x the mean length wide
