@@ -53,6 +53,41 @@ bool to_bool(const std::string& name, const std::string& v) {
   throw std::runtime_error("--" + name + ": expected 0 or 1, got '" + v + "'");
 }
 
+// --rows "b,s_q,h_q,s_k,varlen;...": rows of one's own, timed in one run like the grid's (h_kv 1,
+// causal, bf16; a row's time depends on the state earlier rows leave the GPU in, so a set of rows
+// run together compares with the grid where single runs do not).
+std::vector<Config> listed_rows(const std::string& list) {
+  std::vector<Config> rows;
+  size_t begin = 0;
+  while (begin <= list.size()) {
+    const size_t end = std::min(list.find(';', begin), list.size());
+    const std::string item = list.substr(begin, end - begin);
+    begin = end + 1;
+    if (item.empty()) continue;
+    int v[5];
+    size_t at = 0;
+    for (int k = 0; k < 5; ++k) {
+      const size_t comma = k < 4 ? item.find(',', at) : item.size();
+      if (comma == std::string::npos) {
+        throw std::runtime_error("--rows: expected grid, small, all or 'b,s_q,h_q,s_k,varlen;...', got '" + list + "'");
+      }
+      v[k] = to_int("rows", item.substr(at, comma - at));
+      at = comma + 1;
+    }
+    Config c;
+    c.b = v[0];
+    c.s_q = v[1];
+    c.h_q = v[2];
+    c.s_k = v[3];
+    c.varlen = v[4] != 0;
+    c.causal = true;
+    if (c.b < 1 || c.s_q < 1 || c.h_q < 1 || c.s_k < 1) throw std::runtime_error("--rows: invalid row '" + item + "'");
+    rows.push_back(c);
+  }
+  if (rows.empty()) throw std::runtime_error("--rows: no rows in '" + list + "'");
+  return rows;
+}
+
 }  // namespace
 
 std::vector<Config> grid_rows() {
@@ -90,45 +125,6 @@ std::vector<Config> small_rows() {
   }
   return rows;
 }
-
-namespace {
-
-// --rows "b,s_q,h_q,s_k,varlen;...": rows of one's own, timed in one run like the grid's (h_kv 1,
-// causal, bf16; a row's time depends on the state earlier rows leave the GPU in, so a set of rows
-// run together compares with the grid where single runs do not).
-std::vector<Config> listed_rows(const std::string& list) {
-  std::vector<Config> rows;
-  size_t begin = 0;
-  while (begin <= list.size()) {
-    const size_t end = std::min(list.find(';', begin), list.size());
-    const std::string item = list.substr(begin, end - begin);
-    begin = end + 1;
-    if (item.empty()) continue;
-    int v[5];
-    size_t at = 0;
-    for (int k = 0; k < 5; ++k) {
-      const size_t comma = k < 4 ? item.find(',', at) : item.size();
-      if (comma == std::string::npos) {
-        throw std::runtime_error("--rows: expected grid, small, all or 'b,s_q,h_q,s_k,varlen;...', got '" + list + "'");
-      }
-      v[k] = to_int("rows", item.substr(at, comma - at));
-      at = comma + 1;
-    }
-    Config c;
-    c.b = v[0];
-    c.s_q = v[1];
-    c.h_q = v[2];
-    c.s_k = v[3];
-    c.varlen = v[4] != 0;
-    c.causal = true;
-    if (c.b < 1 || c.s_q < 1 || c.h_q < 1 || c.s_k < 1) throw std::runtime_error("--rows: invalid row '" + item + "'");
-    rows.push_back(c);
-  }
-  if (rows.empty()) throw std::runtime_error("--rows: no rows in '" + list + "'");
-  return rows;
-}
-
-}  // namespace
 
 Options parse_args(int argc, char** argv) {
   Options opt;

@@ -66,19 +66,22 @@ def rows(i):
     times = {}
     for f in sorted(glob.glob(f"{d}/{i}-*.json")):
         for r in json.load(open(f))["rows"]:
-            times.setdefault((r["b"], r["s_q"], r["h_q"], r["s_k"]), []).append(r["us_median"])
+            times.setdefault((r["b"], r["s_q"], r["h_q"], r["s_k"], r["varlen"]), []).append(r["us_median"])
     return times
 t = [rows(i) for i in range(len(names))]
 print("| b,s_q,h_q,s_k | " + " | ".join(f"{n} us" for n in names) + " | " +
       " | ".join(f"{n} / {names[0]}" for n in names[1:]) + " |")
 print("|---" * (2 * len(names)) + "|")
 logs = [[] for _ in names[1:]]
+# A row is named b,s_q,h_q,s_k, with its length mode added where $ROWS lists one both ways.
+both = {k[:4] for k in t[0] if (*k[:4], not k[4]) in t[0]}
 for k in t[0]:
     med = [statistics.median(ti[k]) for ti in t]
     ratios = [m / med[0] for m in med[1:]]
     for l, x in zip(logs, ratios):
         l.append(math.log(x))
-    print(f"| {','.join(map(str, k))} | " + " | ".join(f"{m:.1f}" for m in med) + " | " +
+    name = ",".join(map(str, k[:4])) + ((" varlen" if k[4] else " fixed") if k[:4] in both else "")
+    print(f"| {name} | " + " | ".join(f"{m:.1f}" for m in med) + " | " +
           " | ".join(f"{x:.3f}" for x in ratios) + " |")
 for n, l in zip(names[1:], logs):
     print(f"geomean of time {n} / {names[0]} over {len(l)} rows: {math.exp(sum(l) / len(l)):.4f}")
