@@ -10,6 +10,8 @@
 #   PROBE_CASES="one-page, pages loaded from HBM" bash scripts/ncu_traffic.sh
 #   BENCH_ARGS="--pages contiguous" bash scripts/ncu_traffic.sh "128,1,64,8192"
 #   KERNEL=mla_combine CACHE_CONTROL=none bash scripts/ncu_traffic.sh "1,1,16,32768"
+#   MODULE=flashmla_peer bash scripts/ncu_traffic.sh "16,1,128,32768"   (FlashMLA's decode kernel, run
+#     by scripts/row_loop.py on the Python benchmark's inputs; MODULE=flash_mla runs ours the same way)
 # KERNEL: the kernel-name regex to profile (default mla_decode). CACHE_CONTROL=none keeps the L2 as
 # the previous kernel left it (ncu flushes it before the profiled launch by default), so a combine
 # reads the partials from where the decode put them. REPLAY_MODE=application reruns the whole process
@@ -87,6 +89,14 @@ EOF
 for r in "$@"; do
   IFS=, read -r b s_q h_q s_k <<<"$r"
   varlen=0; [ "$b" = 128 ] && varlen=1
+  if [ -n "${MODULE:-}" ]; then
+    # Five warm-up calls (FlashMLA plans in its first), then the first timed call's kernel.
+    regex="${KERNEL:-mla_decode|flash_fwd_splitkv_mla_kernel}"
+    tag="$MODULE-b${b}-sq${s_q}-h${h_q}-sk${s_k}"
+    profile "$tag" "$regex" 5 python3 "$root/scripts/row_loop.py" --module "$MODULE" --b "$b" --s_q "$s_q" \
+      --h_q "$h_q" --s_k "$s_k" --varlen "$varlen" --causal 1 --repeats 1 --iters 2 --warmup 5
+    continue
+  fi
   tag="b${b}-sq${s_q}-h${h_q}-sk${s_k}"
   "$bench" --b "$b" --s_q "$s_q" --h_q "$h_q" --s_k "$s_k" --varlen "$varlen" --causal 1 --repeats 3 --iters 5 \
     ${BENCH_ARGS:-} >"$out/ncu-traffic-$tag.bench.txt" 2>&1

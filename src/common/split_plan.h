@@ -8,7 +8,8 @@
 // 64-token KV tiles and kFixedCost stands for the per-request work that does not scale with
 // length (loading Q, the softmax epilogue, writing the output). Requests are laid end to end
 // on a line of cost units, P_r = sum of cost_{r'} for r' < r, total = P_b. The line is cut
-// into num_parts equal pieces of T = ceil(total / num_parts) units: part p owns [p*T, (p+1)*T).
+// into pieces of T = ceil(total / n) units, where n is num_parts or, where that keeps requests
+// whole, a few fewer (pick_plan_candidate): part p owns [p*T, (p+1)*T); parts past the total idle.
 // A cut inside request r falls on block clamp(cut - P_r - kFixedCost, 0, nblk_r) of it, so
 // every block belongs to exactly one part, and each part's load is at most T units.
 //
@@ -149,6 +150,54 @@ FLASHMLA_HOST_DEVICE int grid_merge_units_at_once(int64_t units, int ctas) {
 FLASHMLA_HOST_DEVICE int64_t part_span(int64_t total_cost, int num_parts) {
   const int64_t t = (total_cost + num_parts - 1) / num_parts;
   return t < 1 ? 1 : t;
+}
+
+// Fewer busy parts to keep requests whole. Cut into num_parts equal pieces, a batch of near-equal
+// requests is split almost everywhere: 64 requests of 128 pages over 66 parts are 66 pieces of 127
+// units, each request in two, so every part runs two request segments and the combine merges 128
+// partial slots; over 64 parts (span 130) each part runs one whole request and nothing is merged.
+// A piece that starts inside a request costs its part a segment the model does not charge (the
+// kFixedCost units sit at the request's start), and a split request costs the combine its slots.
+// The plan therefore tries the spans of num_parts - k parts, k = 0 .. plan_candidates(num_parts) - 1,
+// and keeps the cheapest in plan_cost_scaled (the fewest idle parts on a tie). Measured: FlashMLA's
+// planner keeps such requests whole, and took 0.83-0.86 of our time on 64,1,128,8192 and
+// 128,1,128,4096 with fixed lengths (H100; docs/perf-log.md, entry 124).
+inline constexpr int kMaxPlanCandidates = 9;
+FLASHMLA_HOST_DEVICE int plan_candidates(int num_parts) {
+  const int k = num_parts / 16;   // up to ~6% of the parts idle
+  return 1 + (k < kMaxPlanCandidates - 1 ? k : kMaxPlanCandidates - 1);
+}
+
+// Units of one part that merging one partial slot of 64 rows costs, spread over the parts: the
+// combine of 128 slots of 128 rows took ~18 us on 66 parts of two row tiles, ~8.5 CTA-pages of
+// ~2.1 us (H100, entry 124), so ~4.4 units for each slot of 64 rows and part.
+inline constexpr int64_t kSlotCost = 4;
+
+// The model's cost of a plan, times 64 * num_parts (integers, so that CPU and GPU pick alike): the
+// span, kFixedCost more where some request is split (a part starting inside it), and the slots'
+// merge. rows_per_tile: query rows of a row tile, min(s_q * h_q / h_kv, 64).
+FLASHMLA_HOST_DEVICE int64_t plan_cost_scaled(int64_t span, int64_t slots, int num_parts, int rows_per_tile) {
+  return (span + (slots > 0 ? kFixedCost : 0)) * 64 * num_parts + kSlotCost * slots * rows_per_tile;
+}
+
+// The candidate k (num_parts - k busy parts) of least cost, given each candidate's partial slots.
+FLASHMLA_HOST_DEVICE int pick_plan_candidate(const int64_t* slots, int candidates, int64_t total_cost, int num_parts,
+                                             int rows_per_tile) {
+  int best = 0;
+  int64_t best_cost = plan_cost_scaled(part_span(total_cost, num_parts), slots[0], num_parts, rows_per_tile);
+  for (int k = 1; k < candidates; ++k) {
+    const int64_t c = plan_cost_scaled(part_span(total_cost, num_parts - k), slots[k], num_parts, rows_per_tile);
+    if (c < best_cost) {
+      best_cost = c;
+      best = k;
+    }
+  }
+  return best;
+}
+
+// Rows a row tile carries, for the slot cost: min(rows_per_kv, 64), at least 1.
+FLASHMLA_HOST_DEVICE int plan_rows_per_tile(int rows_per_kv) {
+  return rows_per_kv < 1 ? 1 : (rows_per_kv < kRowsPerTile ? rows_per_kv : kRowsPerTile);
 }
 
 // The KV tile of request r (starting at P_r, nblk tiles) at which a cut at `pos` falls.

@@ -21,7 +21,17 @@ void compute_metadata(const MetadataParams& params) {
     starts[r + 1] = starts[r] + plan::request_cost(seqlens[r]);
   }
   const int64_t total = starts[batch];
-  const int64_t span = plan::part_span(total, num_parts);
+  int64_t slots[plan::kMaxPlanCandidates] = {};
+  const int candidates = plan::plan_candidates(num_parts);
+  for (int k = 0; k < candidates; ++k) {
+    const int64_t span_k = plan::part_span(total, num_parts - k);
+    for (int r = 0; r < batch; ++r) {
+      slots[k] += plan::request_partial_slots(
+          plan::request_num_splits(starts[r], plan::num_kv_blocks(seqlens[r]), span_k));
+    }
+  }
+  const int k = plan::pick_plan_candidate(slots, candidates, total, num_parts, params.rows_per_tile);
+  const int64_t span = plan::part_span(total, num_parts - k);
 
   auto row = [&](int part) { return params.tile_metadata + static_cast<int64_t>(part) * kMetadataFields; };
   for (int p = 0; p < num_parts; ++p) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "common/split_plan.h"
@@ -17,14 +18,14 @@ struct Plan {
   std::vector<int32_t> num_splits; // [batch + 1]
 };
 
-Plan make_plan(const std::vector<int32_t>& seqlens, int num_parts) {
+Plan make_plan(const std::vector<int32_t>& seqlens, int num_parts, int rows_per_kv = 64) {
   Plan p;
   p.metadata.assign(static_cast<size_t>(num_parts) * kMetadataFields, -77);
   p.num_splits.assign(seqlens.size() + 1, -77);
   MetadataArgs args;
   args.cache_seqlens = seqlens.data();
   args.batch = static_cast<int>(seqlens.size());
-  args.num_q_tokens_per_head_k = 64;
+  args.num_q_tokens_per_head_k = rows_per_kv;
   args.num_heads_kv = 1;
   args.num_sm_parts = num_parts;
   args.tile_scheduler_metadata = p.metadata.data();
@@ -54,7 +55,28 @@ void check_plan(const std::vector<int32_t>& seqlens, int num_parts) {
     start[r + 1] = start[r] + nblk[r] + plan::kFixedCost;
   }
   const int64_t total = start[batch];
-  const int64_t span = std::max<int64_t>(1, (total + num_parts - 1) / num_parts);
+  // The span: of num_parts - k busy parts for k < plan_candidates, the least cost in the model of
+  // split_plan.h (span, kFixedCost where a request is split, kSlotCost a slot of 64 rows per part),
+  // the fewest idle parts on a tie. make_plan's 64 rows are one full row tile.
+  const int candidates = std::min(1 + num_parts / 16, plan::kMaxPlanCandidates);
+  int64_t span = 0, best_cost = -1;
+  int busy_parts = num_parts;
+  for (int k = 0; k < candidates; ++k) {
+    const int n = num_parts - k;
+    const int64_t s = std::max<int64_t>(1, (total + n - 1) / n);
+    int64_t slots = 0;
+    for (int r = 0; r < batch; ++r) {
+      const int64_t a = start[r] + plan::kFixedCost, b = a + nblk[r];   // cuts q * s with a < q * s < b
+      const int64_t cuts = nblk[r] > 0 ? (b - 1) / s - a / s : 0;
+      if (cuts > 0) slots += cuts + 1;
+    }
+    const int64_t cost = (s + (slots > 0 ? plan::kFixedCost : 0)) * 64 * num_parts + plan::kSlotCost * slots * 64;
+    if (best_cost < 0 || cost < best_cost) {
+      best_cost = cost;
+      span = s;
+      busy_parts = n;
+    }
+  }
 
   std::vector<Range> ranges;
   std::vector<int64_t> load(num_parts, 0);
@@ -115,11 +137,12 @@ void check_plan(const std::vector<int32_t>& seqlens, int num_parts) {
   // [a, a + span), except that the fixed units of the first request may begin up to kFixedCost
   // before a (its block 0 is at P_r + kFixedCost >= a) and those of an empty request owned last
   // may reach kFixedCost - 1 past the end. Hence load <= span + 2 * kFixedCost - 1 and, with
-  // span <= mean + 1, max load <= mean + 2 * kFixedCost. The loads add up to the total cost.
+  // span <= mean + 1 over the busy parts, max load <= that mean + 2 * kFixedCost. The loads add up
+  // to the total cost.
   int64_t sum = 0;
   for (int p = 0; p < num_parts; ++p) {
     ASSERT_LE(load[p], span + 2 * plan::kFixedCost - 1) << "part " << p;
-    ASSERT_LE(static_cast<double>(load[p]), static_cast<double>(total) / num_parts + 2 * plan::kFixedCost)
+    ASSERT_LE(static_cast<double>(load[p]), static_cast<double>(total) / busy_parts + 2 * plan::kFixedCost)
         << "part " << p;
     sum += load[p];
   }
@@ -220,6 +243,44 @@ TEST(Scheduler, SmPartsNeverExceedTheSmCount) {
   }
   EXPECT_EQ(num_sm_parts_for(132, 64, 1), 132);
   EXPECT_EQ(num_sm_parts_for(132, 128, 1), 66);
+}
+
+// Busy parts (rows with work) and partial slots of a plan.
+std::pair<int, int> busy_parts_and_slots(const Plan& plan, int num_parts) {
+  int busy = 0;
+  for (int p = 0; p < num_parts; ++p) {
+    const int32_t* row = &plan.metadata[static_cast<size_t>(p) * kMetadataFields];
+    busy += row[plan::kReqEnd] >= row[plan::kReqBegin] ? 1 : 0;
+  }
+  return {busy, plan.num_splits.back()};
+}
+
+// Equal requests that a few idle parts keep whole are not split (perf-log entry 124): 64 of 8192
+// keys over 66 parts run as 64 parts of one request each, 128 of 4096 as 64 parts of two, 256 of
+// 2048 as 64 of four, all with no partial slot; where splitting is inherent (16 of 32768 keys, a
+// request four parts long) or the equal span already cuts at request boundaries (132 of 4096 keys
+// on 132 parts), every part stays busy.
+TEST(Scheduler, FewerBusyPartsKeepEqualRequestsWhole) {
+  struct Case {
+    int batch, keys, parts, rows, busy, slots;
+  };
+  const Case cases[] = {{64, 8192, 66, 128, 64, 0},  {128, 4096, 66, 128, 64, 0}, {256, 2048, 66, 128, 64, 0},
+                        {128, 4096, 132, 16, 128, 0}, {132, 4096, 132, 16, 132, 0}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(::testing::Message() << c.batch << " x " << c.keys << " keys, " << c.parts << " parts");
+    const std::vector<int32_t> lengths(c.batch, c.keys);
+    const auto [busy, slots] = busy_parts_and_slots(make_plan(lengths, c.parts, c.rows), c.parts);
+    EXPECT_EQ(busy, c.busy);
+    EXPECT_EQ(slots, c.slots);
+    check_plan(lengths, c.parts);
+  }
+  const std::vector<int32_t> long_requests(16, 32768);
+  const auto [busy, slots] = busy_parts_and_slots(make_plan(long_requests, 66, 128), 66);
+  EXPECT_EQ(busy, 66);
+  EXPECT_GT(slots, 16);
+  // Fewer than 16 parts: no candidate but the equal span (two requests of 100 pages over 3 parts).
+  EXPECT_EQ(plan::plan_candidates(15), 1);
+  EXPECT_EQ(busy_parts_and_slots(make_plan({6400, 6400}, 3, 64), 3).first, 3);
 }
 
 }  // namespace

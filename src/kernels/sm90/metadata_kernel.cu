@@ -1,6 +1,7 @@
 // The split plan on the GPU: one CTA, no host synchronisation (capturable in a CUDA graph).
 //
-// Pass 1 sums the request costs (the plan's span needs the total). Pass 2 walks the batch in
+// Pass 1 sums the request costs (the plan's span needs the total); pass 1b counts the partial slots
+// of each candidate span and picks one (plan::pick_plan_candidate). Pass 2 walks the batch in
 // chunks of blockDim requests: a block-wide exclusive scan of the costs plus the carry of earlier
 // chunks gives each request its start P_r, from which the request writes the metadata fields it
 // owns (plan::emit_part_bounds) and its number of partial slots; a second scan turns the slot
@@ -59,7 +60,43 @@ __global__ void __launch_bounds__(kMetadataThreads) mla_metadata_kernel(const Me
   for (int r = tid; r < batch; r += blockDim.x) partial += plan::request_cost(p.cache_seqlens[r]);
   long long total = 0;
   block_exclusive_scan(partial, cost_sums, total);
-  const int64_t span = plan::part_span(total, num_parts);
+  const int candidates = plan::plan_candidates(num_parts);
+  int pick = 0;
+  if (candidates > 1) {
+    // Pass 1b: every candidate span's partial slots (the requests' starts by the same chunked scan
+    // as pass 2), summed over the block, then the cheapest candidate (plan::pick_plan_candidate).
+    long long slots[plan::kMaxPlanCandidates] = {};
+    long long cost_carry = 0;
+    for (int chunk = 0; chunk < batch; chunk += blockDim.x) {
+      const int r = chunk + tid;
+      const bool valid = r < batch;
+      const int seqlen = valid && p.cache_seqlens[r] > 0 ? p.cache_seqlens[r] : 0;
+      long long chunk_cost = 0;
+      const long long start = cost_carry + block_exclusive_scan(valid ? plan::request_cost(seqlen) : 0LL,
+                                                                cost_sums, chunk_cost);
+      if (valid) {
+#pragma unroll
+        for (int k = 0; k < plan::kMaxPlanCandidates; ++k) {
+          if (k < candidates) {
+            slots[k] += plan::request_partial_slots(plan::request_num_splits(
+                start, plan::num_kv_blocks(seqlen), plan::part_span(total, num_parts - k)));
+          }
+        }
+      }
+      cost_carry += chunk_cost;
+    }
+    int64_t slot_totals[plan::kMaxPlanCandidates] = {};
+#pragma unroll
+    for (int k = 0; k < plan::kMaxPlanCandidates; ++k) {
+      if (k < candidates) {
+        long long sum = 0;
+        block_exclusive_scan(slots[k], cost_sums, sum);
+        slot_totals[k] = sum;
+      }
+    }
+    pick = plan::pick_plan_candidate(slot_totals, candidates, total, num_parts, p.rows_per_tile);
+  }
+  const int64_t span = plan::part_span(total, num_parts - pick);
 
   for (int part = tid; part < num_parts; part += blockDim.x) {
     int32_t* row = p.tile_metadata + static_cast<int64_t>(part) * kMetadataFields;
