@@ -61,7 +61,7 @@ struct MetadataParams {
   const int32_t* cache_seqlens;  // [batch]
   int batch;
   int num_sm_parts;
-  int rows_per_tile;             // plan::plan_rows_per_tile(s_q * h_q / h_kv): the slot cost's weight
+  int rows_per_kv;               // s_q * h_q / h_kv: sets the plan's fixed cost and slot weight
   int32_t* tile_metadata;        // [num_sm_parts, 8] out
   int32_t* num_splits;           // [batch + 1] out
 };

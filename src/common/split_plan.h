@@ -4,13 +4,13 @@
 // the GPU metadata kernel, the decode kernel's work loop and the CPU tests all use them,
 // so the plan is the same bit for bit everywhere.
 //
-// Model. Request r costs cost_r = nblk_r + kFixedCost units, where nblk_r is its number of
-// 64-token KV tiles and kFixedCost stands for the per-request work that does not scale with
-// length (loading Q, the softmax epilogue, writing the output). Requests are laid end to end
+// Model. Request r costs cost_r = nblk_r + F units, where nblk_r is its number of 64-token KV
+// tiles and F = request_fixed_cost(rows) stands for the per-request work that does not scale with
+// length (loading Q, the first page's maxima, the softmax epilogue, writing the output). Requests are laid end to end
 // on a line of cost units, P_r = sum of cost_{r'} for r' < r, total = P_b. The line is cut
 // into pieces of T = ceil(total / n) units, where n is num_parts or, where that keeps requests
 // whole, a few fewer (pick_plan_candidate): part p owns [p*T, (p+1)*T); parts past the total idle.
-// A cut inside request r falls on block clamp(cut - P_r - kFixedCost, 0, nblk_r) of it, so
+// A cut inside request r falls on block clamp(cut - P_r - F, 0, nblk_r) of it, so
 // every block belongs to exactly one part, and each part's load is at most T units.
 //
 // Splits. The non-empty block ranges of one request, in part order, are its splits
@@ -30,7 +30,6 @@
 namespace flashmla::plan {
 
 inline constexpr int kBlockN = 64;          // keys per KV tile: one cache page
-inline constexpr int kFixedCost = 2;        // per-request overhead, in KV tiles (tuned: perf-log entry 56)
 inline constexpr int kRowsPerTile = 64;     // query rows (token x head of one kv group) per CTA
 
 // Fields of one tile_scheduler_metadata row (int32[8]).
@@ -48,8 +47,8 @@ FLASHMLA_HOST_DEVICE int num_kv_blocks(int seqlen) {
   return seqlen <= 0 ? 0 : seqlen / kBlockN + (seqlen % kBlockN != 0 ? 1 : 0);
 }
 
-FLASHMLA_HOST_DEVICE int64_t request_cost(int seqlen) {
-  return static_cast<int64_t>(num_kv_blocks(seqlen)) + kFixedCost;
+FLASHMLA_HOST_DEVICE int64_t request_cost(int seqlen, int fixed_cost) {
+  return static_cast<int64_t>(num_kv_blocks(seqlen)) + fixed_cost;
 }
 
 FLASHMLA_HOST_DEVICE int num_row_tiles(int num_q_tokens_per_head_k) {
@@ -62,6 +61,22 @@ FLASHMLA_HOST_DEVICE int num_row_tiles(int num_q_tokens_per_head_k) {
 // which keeps the memory-bound shapes streaming (docs/design.md).
 FLASHMLA_HOST_DEVICE int decode_tile_rows(int rows_per_kv) {
   return rows_per_kv <= 16 ? 16 : (rows_per_kv <= 32 ? 32 : kRowsPerTile);
+}
+
+// F, the units the plan charges each request on top of its KV tiles, in pages of the kernel that
+// runs the request's row tiles, for rows_per_kv = s_q * h_q / h_kv: 4 where a part has two or more
+// row tiles (R > 64), else 2. A request segment costs the one-page kernel ~2.5 pages and the
+// seesaw, which runs most tiles of R > 64, ~4.3 (CTA-span fits, perf-log entry 124). Charged too
+// little, a part that starts several short requests gets as many pages as one that continues a
+// long one. Same-call grid scans of 2, 3 and 4 (perf-log entry 125; 2 was tuned for every shape in
+// entry 56, before the seesaw): at R > 64, 4 took 1-6% off the varlen rows of s_k 4096-8192 (H200
+// and H100) and costs ~1% on 16,1,128,32768 (one more page a part). At R = 64, 3 gained ~1% where
+// the seesaw runs but, odd, broke the whole-part fit of equal requests of 2^k pages (64,1,64,8192:
+// 132 parts, some with two segments, instead of 129 of half a request each; 3% slower), and 4
+// lost at s_k 4096; the narrow tiles lost with either.
+// Host and device take F from here, so the CPU and GPU plans stay equal.
+FLASHMLA_HOST_DEVICE int request_fixed_cost(int rows_per_kv) {
+  return rows_per_kv > kRowsPerTile ? 4 : 2;
 }
 
 // CTAs per cluster along the grid's row-tile axis (y) for a decode grid of `num_row_tiles` row
@@ -157,7 +172,7 @@ FLASHMLA_HOST_DEVICE int64_t part_span(int64_t total_cost, int num_parts) {
 // units, each request in two, so every part runs two request segments and the combine merges 128
 // partial slots; over 64 parts (span 130) each part runs one whole request and nothing is merged.
 // A piece that starts inside a request costs its part a segment the model does not charge (the
-// kFixedCost units sit at the request's start), and a split request costs the combine its slots.
+// F units sit at the request's start), and a split request costs the combine its slots.
 // The plan therefore tries the spans of num_parts - k parts, k = 0 .. plan_candidates(num_parts) - 1,
 // and keeps the cheapest in plan_cost_scaled (the fewest idle parts on a tie). Measured: FlashMLA's
 // planner keeps such requests whole, and took 0.83-0.86 of our time on 64,1,128,8192 and
@@ -173,20 +188,26 @@ FLASHMLA_HOST_DEVICE int plan_candidates(int num_parts) {
 // ~2.1 us (H100, entry 124), so ~4.4 units for each slot of 64 rows and part.
 inline constexpr int64_t kSlotCost = 4;
 
+// Rows a row tile carries, for the slot cost: min(rows_per_kv, 64), at least 1.
+FLASHMLA_HOST_DEVICE int plan_rows_per_tile(int rows_per_kv) {
+  return rows_per_kv < 1 ? 1 : (rows_per_kv < kRowsPerTile ? rows_per_kv : kRowsPerTile);
+}
+
 // The model's cost of a plan, times 64 * num_parts (integers, so that CPU and GPU pick alike): the
-// span, kFixedCost more where some request is split (a part starting inside it), and the slots'
-// merge. rows_per_tile: query rows of a row tile, min(s_q * h_q / h_kv, 64).
-FLASHMLA_HOST_DEVICE int64_t plan_cost_scaled(int64_t span, int64_t slots, int num_parts, int rows_per_tile) {
-  return (span + (slots > 0 ? kFixedCost : 0)) * 64 * num_parts + kSlotCost * slots * rows_per_tile;
+// span, F more where some request is split (a part starting inside it), and the slots' merge.
+// rows_per_kv: s_q * h_q / h_kv; a slot weighs the rows of its row tile, min(rows_per_kv, 64).
+FLASHMLA_HOST_DEVICE int64_t plan_cost_scaled(int64_t span, int64_t slots, int num_parts, int rows_per_kv) {
+  return (span + (slots > 0 ? request_fixed_cost(rows_per_kv) : 0)) * 64 * num_parts +
+         kSlotCost * slots * plan_rows_per_tile(rows_per_kv);
 }
 
 // The candidate k (num_parts - k busy parts) of least cost, given each candidate's partial slots.
 FLASHMLA_HOST_DEVICE int pick_plan_candidate(const int64_t* slots, int candidates, int64_t total_cost, int num_parts,
-                                             int rows_per_tile) {
+                                             int rows_per_kv) {
   int best = 0;
-  int64_t best_cost = plan_cost_scaled(part_span(total_cost, num_parts), slots[0], num_parts, rows_per_tile);
+  int64_t best_cost = plan_cost_scaled(part_span(total_cost, num_parts), slots[0], num_parts, rows_per_kv);
   for (int k = 1; k < candidates; ++k) {
-    const int64_t c = plan_cost_scaled(part_span(total_cost, num_parts - k), slots[k], num_parts, rows_per_tile);
+    const int64_t c = plan_cost_scaled(part_span(total_cost, num_parts - k), slots[k], num_parts, rows_per_kv);
     if (c < best_cost) {
       best_cost = c;
       best = k;
@@ -195,21 +216,16 @@ FLASHMLA_HOST_DEVICE int pick_plan_candidate(const int64_t* slots, int candidate
   return best;
 }
 
-// Rows a row tile carries, for the slot cost: min(rows_per_kv, 64), at least 1.
-FLASHMLA_HOST_DEVICE int plan_rows_per_tile(int rows_per_kv) {
-  return rows_per_kv < 1 ? 1 : (rows_per_kv < kRowsPerTile ? rows_per_kv : kRowsPerTile);
-}
-
 // The KV tile of request r (starting at P_r, nblk tiles) at which a cut at `pos` falls.
-FLASHMLA_HOST_DEVICE int block_at(int64_t pos, int64_t request_start, int nblk) {
-  const int64_t b = pos - request_start - kFixedCost;
+FLASHMLA_HOST_DEVICE int block_at(int64_t pos, int64_t request_start, int nblk, int fixed_cost) {
+  const int64_t b = pos - request_start - fixed_cost;
   return b <= 0 ? 0 : (b >= nblk ? nblk : static_cast<int>(b));
 }
 
 // Number of splits (non-empty block ranges) of a request: 1 + the cuts strictly inside its blocks.
-FLASHMLA_HOST_DEVICE int request_num_splits(int64_t request_start, int nblk, int64_t span) {
+FLASHMLA_HOST_DEVICE int request_num_splits(int64_t request_start, int nblk, int64_t span, int fixed_cost) {
   if (nblk <= 0) return 1;
-  const int64_t first_block_pos = request_start + kFixedCost;          // position of block 0
+  const int64_t first_block_pos = request_start + fixed_cost;          // position of block 0
   const int64_t end_pos = first_block_pos + nblk;                       // P_{r+1}
   // cuts q*span with first_block_pos < q*span < end_pos
   const int64_t q_lo = first_block_pos / span + 1;
@@ -219,8 +235,8 @@ FLASHMLA_HOST_DEVICE int request_num_splits(int64_t request_start, int nblk, int
 
 // Split index of part p's range of a request that the part does not start (P_r < p*span).
 // Counts the cuts q*span <= p*span that fall strictly after the request's block 0 position.
-FLASHMLA_HOST_DEVICE int split_index_for_part(int part, int64_t request_start, int64_t span) {
-  const int64_t idx = static_cast<int64_t>(part) - (request_start + kFixedCost) / span;
+FLASHMLA_HOST_DEVICE int split_index_for_part(int part, int64_t request_start, int64_t span, int fixed_cost) {
+  const int64_t idx = static_cast<int64_t>(part) - (request_start + fixed_cost) / span;
   return idx > 0 ? static_cast<int>(idx) : 0;
 }
 
@@ -235,9 +251,9 @@ FLASHMLA_HOST_DEVICE int request_partial_slots(int num_splits) {
 // `row(p)` returns a pointer to part p's kMetadataFields int32s.
 template <typename RowOf>
 FLASHMLA_HOST_DEVICE void emit_part_bounds(int r, int64_t request_start, int seqlen, int64_t span,
-                                           int64_t total_cost, int num_parts, RowOf row) {
+                                           int64_t total_cost, int num_parts, int fixed_cost, RowOf row) {
   const int nblk = num_kv_blocks(seqlen);
-  const int64_t request_end = request_start + nblk + kFixedCost;
+  const int64_t request_end = request_start + nblk + fixed_cost;
   for (int64_t p = request_start / span; p < num_parts; ++p) {
     const int64_t begin = p * span;
     if (begin >= request_end) break;
@@ -245,13 +261,13 @@ FLASHMLA_HOST_DEVICE void emit_part_bounds(int r, int64_t request_start, int seq
     int32_t* fields = row(static_cast<int>(p));
     if (begin >= request_start) {
       fields[kReqBegin] = r;
-      fields[kBlkBegin] = block_at(begin, request_start, nblk);
-      fields[kFirstSplitIdx] = split_index_for_part(static_cast<int>(p), request_start, span);
+      fields[kBlkBegin] = block_at(begin, request_start, nblk, fixed_cost);
+      fields[kFirstSplitIdx] = split_index_for_part(static_cast<int>(p), request_start, span, fixed_cost);
       fields[kFirstReqOwned] = begin == request_start ? 1 : 0;
     }
     if (end > request_start && end <= request_end) {
       fields[kReqEnd] = r;
-      fields[kBlkEnd] = block_at(end, request_start, nblk);
+      fields[kBlkEnd] = block_at(end, request_start, nblk, fixed_cost);
     }
   }
 }

@@ -12,13 +12,14 @@ namespace flashmla::cpu {
 void compute_metadata(const MetadataParams& params) {
   const int batch = params.batch;
   const int num_parts = params.num_sm_parts;
+  const int fixed = plan::request_fixed_cost(params.rows_per_kv);
 
   // P_r: where request r starts on the line of cost units; starts[batch] is the total.
   std::vector<int64_t> starts(static_cast<size_t>(batch) + 1, 0);
   std::vector<int> seqlens(static_cast<size_t>(batch), 0);
   for (int r = 0; r < batch; ++r) {
     seqlens[r] = std::max(params.cache_seqlens[r], 0);
-    starts[r + 1] = starts[r] + plan::request_cost(seqlens[r]);
+    starts[r + 1] = starts[r] + plan::request_cost(seqlens[r], fixed);
   }
   const int64_t total = starts[batch];
   int64_t slots[plan::kMaxPlanCandidates] = {};
@@ -27,10 +28,10 @@ void compute_metadata(const MetadataParams& params) {
     const int64_t span_k = plan::part_span(total, num_parts - k);
     for (int r = 0; r < batch; ++r) {
       slots[k] += plan::request_partial_slots(
-          plan::request_num_splits(starts[r], plan::num_kv_blocks(seqlens[r]), span_k));
+          plan::request_num_splits(starts[r], plan::num_kv_blocks(seqlens[r]), span_k, fixed));
     }
   }
-  const int k = plan::pick_plan_candidate(slots, candidates, total, num_parts, params.rows_per_tile);
+  const int k = plan::pick_plan_candidate(slots, candidates, total, num_parts, params.rows_per_kv);
   const int64_t span = plan::part_span(total, num_parts - k);
 
   auto row = [&](int part) { return params.tile_metadata + static_cast<int64_t>(part) * kMetadataFields; };
@@ -43,8 +44,8 @@ void compute_metadata(const MetadataParams& params) {
 
   params.num_splits[0] = 0;
   for (int r = 0; r < batch; ++r) {
-    plan::emit_part_bounds(r, starts[r], seqlens[r], span, total, num_parts, row);
-    const int splits = plan::request_num_splits(starts[r], plan::num_kv_blocks(seqlens[r]), span);
+    plan::emit_part_bounds(r, starts[r], seqlens[r], span, total, num_parts, fixed, row);
+    const int splits = plan::request_num_splits(starts[r], plan::num_kv_blocks(seqlens[r]), span, fixed);
     params.num_splits[r + 1] = params.num_splits[r] + plan::request_partial_slots(splits);
   }
 }

@@ -11,7 +11,7 @@ MetadataParams make_metadata_params(const MetadataArgs& args) {
   p.cache_seqlens = args.cache_seqlens;
   p.batch = args.batch;
   p.num_sm_parts = args.num_sm_parts;
-  p.rows_per_tile = plan::plan_rows_per_tile(args.num_q_tokens_per_head_k);
+  p.rows_per_kv = args.num_q_tokens_per_head_k;
   p.tile_metadata = args.tile_scheduler_metadata;
   p.num_splits = args.num_splits;
   return p;

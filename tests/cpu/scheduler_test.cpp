@@ -42,22 +42,29 @@ struct Range {
   int part;
 };
 
+// The plan's fixed units a request (split_plan.h, request_fixed_cost), restated: 4 where a part
+// has two or more row tiles of 64 rows, else 2.
+int fixed_units(int rows_per_kv) { return rows_per_kv > 64 ? 4 : 2; }
+
 // Checks one plan; returns through gtest assertions.
-void check_plan(const std::vector<int32_t>& seqlens, int num_parts) {
-  const Plan plan = make_plan(seqlens, num_parts);
+void check_plan(const std::vector<int32_t>& seqlens, int num_parts, int rows_per_kv = 64) {
+  const Plan plan = make_plan(seqlens, num_parts, rows_per_kv);
   const int batch = static_cast<int>(seqlens.size());
+  const int fixed = fixed_units(rows_per_kv);
+  ASSERT_EQ(plan::request_fixed_cost(rows_per_kv), fixed);
 
   // Recomputed here from the model in split_plan.h's header comment, not from its helpers.
   std::vector<int64_t> start(batch + 1, 0);
   std::vector<int> nblk(batch);
   for (int r = 0; r < batch; ++r) {
     nblk[r] = (seqlens[r] + 63) / 64;
-    start[r + 1] = start[r] + nblk[r] + plan::kFixedCost;
+    start[r + 1] = start[r] + nblk[r] + fixed;
   }
   const int64_t total = start[batch];
   // The span: of num_parts - k busy parts for k < plan_candidates, the least cost in the model of
-  // split_plan.h (span, kFixedCost where a request is split, kSlotCost a slot of 64 rows per part),
-  // the fewest idle parts on a tie. make_plan's 64 rows are one full row tile.
+  // split_plan.h (span, the fixed units where a request is split, kSlotCost a slot of a row tile's
+  // min(rows_per_kv, 64) rows per part), the fewest idle parts on a tie.
+  const int64_t slot_rows = std::min(rows_per_kv, 64);
   const int candidates = std::min(1 + num_parts / 16, plan::kMaxPlanCandidates);
   int64_t span = 0, best_cost = -1;
   int busy_parts = num_parts;
@@ -66,11 +73,11 @@ void check_plan(const std::vector<int32_t>& seqlens, int num_parts) {
     const int64_t s = std::max<int64_t>(1, (total + n - 1) / n);
     int64_t slots = 0;
     for (int r = 0; r < batch; ++r) {
-      const int64_t a = start[r] + plan::kFixedCost, b = a + nblk[r];   // cuts q * s with a < q * s < b
+      const int64_t a = start[r] + fixed, b = a + nblk[r];   // cuts q * s with a < q * s < b
       const int64_t cuts = nblk[r] > 0 ? (b - 1) / s - a / s : 0;
       if (cuts > 0) slots += cuts + 1;
     }
-    const int64_t cost = (s + (slots > 0 ? plan::kFixedCost : 0)) * 64 * num_parts + plan::kSlotCost * slots * 64;
+    const int64_t cost = (s + (slots > 0 ? fixed : 0)) * 64 * num_parts + plan::kSlotCost * slots * slot_rows;
     if (best_cost < 0 || cost < best_cost) {
       best_cost = cost;
       span = s;
@@ -97,7 +104,7 @@ void check_plan(const std::vector<int32_t>& seqlens, int num_parts) {
       if (!w.active) continue;
       ranges.push_back(Range{r, w.blk_begin, w.blk_end, w.split_idx, p});
       load[p] += w.blk_end - w.blk_begin;
-      if (w.blk_begin == 0) load[p] += plan::kFixedCost;
+      if (w.blk_begin == 0) load[p] += fixed;
     }
   }
 
@@ -124,7 +131,7 @@ void check_plan(const std::vector<int32_t>& seqlens, int num_parts) {
     ASSERT_EQ(covered, nblk[r]) << "blocks not all covered";
     ASSERT_GE(n, 1) << "every request, even an empty one, is handled by one part";
     if (nblk[r] == 0) ASSERT_EQ(n, 1) << "an empty request is written by exactly one part";
-    ASSERT_EQ(n, plan::request_num_splits(start[r], nblk[r], span));
+    ASSERT_EQ(n, plan::request_num_splits(start[r], nblk[r], span, fixed));
     ASSERT_LE(n, num_parts);
     ASSERT_EQ(plan.num_splits[r + 1] - plan.num_splits[r], n > 1 ? n : 0);
     max_splits = std::max(max_splits, n);
@@ -132,24 +139,23 @@ void check_plan(const std::vector<int32_t>& seqlens, int num_parts) {
   ASSERT_EQ(i, ranges.size());
   ASSERT_LE(plan.num_splits[batch], 2 * (num_parts - 1)) << "more partial slots than the workspace holds";
 
-  // Load bound. A part counts its blocks plus kFixedCost for every request whose block 0 (or,
-  // for an empty request, whose start) it holds. Those units all lie in the part's range
-  // [a, a + span), except that the fixed units of the first request may begin up to kFixedCost
-  // before a (its block 0 is at P_r + kFixedCost >= a) and those of an empty request owned last
-  // may reach kFixedCost - 1 past the end. Hence load <= span + 2 * kFixedCost - 1 and, with
-  // span <= mean + 1 over the busy parts, max load <= that mean + 2 * kFixedCost. The loads add up
-  // to the total cost.
+  // Load bound. A part counts its blocks plus F = fixed for every request whose block 0 (or, for
+  // an empty request, whose start) it holds. Those units all lie in the part's range [a, a + span),
+  // except that the fixed units of the first request may begin up to F before a (its block 0 is at
+  // P_r + F >= a) and those of an empty request owned last may reach F - 1 past the end. Hence
+  // load <= span + 2F - 1 and, with span <= mean + 1 over the busy parts, max load <= that
+  // mean + 2F. The loads add up to the total cost.
   int64_t sum = 0;
   for (int p = 0; p < num_parts; ++p) {
-    ASSERT_LE(load[p], span + 2 * plan::kFixedCost - 1) << "part " << p;
-    ASSERT_LE(static_cast<double>(load[p]), static_cast<double>(total) / busy_parts + 2 * plan::kFixedCost)
+    ASSERT_LE(load[p], span + 2 * fixed - 1) << "part " << p;
+    ASSERT_LE(static_cast<double>(load[p]), static_cast<double>(total) / busy_parts + 2 * fixed)
         << "part " << p;
     sum += load[p];
   }
   ASSERT_EQ(sum, total);
 
   // Deterministic: recomputing gives the same plan.
-  const Plan again = make_plan(seqlens, num_parts);
+  const Plan again = make_plan(seqlens, num_parts, rows_per_kv);
   ASSERT_EQ(again.metadata, plan.metadata);
   ASSERT_EQ(again.num_splits, plan.num_splits);
 }
@@ -171,6 +177,7 @@ std::vector<int32_t> random_lengths(std::mt19937_64& rng, int batch) {
 }
 
 const int kPartCounts[] = {1, 2, 7, 66, 132, 264};
+const int kRowsPerKv[] = {16, 64, 128, 1, 65, 256, 48};   // both fixed costs, 7 against kPartCounts' 6
 
 TEST(Scheduler, RandomSmallBatches) {
   std::mt19937_64 rng(2024);
@@ -178,8 +185,9 @@ TEST(Scheduler, RandomSmallBatches) {
     const int batch = 1 + static_cast<int>(rng() % (iter < 200 ? 16 : 300));
     const std::vector<int32_t> lengths = random_lengths(rng, batch);
     const int parts = kPartCounts[iter % 6];
-    SCOPED_TRACE(::testing::Message() << "iter " << iter << " batch " << batch << " parts " << parts);
-    check_plan(lengths, parts);
+    SCOPED_TRACE(::testing::Message() << "iter " << iter << " batch " << batch << " parts " << parts << " rows "
+                                      << kRowsPerKv[iter % 7]);
+    check_plan(lengths, parts, kRowsPerKv[iter % 7]);
     if (::testing::Test::HasFatalFailure()) return;
   }
 }
@@ -191,21 +199,23 @@ TEST(Scheduler, LargeBatches) {
     const std::vector<int32_t> lengths = random_lengths(rng, batches[k]);
     const int parts = kPartCounts[(k * 5 + 1) % 6];
     SCOPED_TRACE(::testing::Message() << "batch " << batches[k] << " parts " << parts);
-    check_plan(lengths, parts);
+    check_plan(lengths, parts, kRowsPerKv[k]);
     if (::testing::Test::HasFatalFailure()) return;
   }
 }
 
 TEST(Scheduler, EdgeShapes) {
   for (int parts : kPartCounts) {
-    SCOPED_TRACE(parts);
-    check_plan({0}, parts);                    // less work than parts: most parts idle
-    check_plan({1}, parts);
-    check_plan({0, 0, 0, 0}, parts);
-    check_plan({1 << 20}, parts);              // one long request split everywhere
-    check_plan({64 * 1000, 0, 64 * 1000}, parts);
-    check_plan(std::vector<int32_t>(300, 0), parts);
-    if (::testing::Test::HasFatalFailure()) return;
+    for (int rows : {16, 64, 128}) {
+      SCOPED_TRACE(::testing::Message() << parts << " parts, " << rows << " rows");
+      check_plan({0}, parts, rows);                    // less work than parts: most parts idle
+      check_plan({1}, parts, rows);
+      check_plan({0, 0, 0, 0}, parts, rows);
+      check_plan({1 << 20}, parts, rows);              // one long request split everywhere
+      check_plan({64 * 1000, 0, 64 * 1000}, parts, rows);
+      check_plan(std::vector<int32_t>(300, 0), parts, rows);
+      if (::testing::Test::HasFatalFailure()) return;
+    }
   }
 }
 
@@ -272,7 +282,7 @@ TEST(Scheduler, FewerBusyPartsKeepEqualRequestsWhole) {
     const auto [busy, slots] = busy_parts_and_slots(make_plan(lengths, c.parts, c.rows), c.parts);
     EXPECT_EQ(busy, c.busy);
     EXPECT_EQ(slots, c.slots);
-    check_plan(lengths, c.parts);
+    check_plan(lengths, c.parts, c.rows);
   }
   const std::vector<int32_t> long_requests(16, 32768);
   const auto [busy, slots] = busy_parts_and_slots(make_plan(long_requests, 66, 128), 66);

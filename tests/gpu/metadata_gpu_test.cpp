@@ -34,9 +34,11 @@ Plan gpu_plan(const std::vector<int32_t>& seqlens, int rows_per_kv, int num_head
   return plan;
 }
 
-void expect_same_plan(const std::vector<int32_t>& seqlens, int num_sm_parts, const std::string& what) {
-  const Plan gpu = gpu_plan(seqlens, 64, 1, num_sm_parts);
-  const Plan cpu = cpu_plan(seqlens, 64, 1, num_sm_parts);
+// rows_per_kv sets the plan's fixed cost a request (plan::request_fixed_cost: 2 up to 64 rows, 4 above).
+void expect_same_plan(const std::vector<int32_t>& seqlens, int num_sm_parts, const std::string& what,
+                      int rows_per_kv = 64) {
+  const Plan gpu = gpu_plan(seqlens, rows_per_kv, 1, num_sm_parts);
+  const Plan cpu = cpu_plan(seqlens, rows_per_kv, 1, num_sm_parts);
   ASSERT_EQ(gpu.metadata.size(), cpu.metadata.size()) << what;
   for (size_t i = 0; i < cpu.metadata.size(); ++i) {
     ASSERT_EQ(gpu.metadata[i], cpu.metadata[i])
@@ -60,10 +62,13 @@ TEST(GpuMetadata, MatchesCpuOnRandomBatches) {
         std::bernoulli_distribution zero(0.2);
         std::vector<int32_t> seqlens(batch);
         for (auto& s : seqlens) s = zero(rng) ? 0 : len(rng);
-        expect_same_plan(seqlens, parts,
-                         "batch " + std::to_string(batch) + " max_len " + std::to_string(max_len) + " parts " +
-                             std::to_string(parts));
-        if (HasFatalFailure()) return;
+        for (int rows : {64, 128}) {
+          expect_same_plan(seqlens, parts,
+                           "batch " + std::to_string(batch) + " max_len " + std::to_string(max_len) + " parts " +
+                               std::to_string(parts) + " rows " + std::to_string(rows),
+                           rows);
+          if (HasFatalFailure()) return;
+        }
       }
     }
   }
@@ -71,6 +76,7 @@ TEST(GpuMetadata, MatchesCpuOnRandomBatches) {
 
 TEST(GpuMetadata, OneLongRequestAndFewParts) {
   expect_same_plan({32768}, test_sm_count(), "one long request");
+  expect_same_plan({32768}, test_sm_count() / 2, "one long request, two row tiles", 128);
   expect_same_plan({1, 0, 0, 4096, 0, 63}, test_sm_count(), "short mix");
   expect_same_plan({0, 0, 0}, 3, "all empty");
 }

@@ -55,9 +55,10 @@ __global__ void __launch_bounds__(kMetadataThreads) mla_metadata_kernel(const Me
   const int tid = threadIdx.x;
   const int batch = p.batch > 0 ? p.batch : 0;
   const int num_parts = p.num_sm_parts;
+  const int fixed = plan::request_fixed_cost(p.rows_per_kv);
 
   long long partial = 0;
-  for (int r = tid; r < batch; r += blockDim.x) partial += plan::request_cost(p.cache_seqlens[r]);
+  for (int r = tid; r < batch; r += blockDim.x) partial += plan::request_cost(p.cache_seqlens[r], fixed);
   long long total = 0;
   block_exclusive_scan(partial, cost_sums, total);
   const int candidates = plan::plan_candidates(num_parts);
@@ -72,14 +73,14 @@ __global__ void __launch_bounds__(kMetadataThreads) mla_metadata_kernel(const Me
       const bool valid = r < batch;
       const int seqlen = valid && p.cache_seqlens[r] > 0 ? p.cache_seqlens[r] : 0;
       long long chunk_cost = 0;
-      const long long start = cost_carry + block_exclusive_scan(valid ? plan::request_cost(seqlen) : 0LL,
+      const long long start = cost_carry + block_exclusive_scan(valid ? plan::request_cost(seqlen, fixed) : 0LL,
                                                                 cost_sums, chunk_cost);
       if (valid) {
 #pragma unroll
         for (int k = 0; k < plan::kMaxPlanCandidates; ++k) {
           if (k < candidates) {
             slots[k] += plan::request_partial_slots(plan::request_num_splits(
-                start, plan::num_kv_blocks(seqlen), plan::part_span(total, num_parts - k)));
+                start, plan::num_kv_blocks(seqlen), plan::part_span(total, num_parts - k), fixed));
           }
         }
       }
@@ -94,7 +95,7 @@ __global__ void __launch_bounds__(kMetadataThreads) mla_metadata_kernel(const Me
         slot_totals[k] = sum;
       }
     }
-    pick = plan::pick_plan_candidate(slot_totals, candidates, total, num_parts, p.rows_per_tile);
+    pick = plan::pick_plan_candidate(slot_totals, candidates, total, num_parts, p.rows_per_kv);
   }
   const int64_t span = plan::part_span(total, num_parts - pick);
 
@@ -117,14 +118,14 @@ __global__ void __launch_bounds__(kMetadataThreads) mla_metadata_kernel(const Me
     int seqlen = valid ? p.cache_seqlens[r] : 0;
     if (seqlen < 0) seqlen = 0;
     long long chunk_cost = 0;
-    const long long start = cost_carry + block_exclusive_scan(valid ? plan::request_cost(seqlen) : 0LL,
+    const long long start = cost_carry + block_exclusive_scan(valid ? plan::request_cost(seqlen, fixed) : 0LL,
                                                               cost_sums, chunk_cost);
     int slots = 0;
     if (valid) {
-      plan::emit_part_bounds(r, start, seqlen, span, total, num_parts, [&](int part) {
+      plan::emit_part_bounds(r, start, seqlen, span, total, num_parts, fixed, [&](int part) {
         return p.tile_metadata + static_cast<int64_t>(part) * kMetadataFields;
       });
-      slots = plan::request_partial_slots(plan::request_num_splits(start, plan::num_kv_blocks(seqlen), span));
+      slots = plan::request_partial_slots(plan::request_num_splits(start, plan::num_kv_blocks(seqlen), span, fixed));
     }
     int chunk_slots = 0;
     const int slot_prefix = slot_carry + block_exclusive_scan(slots, slot_sums, chunk_slots);
