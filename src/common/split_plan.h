@@ -6,10 +6,11 @@
 //
 // Model. Request r costs cost_r = nblk_r + F units, where nblk_r is its number of 64-token KV
 // tiles and F = request_fixed_cost(rows) stands for the per-request work that does not scale with
-// length (loading Q, the first page's maxima, the softmax epilogue, writing the output). Requests are laid end to end
-// on a line of cost units, P_r = sum of cost_{r'} for r' < r, total = P_b. The line is cut
-// into pieces of T = ceil(total / n) units, where n is num_parts or, where that keeps requests
-// whole, a few fewer (pick_plan_candidate): part p owns [p*T, (p+1)*T); parts past the total idle.
+// length (loading Q, the first page's maxima, the softmax epilogue, writing the output). Requests
+// are laid end to end on a line of cost units, P_r = sum of cost_{r'} for r' < r, total = P_b.
+// The line is cut into pieces of T = ceil(total / n) units, where n is num_parts or, where that
+// keeps requests whole, a few fewer (pick_plan_candidate): part p owns [p*T, (p+1)*T); parts past
+// the total idle.
 // A cut inside request r falls on block clamp(cut - P_r - F, 0, nblk_r) of it, so
 // every block belongs to exactly one part, and each part's load is at most T units.
 //

@@ -198,7 +198,7 @@ TEST(Scheduler, LargeBatches) {
   for (int k = 0; k < 4; ++k) {
     const std::vector<int32_t> lengths = random_lengths(rng, batches[k]);
     const int parts = kPartCounts[(k * 5 + 1) % 6];
-    SCOPED_TRACE(::testing::Message() << "batch " << batches[k] << " parts " << parts);
+    SCOPED_TRACE(::testing::Message() << "batch " << batches[k] << " parts " << parts << " rows " << kRowsPerKv[k]);
     check_plan(lengths, parts, kRowsPerKv[k]);
     if (::testing::Test::HasFatalFailure()) return;
   }
