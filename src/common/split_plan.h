@@ -246,6 +246,11 @@ FLASHMLA_HOST_DEVICE int request_partial_slots(int num_splits) {
   return num_splits > 1 ? num_splits : 0;
 }
 
+// The same for the request that starts at `request_start` with `seqlen` keys, cut at `span`.
+FLASHMLA_HOST_DEVICE int request_partial_slots(int64_t request_start, int seqlen, int64_t span, int fixed_cost) {
+  return request_partial_slots(request_num_splits(request_start, num_kv_blocks(seqlen), span, fixed_cost));
+}
+
 // Writes the metadata fields that request r contributes: the begin of every part whose
 // range starts inside [P_r, P_{r+1}) and the end of every part whose range ends inside
 // (P_r, P_{r+1}]. Each part's begin and end are written by exactly one request.

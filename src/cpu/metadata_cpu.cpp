@@ -27,8 +27,7 @@ void compute_metadata(const MetadataParams& params) {
   for (int k = 0; k < candidates; ++k) {
     const int64_t span_k = plan::part_span(total, num_parts - k);
     for (int r = 0; r < batch; ++r) {
-      slots[k] += plan::request_partial_slots(
-          plan::request_num_splits(starts[r], plan::num_kv_blocks(seqlens[r]), span_k, fixed));
+      slots[k] += plan::request_partial_slots(starts[r], seqlens[r], span_k, fixed);
     }
   }
   const int k = plan::pick_plan_candidate(slots, candidates, total, num_parts, params.rows_per_kv);

@@ -67,6 +67,11 @@ __global__ void __launch_bounds__(kMetadataThreads) mla_metadata_kernel(const Me
     // Pass 1b: every candidate span's partial slots (the requests' starts by the same chunked scan
     // as pass 2), summed over the block, then the cheapest candidate (plan::pick_plan_candidate).
     long long slots[plan::kMaxPlanCandidates] = {};
+    int64_t spans[plan::kMaxPlanCandidates] = {};
+#pragma unroll
+    for (int k = 0; k < plan::kMaxPlanCandidates; ++k) {
+      if (k < candidates) spans[k] = plan::part_span(total, num_parts - k);
+    }
     long long cost_carry = 0;
     for (int chunk = 0; chunk < batch; chunk += blockDim.x) {
       const int r = chunk + tid;
@@ -79,8 +84,7 @@ __global__ void __launch_bounds__(kMetadataThreads) mla_metadata_kernel(const Me
 #pragma unroll
         for (int k = 0; k < plan::kMaxPlanCandidates; ++k) {
           if (k < candidates) {
-            slots[k] += plan::request_partial_slots(plan::request_num_splits(
-                start, plan::num_kv_blocks(seqlen), plan::part_span(total, num_parts - k), fixed));
+            slots[k] += plan::request_partial_slots(start, seqlen, spans[k], fixed);
           }
         }
       }
@@ -125,7 +129,7 @@ __global__ void __launch_bounds__(kMetadataThreads) mla_metadata_kernel(const Me
       plan::emit_part_bounds(r, start, seqlen, span, total, num_parts, fixed, [&](int part) {
         return p.tile_metadata + static_cast<int64_t>(part) * kMetadataFields;
       });
-      slots = plan::request_partial_slots(plan::request_num_splits(start, plan::num_kv_blocks(seqlen), span, fixed));
+      slots = plan::request_partial_slots(start, seqlen, span, fixed);
     }
     int chunk_slots = 0;
     const int slot_prefix = slot_carry + block_exclusive_scan(slots, slot_sums, chunk_slots);
