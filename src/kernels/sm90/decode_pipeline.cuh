@@ -208,6 +208,10 @@ struct PageCursor {
       : p(&params), fields(f), r(req_begin - 1), req_end(last), blk(0), blk_end(0), valid(true) {
     next_request();
   }
+  // A walk saved at a valid page (blk < blk_end of request r).
+  __device__ __forceinline__ PageCursor(const DecodeParams& params, const int32_t* f, int r_at, int last, int blk_at,
+                                        int blk_end_at)
+      : p(&params), fields(f), r(r_at), req_end(last), blk(blk_at), blk_end(blk_end_at), valid(true) {}
   __device__ __forceinline__ void next_request() {
     for (++r; r <= req_end; ++r) {
       const Segment sg = segment_of(*p, fields, r);

@@ -25,9 +25,10 @@
 // consumer has taken page n (a `taken` barrier, arrived by its four warps). Q: one tile per
 // segment, loaded by the consumers once both have scored the previous segment's last page.
 //
-// Shared memory (224,464 B): Q (72 KiB) | buffer 0 | buffer 1 (72 KiB each) | published maxima
+// Shared memory (224,720 B): Q (72 KiB) | buffer 0 | buffer 1 (72 KiB each) | published maxima
 // (float[2][2][64]: consumer, slot, row) | the epilogue's exchange (float[2][2][2][64]: segment
-// parity, consumer, row sums or maxima, row) | flags (uint32[2][2]) | mbarriers.
+// parity, consumer, row sums or maxima, row) | flags (uint32[2][2]) | each warp's page walk for its
+// loads (SeesawLoadState[8]) | mbarriers.
 #pragma once
 
 #include <cmath>
@@ -52,8 +53,9 @@ struct SeesawSmem {
   // float[2][2][2][64]: segment parity, consumer, (row sums, maxima), row: the epilogue's exchange.
   static constexpr uint32_t kExchange = kRowMax + 4 * 64 * 4;
   static constexpr uint32_t kFlags = kExchange + 8 * 64 * 4;  // uint32[2][2]: consumer, slot
+  static constexpr uint32_t kLoaders = kFlags + 16;           // SeesawLoadState[8]: warp
   // full[2][9] (buffer, chunk), q_full, taken[2], handoff[2], exchange
-  static constexpr uint32_t kBars = kFlags + 16;
+  static constexpr uint32_t kBars = kLoaders + 8 * 32;
   static constexpr uint32_t kBytes = kBars + (2 * kPageChunks + 6) * 8;
 };
 static_assert(SeesawSmem::kBytes <= 227 * 1024, "decode CTA must fit Hopper's 227 KiB per block");
@@ -131,39 +133,53 @@ inline constexpr int kSeesawBoxChunks = 2;
 #endif
 static_assert(kSeesawBoxChunks == 1 || kSeesawBoxChunks == 2, "a seesaw box is one chunk or a pair");
 
+// A loading warp's walk over its consumer's pages, in shared memory: only lane 0 uses it, and in
+// registers it held ~10 of every thread's registers through the page loop, which had no
+// headroom left (docs/perf-log.md, entry 127).
+struct SeesawLoadState {
+  int r, req_end, blk, blk_end;   // PageCursor's walk, at page `next`
+  int next;                       // the next page to load (mine: next % 2 == c)
+  int valid;
+  int pad[2];
+};
+static_assert(sizeof(SeesawLoadState) == 32, "one 32-byte state a warp");
+
 // Consumer C's loads (lane 0 of some of its warps, a box each): every chunk of its own pages (C,
 // C + 2, ... of the CTA's page sequence). Page n + 2 replaces page n in buffer C in two parts: my V
 // half once my own P @ V of page n has completed, the other V half and the RoPE chunk once the
 // other consumer has taken page n (its `taken` barrier), which it does right after both hand-overs
 // of the pair.
 struct SeesawLoader {
-  PageCursor cursor;   // at page `next`
-  int c;               // the owner (consumer) and its buffer
-  int next;            // the next page to load (mine: next % 2 == c)
-  int page;            // its block-table entry, read a page ahead (the read is a global load)
-  uint64_t policy;
-  bool evict_first;
+  SeesawLoadState* st;   // this warp's
+  int c;                 // the owner (consumer) and its buffer
+  int page;              // block-table entry of page `next`, read a page ahead (a global load: kept here)
 
-  __device__ __forceinline__ SeesawLoader(const DecodeParams& p, const int32_t* fields, int begin, int end, int owner)
-      : cursor(p, fields, begin, end), c(owner), next(owner), policy(l2_policy_evict_first()),
-        evict_first(p.num_row_tiles == 1) {
+  // Lane 0 of each of the owner's warps, before its first loads.
+  __device__ __forceinline__ void init(const DecodeParams& p, const int32_t* fields, int begin, int end, int owner,
+                                       SeesawLoadState* state) {
+    st = state;
+    c = owner;
+    PageCursor cursor(p, fields, begin, end);
     if (c == 1) cursor.advance();
     page = cursor.valid ? cursor.page() : 0;
+    *st = SeesawLoadState{cursor.r, cursor.req_end, cursor.blk, cursor.blk_end, owner, cursor.valid ? 1 : 0, {0, 0}};
   }
 
   // Chunks [ch, ch + n) of the page into buffer c, on chunk ch's full barrier.
-  __device__ __forceinline__ void box(int ch, int n, const DecodeMaps& maps, uint32_t sbase, int kv_head) const {
+  __device__ __forceinline__ void box(int ch, int n, const DecodeParams& p, const DecodeMaps& maps, uint32_t sbase,
+                                      int kv_head) const {
     const uint32_t full = seesaw_full(sbase, c, ch);
     const uint32_t dst = seesaw_buffer(sbase, c) + ch * kChunkBytes;
+    const bool evict_first = p.num_row_tiles == 1;
     mbar_arrive_expect_tx(full, n * kChunkBytes);
     if (n == 2) {
       if (evict_first) {
-        tma_load_5d_hint(dst, &maps.kv_pairs, full, 0, 0, ch, kv_head, page, policy);
+        tma_load_5d_hint(dst, &maps.kv_pairs, full, 0, 0, ch, kv_head, page, l2_policy_evict_first());
       } else {
         tma_load_5d(dst, &maps.kv_pairs, full, 0, 0, ch, kv_head, page);
       }
     } else if (evict_first) {
-      tma_load_4d_hint(dst, &maps.kv, full, ch * kChunkCols, 0, kv_head, page, policy);
+      tma_load_4d_hint(dst, &maps.kv, full, ch * kChunkCols, 0, kv_head, page, l2_policy_evict_first());
     } else {
       tma_load_4d(dst, &maps.kv, full, ch * kChunkCols, 0, kv_head, page);
     }
@@ -175,37 +191,43 @@ struct SeesawLoader {
   // page's boxes. One-chunk boxes: chunk w of each V half, and warp 0 the RoPE chunk. Chunk pairs:
   // warps 0 and 1 my V half, warps 2 and 3 the other half, warp 1 the RoPE chunk.
   // after_take: my V half of the page it replaces holds my P_lo, so it too waits for the take.
-  __device__ __forceinline__ void own_part(int w, bool after_take, const DecodeMaps& maps, uint32_t sbase,
-                                           int kv_head) const {
-    if (!cursor.valid || (kSeesawBoxChunks == 2 && w >= 2)) return;
-    if (after_take) mbar_wait(seesaw_taken(sbase, c), seesaw_parity(next - 2));
-    box(4 * c + kSeesawBoxChunks * w, kSeesawBoxChunks, maps, sbase, kv_head);
+  __device__ __forceinline__ void own_part(int w, bool after_take, const DecodeParams& p, const DecodeMaps& maps,
+                                           uint32_t sbase, int kv_head) const {
+    if (!st->valid || (kSeesawBoxChunks == 2 && w >= 2)) return;
+    if (after_take) mbar_wait(seesaw_taken(sbase, c), seesaw_parity(st->next - 2));
+    box(4 * c + kSeesawBoxChunks * w, kSeesawBoxChunks, p, maps, sbase, kv_head);
   }
-  __device__ __forceinline__ void rest(int w, bool first, const DecodeMaps& maps, uint32_t sbase, int kv_head,
-                                       PhaseClocks& clk) {
-    if (!cursor.valid) return;
+  __device__ __forceinline__ void rest(int w, bool first, const DecodeParams& p, const int32_t* fields,
+                                       const DecodeMaps& maps, uint32_t sbase, int kv_head, PhaseClocks& clk) {
+    if (!st->valid) return;
     clk.mark(kClkRelease);
     const bool half = kSeesawBoxChunks == 1 || w >= 2, rope = w == (kSeesawBoxChunks == 1 ? 0 : 1);
-    if (!first && (half || rope)) mbar_wait(seesaw_taken(sbase, c), seesaw_parity(next - 2));
+    if (!first && (half || rope)) mbar_wait(seesaw_taken(sbase, c), seesaw_parity(st->next - 2));
     clk.mark(kClkTakenWait);
-    if (half) box(4 * (1 - c) + kSeesawBoxChunks * (w % (4 / kSeesawBoxChunks)), kSeesawBoxChunks, maps, sbase, kv_head);
-    if (rope) box(kPageChunks - 1, 1, maps, sbase, kv_head);
+    if (half) {
+      box(4 * (1 - c) + kSeesawBoxChunks * (w % (4 / kSeesawBoxChunks)), kSeesawBoxChunks, p, maps, sbase, kv_head);
+    }
+    if (rope) box(kPageChunks - 1, 1, p, maps, sbase, kv_head);
     clk.mark(kClkBoxIssue);
-    advance();
+    advance(p, fields);
   }
   // On to my page after this one (two further in the CTA's page sequence). Within a request (every
   // page but a segment's last one or two) that is two blocks on, one compare and branch; the walk
   // across requests only when the request ends (docs/perf-log.md, entry 122).
-  __device__ __forceinline__ void advance() {
-    next += 2;
-    if (cursor.blk + 2 < cursor.blk_end) {
-      cursor.blk += 2;
-      page = cursor.page();
+  __device__ __forceinline__ void advance(const DecodeParams& p, const int32_t* fields) {
+    SeesawLoadState s = *st;
+    s.next += 2;
+    if (s.blk + 2 < s.blk_end) {
+      s.blk += 2;
+      *st = s;
+      page = p.block_table[static_cast<int64_t>(s.r) * p.block_table_stride + s.blk];
       return;
     }
+    PageCursor cursor(p, fields, s.r, s.req_end, s.blk, s.blk_end);
     cursor.advance();
     if (cursor.valid) cursor.advance();
     if (cursor.valid) page = cursor.page();
+    *st = SeesawLoadState{cursor.r, cursor.req_end, cursor.blk, cursor.blk_end, s.next, cursor.valid ? 1 : 0, {0, 0}};
   }
 };
 
@@ -591,13 +613,15 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
     cs.tq = lane & 3;
     cs.sl2 = p.scale_log2;
     cs.lazy_slack = kLazyMaxLog2 / cs.sl2;
-    SeesawLoader loader(p, fields, req_begin, req_end, c);
+    SeesawLoader loader;
     PhaseClocks clk;
     const int warp = t / 32;
     clk.start();
     if (lane == 0) {
-      loader.own_part(warp, false, maps, sbase, kv_head);
-      loader.rest(warp, true, maps, sbase, kv_head, clk);
+      loader.init(p, fields, req_begin, req_end, c,
+                  reinterpret_cast<SeesawLoadState*>(smem + SeesawSmem::kLoaders) + tid / 32);
+      loader.own_part(warp, false, p, maps, sbase, kv_head);
+      loader.rest(warp, true, p, fields, maps, sbase, kv_head, clk);
     }
     clk.mark(kClkPrologue);
     int it = 0;   // pages of the CTA before this segment
@@ -662,7 +686,7 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
             clk.mark(kClkPvWait);
             named_barrier_sync(kSeeVote + c, kWarpgroupThreads);
             clk.mark(kClkReleaseBarrier);
-            if (lane == 0) loader.own_part(warp, false, maps, sbase, kv_head);
+            if (lane == 0) loader.own_part(warp, false, p, maps, sbase, kv_head);
             clk.mark(kClkBoxIssue);
           }
           wgmma_wait<0>();
@@ -671,9 +695,9 @@ __global__ void __launch_bounds__(kSeesawThreads, 1)
           if (mine < end) {
             if (lo) {
               named_barrier_sync(kSeeVote + c, kWarpgroupThreads);
-              if (lane == 0) loader.own_part(warp, true, maps, sbase, kv_head);
+              if (lane == 0) loader.own_part(warp, true, p, maps, sbase, kv_head);
             }
-            if (lane == 0) loader.rest(warp, false, maps, sbase, kv_head, clk);
+            if (lane == 0) loader.rest(warp, false, p, fields, maps, sbase, kv_head, clk);
           }
           clk.mark(kClkRelease);
           const int position = a == first ? kClkPairFirst : (a + 2 >= end ? kClkPairLast : kClkPairMiddle);
