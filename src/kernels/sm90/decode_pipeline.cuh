@@ -197,6 +197,11 @@ __device__ __forceinline__ float row_lse(float m, float l, float softmax_scale, 
   return l > 0.f ? m * softmax_scale + logf(l) : (split ? -INFINITY : INFINITY);
 }
 
+// The physical page of block blk of request r.
+__device__ __forceinline__ int block_table_entry(const DecodeParams& p, int r, int blk) {
+  return p.block_table[static_cast<int64_t>(r) * p.block_table_stride + blk];
+}
+
 // Walks the pages (request, block) of the active segments of a metadata row in consumer order.
 struct PageCursor {
   const DecodeParams* p;
@@ -227,7 +232,7 @@ struct PageCursor {
     if (++blk >= blk_end) next_request();
   }
   __device__ __forceinline__ int page() const {
-    return p->block_table[static_cast<int64_t>(r) * p->block_table_stride + blk];   // blk < seqlen's blocks
+    return block_table_entry(*p, r, blk);   // blk < seqlen's blocks
   }
 };
 
@@ -259,7 +264,7 @@ __device__ __forceinline__ void produce_kv_pages(const DecodeParams& p, const CU
   const int first_blk = fields[plan::kBlkBegin];
   const bool first_read = req_begin <= req_end && first_blk >= 0 && first_blk < p.max_blocks_per_seq;
   const int first_page =
-      first_read ? p.block_table[static_cast<int64_t>(req_begin) * p.block_table_stride + first_blk] : 0;
+      first_read ? block_table_entry(p, req_begin, first_blk) : 0;
   PageCursor load(p, fields, req_begin, req_end);
 #ifdef FLASHMLA_EXPERIMENT_STAGGER_NS
   // Timing only (perf-log entry 94): part x issues its first page (x % 8) x STAGGER_NS ns late, so

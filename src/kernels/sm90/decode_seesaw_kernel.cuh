@@ -162,7 +162,10 @@ struct SeesawLoader {
     PageCursor cursor(p, fields, begin, end);
     if (c == 1) cursor.advance();
     page = cursor.valid ? cursor.page() : 0;
-    *st = SeesawLoadState{cursor.r, cursor.req_end, cursor.blk, cursor.blk_end, owner, cursor.valid ? 1 : 0, {0, 0}};
+    save(cursor, owner);
+  }
+  __device__ __forceinline__ void save(const PageCursor& cursor, int next) const {
+    *st = SeesawLoadState{cursor.r, cursor.req_end, cursor.blk, cursor.blk_end, next, cursor.valid ? 1 : 0, {0, 0}};
   }
 
   // Chunks [ch, ch + n) of the page into buffer c, on chunk ch's full barrier.
@@ -220,14 +223,14 @@ struct SeesawLoader {
     if (s.blk + 2 < s.blk_end) {
       s.blk += 2;
       *st = s;
-      page = p.block_table[static_cast<int64_t>(s.r) * p.block_table_stride + s.blk];
+      page = block_table_entry(p, s.r, s.blk);
       return;
     }
     PageCursor cursor(p, fields, s.r, s.req_end, s.blk, s.blk_end);
     cursor.advance();
     if (cursor.valid) cursor.advance();
     if (cursor.valid) page = cursor.page();
-    *st = SeesawLoadState{cursor.r, cursor.req_end, cursor.blk, cursor.blk_end, s.next, cursor.valid ? 1 : 0, {0, 0}};
+    save(cursor, s.next);
   }
 };
 
