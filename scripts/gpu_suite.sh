@@ -6,9 +6,11 @@
 #
 # `peer` (not part of `all`) times FlashMLA itself on the same GPU beside flash_mla: the Python
 # benchmark with --vs flashmla_peer over every row, then scripts/power_probe.sh on PEER_ROWS for both
-# (PEER_ROWS= skips it).
+# (PEER_ROWS= skips it). PEER_DTYPES="bf16 fp16" times the grid in each dtype (default bf16).
 # It needs .peer/ (scripts/prepare_peer.sh) carried with the call. Each step's summary line is also
 # appended to $OUT/summary.txt as it finishes.
+# PACK_OUT=1 moves everything the call wrote under $OUT into one $OUT/gpu_suite.tgz at the end: the
+# device tool brings back only a few files a call (perf-log entry 128 lost a grid that way).
 #
 # Needs: CUDA >= 13.0 with an sm_90 GPU, CMake, ninja, PyTorch with CUDA, pytest. No network:
 # GoogleTest comes from .deps/googletest (scripts/prepare_offline_deps.sh) when the system lacks it.
@@ -162,12 +164,16 @@ do_peer() {
     tail -30 "$out/peer_load.txt"; record "peer: flashmla_peer does not load"; status=1; return
   fi
   cat "$out/peer_load.txt"
-  (cd /tmp && PYTHONUNBUFFERED=1 "$python" -m flash_mla.bench --vs flashmla_peer --json "$out/bench_vs_peer.json") \
-    >"$out/bench_vs_peer.txt" 2>&1
-  local prc=$?
-  tail -60 "$out/bench_vs_peer.txt"
-  record "peer: Python bench --vs flashmla_peer rc=$prc ($((SECONDS - t0)) s)"
-  [ $prc -eq 0 ] || status=1
+  local dtype name prc
+  for dtype in ${PEER_DTYPES:-bf16}; do
+    name=bench_vs_peer; [ "$dtype" = bf16 ] || name="bench_vs_peer_$dtype"
+    (cd /tmp && PYTHONUNBUFFERED=1 "$python" -m flash_mla.bench --vs flashmla_peer --dtype "$dtype" \
+       --json "$out/$name.json") >"$out/$name.txt" 2>&1
+    prc=$?
+    tail -60 "$out/$name.txt"
+    record "peer: Python bench --vs flashmla_peer --dtype $dtype rc=$prc ($((SECONDS - t0)) s)"
+    [ $prc -eq 0 ] || status=1
+  done
   local rows="${PEER_ROWS-128,1,128,8192 128,1,64,8192 128,1,16,8192 128,2,128,4096}" pass module
   [ -n "$rows" ] || return
   for pass in 1 2; do
@@ -203,4 +209,12 @@ done
 
 echo "================ gpu_suite summary ================" | tee -a "$log"
 for line in "${summary[@]}"; do echo "$line" | tee -a "$log"; done
+if [ "${PACK_OUT:-0}" = 1 ]; then
+  pack="$(mktemp -d)/gpu_suite.tgz"
+  if tar czf "$pack" -C "$out" .; then
+    find "$out" -mindepth 1 -delete && mv "$pack" "$out/gpu_suite.tgz"
+  else
+    echo "gpu_suite: PACK_OUT: tar failed, $out left as it is" >&2
+  fi
+fi
 exit $status
