@@ -49,6 +49,7 @@ struct Options {
   bool check = false;
   bool rotate = true;              // rotate copies of q/cache so small rows do not run from L2
   bool graph = false;              // time CUDA-graph launches of the `iters` calls (--graph)
+  bool settle = true;              // time the first row twice and keep the second (--settle)
   bool contiguous_pages = false;   // block tables give each request consecutive pages (default: a random permutation)
   DataRecipe data = DataRecipe::flashmla;   // the values of q and the cache
   double read_gib = 4.0;           // size of the streaming-read ceiling buffer

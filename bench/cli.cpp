@@ -25,6 +25,8 @@ const char* kUsage =
     "  --rotate 1|0               rotate q/cache copies so small rows do not run from L2 (default 1)\n"
     "  --graph 0|1                1: capture the iters calls into a CUDA graph and time its launches\n"
     "                             (the GPU's time, without the host's cost per call; default 0)\n"
+    "  --settle 1|0               1: the first row is timed twice and the first pass dropped, so that\n"
+    "                             no row is timed right after the GEMM ceiling's heat (default 1)\n"
     "  --pages random|contiguous  block tables: a random permutation of the pages (default, ANCHORS.md's\n"
     "                             recipe) or each request's pages consecutive in memory\n"
     "  --data flashmla|uniform|zeros  q and cache values: FlashMLA's test recipe, N(0, 1) / 10 clamped\n"
@@ -181,6 +183,7 @@ Options parse_args(int argc, char** argv) {
     else if (name == "check") opt.check = value.empty() ? true : to_bool(name, value);
     else if (name == "rotate") opt.rotate = to_bool(name, value);
     else if (name == "graph") opt.graph = to_bool(name, value);
+    else if (name == "settle") opt.settle = to_bool(name, value);
     else if (name == "pages") {
       if (value == "random") opt.contiguous_pages = false;
       else if (value == "contiguous") opt.contiguous_pages = true;

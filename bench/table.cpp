@@ -99,8 +99,9 @@ void print_header(const DeviceInfo& dev, const Ceilings& ceil, const Options& op
   std::printf("- bf16 GEMM ceiling (cuBLAS %d^3, f32 compute, median of %zu): %.0f TFLOPS\n", ceil.gemm_n,
               ceil.gemm_samples_tflops.size(), ceil.gemm_tflops);
   std::printf("- Timing: median of %d repeats x %d back-to-back calls (CUDA events%s), %d warm-up calls, "
-              "metadata computed once per row; L2 rotation %s; pages %s\n",
+              "metadata computed once per row; first row timed %s; L2 rotation %s; pages %s\n",
               opt.repeats, opt.iters, opt.graph ? ", captured once as a CUDA graph" : "", opt.warmup,
+              opt.settle ? "after an untimed pass of itself (--settle 1)" : "right after the ceilings (--settle 0)",
               opt.rotate ? "on" : "off",
               opt.contiguous_pages ? "contiguous per request" : "randomly permuted");
   std::printf("- Data: %s\n", opt.data == DataRecipe::flashmla
@@ -153,7 +154,7 @@ void write_json(const std::string& path, const DeviceInfo& dev, const Ceilings& 
     << ", \"gemm_method\": \"cublasGemmEx bf16 in/out, CUBLAS_COMPUTE_32F\"},\n";
   j << "  \"settings\": {\"repeats\": " << opt.repeats << ", \"iters\": " << opt.iters
     << ", \"warmup\": " << opt.warmup << ", \"l2_rotation\": " << (opt.rotate ? "true" : "false")
-    << ", \"graph\": " << (opt.graph ? "true" : "false")
+    << ", \"graph\": " << (opt.graph ? "true" : "false") << ", \"settle\": " << (opt.settle ? "true" : "false")
     << ", \"pages\": \"" << (opt.contiguous_pages ? "contiguous" : "random") << "\""
     << ", \"data\": \"" << data_recipe_name(opt.data) << "\""
     << ", \"check\": " << (opt.check ? "true" : "false") << "},\n";
