@@ -64,11 +64,12 @@ int run(int argc, char** argv) {
     r.mean_len = w.mean_len;
     r.copies = w.copies;
     r.num_sm_parts = w.num_sm_parts;
+    auto time_row = [&] { return time_calls(call, opt.warmup, opt.repeats, opt.iters, stream, opt.graph); };
     // The first row would otherwise follow the cuBLAS ceiling, whose heat slows it by a median 2.4%
     // and up to 15% (docs/perf-log.md, entries 77 and 129); a pass of itself puts it where every
     // later row is, after a row of decode calls.
-    if (opt.settle && rows.empty()) (void)time_calls(call, opt.warmup, opt.repeats, opt.iters, stream, opt.graph);
-    r.t = time_calls(call, opt.warmup, opt.repeats, opt.iters, stream, opt.graph);
+    if (opt.settle && rows.empty()) (void)time_row();
+    r.t = time_row();
     r.flop = flop_per_call(c, w.mean_len);
     r.bytes = bytes_per_call(c, w.mean_len);
     r.tflops = r.flop / (r.t.median * 1e-6) / 1e12;

@@ -44,8 +44,7 @@ void compute_metadata(const MetadataParams& params) {
   params.num_splits[0] = 0;
   for (int r = 0; r < batch; ++r) {
     plan::emit_part_bounds(r, starts[r], seqlens[r], span, total, num_parts, fixed, row);
-    const int splits = plan::request_num_splits(starts[r], plan::num_kv_blocks(seqlens[r]), span, fixed);
-    params.num_splits[r + 1] = params.num_splits[r] + plan::request_partial_slots(splits);
+    params.num_splits[r + 1] = params.num_splits[r] + plan::request_partial_slots(starts[r], seqlens[r], span, fixed);
   }
 }
 
