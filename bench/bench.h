@@ -51,6 +51,7 @@ struct Options {
   bool graph = false;              // time CUDA-graph launches of the `iters` calls (--graph)
   bool settle = true;              // time the first row twice and keep the second (--settle)
   bool contiguous_pages = false;   // block tables give each request consecutive pages (default: a random permutation)
+  int table_blocks = 0;            // block-table width (--table_blocks); 0: the batch's longest request
   DataRecipe data = DataRecipe::flashmla;   // the values of q and the cache
   double read_gib = 4.0;           // size of the streaming-read ceiling buffer
   std::string json_path;
@@ -109,8 +110,11 @@ struct Workload {
 // contiguous_pages each request's pages consecutive in memory), then computes the split plan once
 // with get_mla_metadata on `stream` (as an engine does per step).
 // rotate_bytes > 0: enough copies that consecutive calls touch at least that many bytes.
+// table_blocks > 0: the block table's width (max_blocks_per_seq), as an engine that sizes its
+// tables to the longest context it serves passes it; it must hold the longest request's pages.
+// 0: the longest request's pages.
 void build_workload(Workload& w, const Config& c, int device, size_t rotate_bytes, bool contiguous_pages,
-                    DataRecipe data, cudaStream_t stream);
+                    int table_blocks, DataRecipe data, cudaStream_t stream);
 
 // Fills `count` 16-bit values with deterministic pseudo-random numbers in [-scale, scale).
 void fill_random_half(void* dst, size_t count, flashmla::DType dtype, float scale, uint64_t seed,

@@ -29,6 +29,9 @@ const char* kUsage =
     "                             no row is timed right after the GEMM ceiling's heat (default 1)\n"
     "  --pages random|contiguous  block tables: a random permutation of the pages (default, ANCHORS.md's\n"
     "                             recipe) or each request's pages consecutive in memory\n"
+    "  --table_blocks 0           block-table width (max_blocks_per_seq) of every row: 0, the longest\n"
+    "                             request's pages (ANCHORS.md's recipe); N, an engine's table sized to\n"
+    "                             its longest context (N x 64 tokens; vLLM: max_model_len / 64)\n"
     "  --data flashmla|uniform|zeros  q and cache values: FlashMLA's test recipe, N(0, 1) / 10 clamped\n"
     "                             to [-1, 1] (default, ANCHORS.md's rows), uniform in [-1, 1), or all zero\n"
     "                             (a diagnostic: operands that switch no bits, for the power cap)\n"
@@ -188,6 +191,10 @@ Options parse_args(int argc, char** argv) {
       if (value == "random") opt.contiguous_pages = false;
       else if (value == "contiguous") opt.contiguous_pages = true;
       else throw std::runtime_error("--pages: expected random or contiguous, got '" + value + "'");
+    }
+    else if (name == "table_blocks") {
+      opt.table_blocks = to_int(name, value);
+      if (opt.table_blocks < 0) throw std::runtime_error("--table_blocks: expected 0 or more, got '" + value + "'");
     }
     else if (name == "data") {
       if (value == "flashmla") opt.data = DataRecipe::flashmla;

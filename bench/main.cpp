@@ -57,7 +57,7 @@ int run(int argc, char** argv) {
   std::vector<Row> rows;
   for (const Config& c : opt.configs) {
     Workload w;
-    build_workload(w, c, opt.device, rotate_bytes, opt.contiguous_pages, opt.data, stream);
+    build_workload(w, c, opt.device, rotate_bytes, opt.contiguous_pages, opt.table_blocks, opt.data, stream);
     auto call = [&](int k) { flashmla::mla_decode(flashmla::Backend::cuda, w.args(k % w.copies), stream); };
     Row r;
     r.cfg = c;

@@ -104,6 +104,10 @@ void print_header(const DeviceInfo& dev, const Ceilings& ceil, const Options& op
               opt.settle ? "after an untimed pass of itself (--settle 1)" : "right after the ceilings (--settle 0)",
               opt.rotate ? "on" : "off",
               opt.contiguous_pages ? "contiguous per request" : "randomly permuted");
+  if (opt.table_blocks > 0) {
+    std::printf("- Block tables %d blocks wide (--table_blocks), as an engine sized to %d tokens passes them\n",
+                opt.table_blocks, opt.table_blocks * 64);
+  }
   std::printf("- Data: %s\n", opt.data == DataRecipe::flashmla
                                    ? "FlashMLA's test recipe, q and cache ~ N(0, 1) / 10 clamped to [-1, 1] (--data flashmla)"
                                : opt.data == DataRecipe::uniform ? "q and cache uniform in [-1, 1) (--data uniform)"
@@ -156,6 +160,7 @@ void write_json(const std::string& path, const DeviceInfo& dev, const Ceilings& 
     << ", \"warmup\": " << opt.warmup << ", \"l2_rotation\": " << (opt.rotate ? "true" : "false")
     << ", \"graph\": " << (opt.graph ? "true" : "false") << ", \"settle\": " << (opt.settle ? "true" : "false")
     << ", \"pages\": \"" << (opt.contiguous_pages ? "contiguous" : "random") << "\""
+    << ", \"table_blocks\": " << opt.table_blocks
     << ", \"data\": \"" << data_recipe_name(opt.data) << "\""
     << ", \"check\": " << (opt.check ? "true" : "false") << "},\n";
   j << "  \"rows\": [";

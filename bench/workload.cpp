@@ -89,7 +89,7 @@ flashmla::DecodeArgs Workload::args(int i) const {
 }
 
 void build_workload(Workload& w, const Config& c, int device, size_t rotate_bytes, bool contiguous_pages,
-                    DataRecipe data, cudaStream_t stream) {
+                    int table_blocks, DataRecipe data, cudaStream_t stream) {
   const int d = flashmla::kHeadDimQK, dv = flashmla::kHeadDimV, page = flashmla::kPageBlockSize;
   if (c.b < 1 || c.s_q < 1 || c.h_q < 1 || c.h_kv < 1 || c.s_k < 1 || c.h_q % c.h_kv != 0) {
     throw std::runtime_error("invalid configuration: " + describe(c));
@@ -100,7 +100,7 @@ void build_workload(Workload& w, const Config& c, int device, size_t rotate_byte
 
   // Block table: request r uses ceil(len_r / 64) pages; all used pages are a random
   // permutation of [0, num_blocks), or with contiguous_pages [0, num_blocks) in request order.
-  // Unused slots hold page 0 (never read).
+  // Unused slots hold page 0 (never read). The table is max_pages wide, or table_blocks wide.
   std::vector<int> pages(w.lengths.size());
   long long total_pages = 0;
   int max_pages = 1;
@@ -111,6 +111,13 @@ void build_workload(Workload& w, const Config& c, int device, size_t rotate_byte
   }
   if (total_pages > 0x7fffffffLL) throw std::runtime_error("too many cache pages: " + describe(c));
   w.num_blocks = static_cast<int>(std::max<long long>(total_pages, 1));
+  if (table_blocks > 0) {
+    if (table_blocks < max_pages) {
+      throw std::runtime_error("--table_blocks " + std::to_string(table_blocks) + " cannot hold the longest request of " +
+                               describe(c) + ": it needs " + std::to_string(max_pages) + " blocks");
+    }
+    max_pages = table_blocks;
+  }
   w.max_blocks_per_seq = max_pages;
   std::vector<int32_t> perm(static_cast<size_t>(w.num_blocks));
   std::iota(perm.begin(), perm.end(), 0);

@@ -88,8 +88,8 @@ do_test() {
   tail -30 "$out/pytest.txt"
   record "pytest: $(tail -1 "$out/pytest.txt") (rc=$prc, $((SECONDS - t0)) s with C++ tests)"
   [ $prc -eq 0 ] || status=1
-  # The correctness grid again with every 64-row tile on the seesaw (the automatic schedule gives
-  # most of its small cases the one-page kernel).
+  # The correctness grid again with every 64-row tile on the seesaw (the automatic schedule is the
+  # one-page kernel).
   t0=$SECONDS
   (cd /tmp && FLASH_MLA_WIDE_SCHEDULE=seesaw PYTHONUNBUFFERED=1 "$python" -m pytest "$root/tests/python/test_correctness.py" \
       -rfEs -p no:cacheprovider -n "${PYTEST_WORKERS:-8}" --max-worker-restart=50 -q) >"$out/pytest_seesaw.txt" 2>&1

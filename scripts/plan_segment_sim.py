@@ -8,9 +8,11 @@ plan by its slowest part: pages + segments x X, X the kernel's measured segment 
 (perf-log entry 124: seesaw ~4.3, one-page ~2.5; narrow assumed 2.0). A model for predictions,
 not a measurement (perf-log entry 125).
 
-    python3 scripts/plan_segment_sim.py
+    python3 scripts/plan_segment_sim.py                              (automatic: the one-page kernel)
+    SIM_SCHEDULE=seesaw_bound python3 scripts/plan_segment_sim.py    (the picks of entries 119-129)
 """
 import math
+import os
 import random
 
 SEGMENT_PAGES = {"seesaw": 4.3, "one_page": 2.5, "narrow": 2.0}
@@ -63,9 +65,9 @@ def schedule(b, s_q, h_q, s_k):
     rows = s_q * h_q
     if rows <= 32:
         return "narrow"
-    if b < 128:
-        return "one_page"
-    return "seesaw" if rows >= 128 or s_k >= 8192 else "one_page"   # the grid's picks (plan::seesaw_pays)
+    if os.environ.get("SIM_SCHEDULE") == "seesaw_bound":   # the grid's picks of entries 119-129 (plan::seesaw_pays)
+        return "seesaw" if b >= 128 and (rows >= 128 or s_k >= 8192) else "one_page"
+    return "one_page"   # automatic since perf-log entry 130
 
 
 def main():

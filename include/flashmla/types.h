@@ -13,8 +13,9 @@ enum class Backend : int32_t { cuda = 0, cpu = 1 };
 
 // Which schedule runs the 64-row query tiles (more than 32 query rows per kv head) on the GPU:
 // one_page (two consumer warpgroups share each page, a producer warpgroup loads) or seesaw (each
-// consumer owns every other page and hands its P to the other). automatic picks from the batch,
-// the block table's width and num_sm_parts (docs/design.md, "Which schedule runs a wide tile").
+// consumer owns every other page and hands its P to the other). automatic is one_page. The seesaw
+// pays only where a part (a persistent CTA) has many pages, which the host cannot see: ask for it
+// where the requests are long (docs/design.md, "Which schedule runs a wide tile").
 // Both give the same results within the SPEC tolerances; the CPU backend ignores it.
 enum class WideSchedule : int32_t { automatic = 0, one_page = 1, seesaw = 2 };
 

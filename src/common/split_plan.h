@@ -91,26 +91,6 @@ FLASHMLA_HOST_DEVICE constexpr int decode_cluster_rows(int tile_rows, int num_ro
   return tile_rows == kRowsPerTile && num_row_tiles % 2 == 0 ? 2 : 1;
 }
 
-// The seesaw schedule for the 64-row tiles when a part's pages, bounded from what the host knows
-// (every request as long as the block table is wide), reach kSeesawMinPagesPerPart, or
-// kSeesawMinPagesPerPairedPart where the row tiles of a part pair up in clusters (an even count:
-// R = 128, 256, ...). Its page costs less than the one-page kernel's on long rows and its request
-// segment more (~4 us; docs/perf-log.md, entries 118-119 and 122). Measured with one row tile
-// (R = 64): level at 124-248 pages a part, behind below (128,1,64,4096 1.02). With paired tiles
-// and fixed lengths (H200 and H100, 10 rounds): 0.95-0.97 of the one-page kernel's time at 186-248
-// pages a part (24 and 32,1,128,32768; 16,2,128,32768), 0.98 at 93-124 (12 and 16,1,128,32768),
-// 1.01-1.03 at 62 and 31; with varlen tables, whose width is ~2.2x the mean length, 1.02-1.05 at
-// ~62 real pages a part (bound ~136). So the paired bound sits where a varlen table's real pages
-// are ~80. An engine whose block table is wider than its requests need gets the seesaw on shorter
-// rows than these bounds intend.
-inline constexpr int64_t kSeesawMinPagesPerPart = 256;
-inline constexpr int64_t kSeesawMinPagesPerPairedPart = 176;
-FLASHMLA_HOST_DEVICE bool seesaw_pays(int batch, int max_blocks_per_seq, int num_sm_parts, int num_row_tiles) {
-  const int64_t bound = decode_cluster_rows(kRowsPerTile, num_row_tiles) == 2 ? kSeesawMinPagesPerPairedPart
-                                                                              : kSeesawMinPagesPerPart;
-  return static_cast<int64_t>(batch) * max_blocks_per_seq >= bound * (num_sm_parts > 0 ? num_sm_parts : 1);
-}
-
 // Warps of the combine kernel that share one query row's slots: a power of two in
 // [1, max_warps], about the number of splits per request the plan makes (num_parts / batch).
 // Depends on the shapes only, so the merge order, and hence the result, is fixed for them.

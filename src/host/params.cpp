@@ -30,10 +30,10 @@ DecodeParams make_decode_params(const DecodeArgs& args) {
   p.num_blocks = args.num_blocks;
   p.max_blocks_per_seq = args.max_blocks_per_seq;
   p.num_sm_parts = args.num_sm_parts;
-  p.seesaw = plan::decode_tile_rows(p.rows_per_kv) == plan::kRowsPerTile &&
-             (args.wide_schedule == WideSchedule::seesaw ||
-              (args.wide_schedule == WideSchedule::automatic &&
-               plan::seesaw_pays(args.batch, args.max_blocks_per_seq, args.num_sm_parts, p.num_row_tiles)));
+  // automatic is the one-page kernel: what would pick the seesaw is a part's real pages, which the
+  // host does not see, and the block table's width overstates them by as much as an engine pads it
+  // (docs/decisions.md, "The wide schedule").
+  p.seesaw = plan::decode_tile_rows(p.rows_per_kv) == plan::kRowsPerTile && args.wide_schedule == WideSchedule::seesaw;
   p.causal = args.causal && args.seqlen_q > 1;
   p.softmax_scale = args.softmax_scale > 0.0f
                         ? args.softmax_scale

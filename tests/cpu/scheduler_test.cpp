@@ -416,31 +416,6 @@ TEST(Scheduler, DecodeTileRowsCoverTheRowsOfAKvGroup) {
   }
 }
 
-// The seesaw runs a wide tile when the host's bound on a part's pages (batch x block table
-// width / parts) reaches 256, or 176 where a part's row tiles pair up: the grid's long b = 128
-// rows take it, and 23 or more requests of 32768 keys at h_q = 128; b <= 16 does not.
-TEST(Scheduler, SeesawWhenAPartsPagesReachTheBound) {
-  using flashmla::plan::seesaw_pays;
-  EXPECT_TRUE(seesaw_pays(128, 141, 66, 2));    // 128,1,128,4096 varlen: ~2.2x the mean length wide
-  EXPECT_FALSE(seesaw_pays(128, 141, 132, 1));  // 128,1,64,4096: one row tile, twice the parts
-  EXPECT_TRUE(seesaw_pays(128, 282, 132, 1));   // 128,1,64,8192
-  EXPECT_TRUE(seesaw_pays(24, 512, 66, 2));     // 24,1,128,32768: paired tiles, 186 pages a part
-  EXPECT_TRUE(seesaw_pays(16, 512, 33, 4));     // 16,2,128,32768: four tiles pair up, 248
-  EXPECT_FALSE(seesaw_pays(16, 512, 66, 2));    // 16,1,128,32768: 124
-  EXPECT_FALSE(seesaw_pays(64, 141, 66, 2));    // 64,1,128,4096 varlen: bound 136, ~62 real
-  EXPECT_FALSE(seesaw_pays(4, 512, 66, 2));     // 4,1,128,32768
-  EXPECT_FALSE(seesaw_pays(1, 512, 66, 2));     // 1,1,128,32768
-  EXPECT_FALSE(seesaw_pays(48, 512, 132, 1));   // 48,1,64,32768: one tile, 186 pages a part
-  EXPECT_FALSE(seesaw_pays(16, 512, 44, 3));    // three tiles do not pair: the one-tile bound (186)
-  EXPECT_TRUE(seesaw_pays(176, 66, 66, 2));     // exactly 176 pages a part, paired
-  EXPECT_FALSE(seesaw_pays(175, 66, 66, 2));
-  EXPECT_TRUE(seesaw_pays(256, 66, 66, 1));     // exactly 256 pages a part, one tile
-  EXPECT_FALSE(seesaw_pays(255, 66, 66, 1));
-  EXPECT_TRUE(seesaw_pays(65536, 1 << 20, 1, 2));   // no overflow at the largest accepted sizes
-  EXPECT_FALSE(seesaw_pays(0, 100, 66, 2));
-  EXPECT_FALSE(seesaw_pays(1, 1, 0, 1));        // no parts counts as one
-}
-
 TEST(Scheduler, DecodeClustersPairTheWideRowTilesOfAPart) {
   using flashmla::plan::decode_cluster_rows;
   using flashmla::plan::decode_tile_rows;

@@ -52,7 +52,7 @@ void run_one(const CaseSpec& spec, int num_sm_parts) {
   expect_matches(got, reference_output(c), spec);
 }
 
-// A case with 64-row tiles runs under both schedules (WideSchedule), whichever automatic picks.
+// A case with 64-row tiles left on automatic (the one-page kernel) runs under both schedules (WideSchedule).
 void run_and_check(const CaseSpec& spec, int num_sm_parts = 0) {
   const int rows = spec.seqlen_q * (spec.num_heads_q / spec.num_heads_kv);
   if (spec.wide_schedule != WideSchedule::automatic || plan::decode_tile_rows(rows) != plan::kRowsPerTile) {

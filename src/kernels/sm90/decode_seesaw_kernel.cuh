@@ -1,6 +1,6 @@
 // Split-KV MLA decode kernel for 64-row tiles, seesaw schedule: the dispatch takes it for the wide
-// tiles when DecodeParams::seesaw (WideSchedule; automatic: plan::seesaw_pays), the one-page kernel
-// (decode_wgmma_kernel.cuh) otherwise (docs/perf-log.md, entries 98-119).
+// tiles when DecodeParams::seesaw (WideSchedule::seesaw, asked for by the caller), the one-page
+// kernel (decode_wgmma_kernel.cuh) otherwise (docs/perf-log.md, entries 98-119 and 130).
 //
 // Grid as the wide kernel's (decode_wgmma_kernel.cuh), 256 threads: two consumer warpgroups and no
 // producer. The CTA's pages (every page of its active segments, in order) alternate between two
