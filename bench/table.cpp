@@ -105,8 +105,8 @@ void print_header(const DeviceInfo& dev, const Ceilings& ceil, const Options& op
               opt.rotate ? "on" : "off",
               opt.contiguous_pages ? "contiguous per request" : "randomly permuted");
   if (opt.table_blocks > 0) {
-    std::printf("- Block tables %d blocks wide (--table_blocks), as an engine sized to %d tokens passes them\n",
-                opt.table_blocks, opt.table_blocks * 64);
+    std::printf("- Block tables %d blocks wide (--table_blocks), as an engine sized to %lld tokens passes them\n",
+                opt.table_blocks, 64LL * opt.table_blocks);
   }
   std::printf("- Data: %s\n", opt.data == DataRecipe::flashmla
                                    ? "FlashMLA's test recipe, q and cache ~ N(0, 1) / 10 clamped to [-1, 1] (--data flashmla)"
