@@ -9,7 +9,8 @@ request's block table to that many entries (zeros past its pages), as serving en
 tables to the context limit (vLLM: max_model_len / 64) rather than to the step's longest request.
 PEER_GRAPH=1 times CUDA-graph replays (the GPU's time without the host's, as engines run decode
 steps). PEER_ROTATE_GIB (default 0: one copy) rotates q/cache copies so that calls do not read the
-previous call's pages from L2; under graphs each replay then walks min(copies, 64) calls.
+previous call's pages from L2 (at most 64 copies); under graphs each replay is max(20, copies) calls,
+so that it walks every copy.
 """
 import statistics, sys, os
 from flash_mla import bench
