@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The split plan's critical part under a segment-cost model, for fixed costs F = 2..5.
 
-Re-implements the plan of src/common/split_plan.h (request cost = pages + F, equal spans over
-n = parts - k busy parts, the candidate pick of plan_cost_scaled) on the benchmark grid's lengths
+Re-implements the plan of src/common/split_plan.h (request cost = pages + F, the candidate spans:
+equal spans over n = parts - k busy parts and the largest request's cost; the pick of plan_cost_scaled) on the benchmark grid's lengths
 (Python's random seeded 0, int(max(N(s_k, s_k / 2), s_q)), as bench/ and ANCHORS.md), and scores each
 plan by its slowest part: pages + segments x X, X the kernel's measured segment cost in pages
 (perf-log entry 124: seesaw ~4.3, one-page ~2.5; narrow assumed 2.0). A model for predictions,
@@ -30,11 +30,10 @@ def lengths(b, s_k, varlen, s_q):
     return [int(max(rng.normalvariate(s_k, s_k / 2), s_q)) for _ in range(b)]
 
 
-def plan(lens, n_parts, fixed):
-    """Span, partial slots and [pages, segments] of every part."""
+def plan(lens, span, fixed):
+    """Partial slots and [pages, segments] of every busy part, the lengths cut at `span` units."""
     total = sum(nblk(x) + fixed for x in lens)
-    span = max(1, -(-total // n_parts))
-    parts = [[0, 0] for _ in range(n_parts)]
+    parts = [[0, 0] for _ in range(-(-total // span))]
     start, slots = 0, 0
     for x in lens:
         n = nblk(x)
@@ -47,17 +46,20 @@ def plan(lens, n_parts, fixed):
                 parts[p][0] += min(first_pos + n, (p + 1) * span) - max(first_pos, p * span)
                 parts[p][1] += 1
         start += n + fixed
-    return span, slots, parts
+    return slots, parts
 
 
-def busy_parts(lens, parts, rows, fixed):
-    """plan::pick_plan_candidate's choice of busy parts."""
+def pick_span(lens, parts, rows, fixed):
+    """plan::pick_plan_candidate's span."""
+    total = sum(nblk(x) + fixed for x in lens)
+    spans = [max(1, -(-total // (parts - k))) for k in range(min(8, parts // 16) + 1)]
+    spans.append(max(spans[0], max(nblk(x) + fixed for x in lens)))
     best = None
-    for k in range(min(8, parts // 16) + 1):
-        span, slots, _ = plan(lens, parts - k, fixed)
+    for span in spans:
+        slots, _ = plan(lens, span, fixed)
         cost = (span + (fixed if slots > 0 else 0)) * 64 * parts + SLOT_COST * slots * min(rows, 64)
         if best is None or cost < best[0]:
-            best = (cost, parts - k)
+            best = (cost, span)
     return best[1]
 
 
@@ -82,7 +84,7 @@ def main():
         lens = lengths(b, s_k, varlen, s_q)
         cells, base = [], None
         for f in fixed_costs:
-            _, slots, per_part = plan(lens, busy_parts(lens, parts, rows, f), f)
+            _, per_part = plan(lens, pick_span(lens, parts, rows, f), f)
             t = max(p + SEGMENT_PAGES[kind] * s for p, s in per_part)
             base = base or t
             logs[f] += math.log(t / base)

@@ -8,9 +8,9 @@
 // tiles and F = request_fixed_cost(rows) stands for the per-request work that does not scale with
 // length (loading Q, the first page's maxima, the softmax epilogue, writing the output). Requests
 // are laid end to end on a line of cost units, P_r = sum of cost_{r'} for r' < r, total = P_b.
-// The line is cut into pieces of T = ceil(total / n) units, where n is num_parts or, where that
-// keeps requests whole, a few fewer (pick_plan_candidate): part p owns [p*T, (p+1)*T); parts past
-// the total idle.
+// The line is cut into pieces of T units, T = ceil(total / n) where n is num_parts or, where that
+// keeps requests whole, a few fewer, or T = the largest request's cost (pick_plan_candidate):
+// part p owns [p*T, (p+1)*T); parts past the total idle.
 // A cut inside request r falls on block clamp(cut - P_r - F, 0, nblk_r) of it, so
 // every block belongs to exactly one part, and each part's load is at most T units.
 //
@@ -154,14 +154,30 @@ FLASHMLA_HOST_DEVICE int64_t part_span(int64_t total_cost, int num_parts) {
 // partial slots; over 64 parts (span 130) each part runs one whole request and nothing is merged.
 // A piece that starts inside a request costs its part a segment the model does not charge (the
 // F units sit at the request's start), and a split request costs the combine its slots.
-// The plan therefore tries the spans of num_parts - k parts, k = 0 .. plan_candidates(num_parts) - 1,
-// and keeps the cheapest in plan_cost_scaled (the fewest idle parts on a tie). Measured: FlashMLA's
-// planner keeps such requests whole, and took 0.83-0.86 of our time on 64,1,128,8192 and
-// 128,1,128,4096 with fixed lengths (H100; docs/perf-log.md, entry 124).
-inline constexpr int kMaxPlanCandidates = 9;
-FLASHMLA_HOST_DEVICE int plan_candidates(int num_parts) {
+// The plan therefore tries candidate spans and keeps the cheapest in plan_cost_scaled (the
+// earlier candidate on a tie):
+// - k = 0 .. plan_span_candidates(num_parts) - 1: the span of num_parts - k busy parts. Measured:
+//   FlashMLA's planner keeps such requests whole, and took 0.83-0.86 of our time on 64,1,128,8192
+//   and 128,1,128,4096 with fixed lengths (H100; docs/perf-log.md, entry 124).
+// - the last: the largest request's cost (at least the k = 0 span), so that a batch of equal
+//   requests runs one whole request a part however many parts idle. Fewer requests than parts, each
+//   of a few pages, are otherwise cut where F and the span fall apart: 64 requests of 4 pages at
+//   R = 64 (6 units each) over 132 parts of span 3 run as 1 + 3 pages and a combine, 1.26x
+//   FlashMLA's time in CUDA graphs (H200; entry 132).
+inline constexpr int kMaxSpanCandidates = 9;
+inline constexpr int kMaxPlanCandidates = kMaxSpanCandidates + 1;
+FLASHMLA_HOST_DEVICE int plan_span_candidates(int num_parts) {
   const int k = num_parts / 16;   // up to ~6% of the parts idle
-  return 1 + (k < kMaxPlanCandidates - 1 ? k : kMaxPlanCandidates - 1);
+  return 1 + (k < kMaxSpanCandidates - 1 ? k : kMaxSpanCandidates - 1);
+}
+FLASHMLA_HOST_DEVICE int plan_candidates(int num_parts) { return plan_span_candidates(num_parts) + 1; }
+
+// The span of candidate i of plan_candidates(num_parts); max_request_cost is the largest
+// request_cost of the batch.
+FLASHMLA_HOST_DEVICE int64_t candidate_span(int i, int64_t total_cost, int num_parts, int64_t max_request_cost) {
+  if (i < plan_span_candidates(num_parts)) return part_span(total_cost, num_parts - i);
+  const int64_t equal = part_span(total_cost, num_parts);
+  return max_request_cost > equal ? max_request_cost : equal;
 }
 
 // Units of one part that merging one partial slot of 64 rows costs, spread over the parts: the
@@ -182,13 +198,13 @@ FLASHMLA_HOST_DEVICE int64_t plan_cost_scaled(int64_t span, int64_t slots, int n
          kSlotCost * slots * plan_rows_per_tile(rows_per_kv);
 }
 
-// The candidate k (num_parts - k busy parts) of least cost, given each candidate's partial slots.
-FLASHMLA_HOST_DEVICE int pick_plan_candidate(const int64_t* slots, int candidates, int64_t total_cost, int num_parts,
-                                             int rows_per_kv) {
+// The candidate of least cost, given each candidate's span and partial slots.
+FLASHMLA_HOST_DEVICE int pick_plan_candidate(const int64_t* spans, const int64_t* slots, int candidates,
+                                             int num_parts, int rows_per_kv) {
   int best = 0;
-  int64_t best_cost = plan_cost_scaled(part_span(total_cost, num_parts), slots[0], num_parts, rows_per_kv);
+  int64_t best_cost = plan_cost_scaled(spans[0], slots[0], num_parts, rows_per_kv);
   for (int k = 1; k < candidates; ++k) {
-    const int64_t c = plan_cost_scaled(part_span(total_cost, num_parts - k), slots[k], num_parts, rows_per_kv);
+    const int64_t c = plan_cost_scaled(spans[k], slots[k], num_parts, rows_per_kv);
     if (c < best_cost) {
       best_cost = c;
       best = k;

@@ -17,21 +17,24 @@ void compute_metadata(const MetadataParams& params) {
   // P_r: where request r starts on the line of cost units; starts[batch] is the total.
   std::vector<int64_t> starts(static_cast<size_t>(batch) + 1, 0);
   std::vector<int> seqlens(static_cast<size_t>(batch), 0);
+  int64_t max_cost = 0;
   for (int r = 0; r < batch; ++r) {
     seqlens[r] = std::max(params.cache_seqlens[r], 0);
-    starts[r + 1] = starts[r] + plan::request_cost(seqlens[r], fixed);
+    const int64_t cost = plan::request_cost(seqlens[r], fixed);
+    starts[r + 1] = starts[r] + cost;
+    max_cost = std::max(max_cost, cost);
   }
   const int64_t total = starts[batch];
+  int64_t spans[plan::kMaxPlanCandidates] = {};
   int64_t slots[plan::kMaxPlanCandidates] = {};
   const int candidates = plan::plan_candidates(num_parts);
   for (int k = 0; k < candidates; ++k) {
-    const int64_t span_k = plan::part_span(total, num_parts - k);
+    spans[k] = plan::candidate_span(k, total, num_parts, max_cost);
     for (int r = 0; r < batch; ++r) {
-      slots[k] += plan::request_partial_slots(starts[r], seqlens[r], span_k, fixed);
+      slots[k] += plan::request_partial_slots(starts[r], seqlens[r], spans[k], fixed);
     }
   }
-  const int k = plan::pick_plan_candidate(slots, candidates, total, num_parts, params.rows_per_kv);
-  const int64_t span = plan::part_span(total, num_parts - k);
+  const int64_t span = spans[plan::pick_plan_candidate(spans, slots, candidates, num_parts, params.rows_per_kv)];
 
   auto row = [&](int part) { return params.tile_metadata + static_cast<int64_t>(part) * kMetadataFields; };
   for (int p = 0; p < num_parts; ++p) {

@@ -56,21 +56,29 @@ void check_plan(const std::vector<int32_t>& seqlens, int num_parts, int rows_per
   // Recomputed here from the model in split_plan.h's header comment, not from its helpers.
   std::vector<int64_t> start(batch + 1, 0);
   std::vector<int> nblk(batch);
+  int64_t largest = 0;
   for (int r = 0; r < batch; ++r) {
     nblk[r] = (seqlens[r] + 63) / 64;
     start[r + 1] = start[r] + nblk[r] + fixed;
+    largest = std::max<int64_t>(largest, nblk[r] + fixed);
   }
   const int64_t total = start[batch];
-  // The span: of num_parts - k busy parts for k < plan_candidates, the least cost in the model of
-  // split_plan.h (span, the fixed units where a request is split, kSlotCost a slot of a row tile's
-  // min(rows_per_kv, 64) rows per part), the fewest idle parts on a tie.
+  // The span: the least cost in the model of split_plan.h (span, the fixed units where a request is
+  // split, kSlotCost a slot of a row tile's min(rows_per_kv, 64) rows per part) among the spans of
+  // num_parts - k busy parts for k < 1 + num_parts / 16 (at most 9), then the largest request's
+  // cost (at least the k = 0 span); the earlier on a tie.
   const int64_t slot_rows = std::min(rows_per_kv, 64);
-  const int candidates = std::min(1 + num_parts / 16, plan::kMaxPlanCandidates);
-  int64_t span = 0, best_cost = -1;
-  int busy_parts = num_parts;
-  for (int k = 0; k < candidates; ++k) {
+  const int span_candidates = std::min(1 + num_parts / 16, 9);
+  std::vector<int64_t> spans;
+  for (int k = 0; k < span_candidates; ++k) {
     const int n = num_parts - k;
-    const int64_t s = std::max<int64_t>(1, (total + n - 1) / n);
+    spans.push_back(std::max<int64_t>(1, (total + n - 1) / n));
+  }
+  spans.push_back(std::max(largest, spans[0]));
+  int64_t span = 0, best_cost = -1;
+  int busy_parts = 0;   // for the mean-load bound: num_parts - k, or 0 (no bound) for the last candidate
+  for (size_t i = 0; i < spans.size(); ++i) {
+    const int64_t s = spans[i];
     int64_t slots = 0;
     for (int r = 0; r < batch; ++r) {
       const int64_t a = start[r] + fixed, b = a + nblk[r];   // cuts q * s with a < q * s < b
@@ -81,7 +89,7 @@ void check_plan(const std::vector<int32_t>& seqlens, int num_parts, int rows_per
     if (best_cost < 0 || cost < best_cost) {
       best_cost = cost;
       span = s;
-      busy_parts = n;
+      busy_parts = i + 1 < spans.size() ? num_parts - static_cast<int>(i) : 0;
     }
   }
 
@@ -144,12 +152,15 @@ void check_plan(const std::vector<int32_t>& seqlens, int num_parts, int rows_per
   // except that the fixed units of the first request may begin up to F before a (its block 0 is at
   // P_r + F >= a) and those of an empty request owned last may reach F - 1 past the end. Hence
   // load <= span + 2F - 1 and, with span <= mean + 1 over the busy parts, max load <= that
-  // mean + 2F. The loads add up to the total cost.
+  // mean + 2F (the spans of num_parts - k parts; the largest request's cost has the first bound
+  // only). The loads add up to the total cost.
   int64_t sum = 0;
   for (int p = 0; p < num_parts; ++p) {
     ASSERT_LE(load[p], span + 2 * fixed - 1) << "part " << p;
-    ASSERT_LE(static_cast<double>(load[p]), static_cast<double>(total) / busy_parts + 2 * fixed)
-        << "part " << p;
+    if (busy_parts > 0) {
+      ASSERT_LE(static_cast<double>(load[p]), static_cast<double>(total) / busy_parts + 2 * fixed)
+          << "part " << p;
+    }
     sum += load[p];
   }
   ASSERT_EQ(sum, total);
@@ -269,13 +280,16 @@ std::pair<int, int> busy_parts_and_slots(const Plan& plan, int num_parts) {
 // keys over 66 parts run as 64 parts of one request each, 128 of 4096 as 64 parts of two, 256 of
 // 2048 as 64 of four, all with no partial slot; where splitting is inherent (16 of 32768 keys, a
 // request four parts long) or the equal span already cuts at request boundaries (132 of 4096 keys
-// on 132 parts), every part stays busy.
+// on 132 parts), every part stays busy. Fewer short requests than parts run one a part with the
+// rest idle (the largest request's span, perf-log entry 132): 64 of 256 keys at 64 rows over 132
+// parts, and 100 of them.
 TEST(Scheduler, FewerBusyPartsKeepEqualRequestsWhole) {
   struct Case {
     int batch, keys, parts, rows, busy, slots;
   };
   const Case cases[] = {{64, 8192, 66, 128, 64, 0},  {128, 4096, 66, 128, 64, 0}, {256, 2048, 66, 128, 64, 0},
-                        {128, 4096, 132, 16, 128, 0}, {132, 4096, 132, 16, 132, 0}};
+                        {128, 4096, 132, 16, 128, 0}, {132, 4096, 132, 16, 132, 0}, {64, 256, 132, 64, 64, 0},
+                        {100, 256, 132, 64, 100, 0}};
   for (const Case& c : cases) {
     SCOPED_TRACE(::testing::Message() << c.batch << " x " << c.keys << " keys, " << c.parts << " parts");
     const std::vector<int32_t> lengths(c.batch, c.keys);
@@ -288,8 +302,9 @@ TEST(Scheduler, FewerBusyPartsKeepEqualRequestsWhole) {
   const auto [busy, slots] = busy_parts_and_slots(make_plan(long_requests, 66, 128), 66);
   EXPECT_EQ(busy, 66);
   EXPECT_GT(slots, 16);
-  // Fewer than 16 parts: no candidate but the equal span (two requests of 100 pages over 3 parts).
-  EXPECT_EQ(plan::plan_candidates(15), 1);
+  // Fewer than 16 parts: no span candidate but the equal span, and the largest request's cost (two
+  // requests of 100 pages over 3 parts stay split: 68 units a part and 4 slots beat 102 units).
+  EXPECT_EQ(plan::plan_candidates(15), 2);
   EXPECT_EQ(busy_parts_and_slots(make_plan({6400, 6400}, 3, 64), 3).first, 3);
 }
 

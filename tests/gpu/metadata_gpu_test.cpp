@@ -81,5 +81,20 @@ TEST(GpuMetadata, OneLongRequestAndFewParts) {
   expect_same_plan({0, 0, 0}, 3, "all empty");
 }
 
+// Fewer short requests than parts: the plan's last candidate, the largest request's cost as the
+// span, wins (split_plan.h), which needs the kernel's maximum over the batch to be the CPU's.
+TEST(GpuMetadata, ShortRequestsKeptWhole) {
+  const int sms = test_sm_count();
+  expect_same_plan(std::vector<int32_t>(64, 256), sms, "64 x 256 keys", 64);
+  expect_same_plan(std::vector<int32_t>(100, 256), sms, "100 x 256 keys", 64);
+  expect_same_plan(std::vector<int32_t>(32, 512), sms / 2, "32 x 512 keys, two row tiles", 128);
+  std::vector<int32_t> longest_last(60, 256);
+  longest_last.push_back(1000);
+  expect_same_plan(longest_last, sms, "60 x 256 keys and 1000", 64);
+  std::vector<int32_t> longest_far(1500, 0);
+  longest_far[1400] = 5000;
+  expect_same_plan(longest_far, sms, "1500 requests, the only long one in the second chunk of 1024", 64);
+}
+
 }  // namespace
 }  // namespace flashmla::testing
