@@ -7,6 +7,8 @@ first pass warms the GPU to the power cap and is not reported (docs/perf-log.md,
 A ROW is b,h_q,s_k (s_q = 1), b,s_q,h_q,s_k, or b,s_q,h_q,s_k,table_blocks: the last pads every
 request's block table to that many entries (zeros past its pages), as serving engines size their
 tables to the context limit (vLLM: max_model_len / 64) rather than to the step's longest request.
+s_k is one length for every request, LO:HI for lengths drawn uniformly from [LO, HI] (seeded), or
+S+L for one request of L keys (the first) among b - 1 of S.
 PEER_GRAPH=1 times CUDA-graph replays (the GPU's time without the host's, as engines run decode
 steps). PEER_ROTATE_GIB (default 0: one copy) rotates q/cache copies so that calls do not read the
 previous call's pages from L2 (at most 64 copies); under graphs each replay is max(20, copies) calls,
@@ -16,19 +18,32 @@ Before timing, each row's first call of both is compared (max |out| and |lse| di
 positions where both are finite; FlashMLA's bf16 P keeps it ~1e-3 from ours, perf-log entry 90), and
 a row that FlashMLA cannot run (it raises) is reported and left out rather than ending the run.
 """
-import statistics, sys, os
+import os, random, statistics, sys
 from flash_mla import bench
 import flash_mla, flashmla_peer
 torch = bench._torch()
 
 
+def parse_lengths(b, text):
+    """The b lengths that a row's s_k field names (see the module docstring)."""
+    if ':' in text:
+        lo, hi = map(int, text.split(':'))
+        rng = random.Random(0)
+        return [rng.randint(lo, hi) for _ in range(b)]
+    if '+' in text:
+        short, long_one = map(int, text.split('+'))
+        return [long_one] + [short] * (b - 1)
+    return [int(text)] * b
+
+
 def parse_row(text):
-    f = list(map(int, text.split(',')))
+    f = text.split(',')
     if len(f) == 3:
-        return f[0], 1, f[1], f[2], 0
-    if len(f) in (4, 5):
-        return f[0], f[1], f[2], f[3], f[4] if len(f) == 5 else 0
-    raise SystemExit(f"peer_rows: row '{text}' is not b,h_q,s_k or b,s_q,h_q,s_k[,table_blocks]")
+        f = [f[0], '1', f[1], f[2]]
+    if len(f) not in (4, 5):
+        raise SystemExit(f"peer_rows: row '{text}' is not b,h_q,s_k or b,s_q,h_q,s_k[,table_blocks]")
+    b, s_q, h = map(int, f[:3])
+    return b, s_q, h, f[3], parse_lengths(b, f[3]), int(f[4]) if len(f) == 5 else 0
 
 
 def pad_table(w, blocks):
@@ -56,9 +71,9 @@ def max_diff(a, b):
 
 
 ws = []
-for b, s_q, h, sk, blocks in rows:
-    c = bench.make_config(b, s_q, h, 1, sk, False, True)
-    w = bench.Workload(c, rotate)
+for b, s_q, h, sk, lengths, blocks in rows:
+    c = bench.make_config(b, s_q, h, 1, max(lengths), False, True)
+    w = bench.Workload(c, rotate, lengths=lengths)
     pad_table(w, blocks)
     key = (b, s_q, h, sk, w.block_table.shape[1])
     try:
@@ -85,7 +100,7 @@ for ps in range(passes):
         if ps:
             b, s_q, h, sk, width = key
             ratios.append(p / o)
-            print(f"pass {ps} {sched:9s} {mode} {b:4d},{s_q},{h:3d},{sk:6d} table {width:5d} copies {w.copies:2d} "
+            print(f"pass {ps} {sched:9s} {mode} {b:4d},{s_q},{h:3d},{sk:>6s} table {width:5d} copies {w.copies:2d} "
                   f"ours {o:8.1f} peer {p:8.1f} ratio {p / o:.3f}", flush=True)
 if ratios:
     geo = statistics.geometric_mean(ratios)

@@ -225,10 +225,11 @@ def fill_values(shape, dtype, data):
 class Workload:
     """Inputs of one configuration: `copies` q/cache pairs sharing one block table and lengths."""
 
-    def __init__(self, c, rotate_bytes, data="flashmla", seed=0):
+    def __init__(self, c, rotate_bytes, data="flashmla", seed=0, lengths=None):
+        """lengths: the requests' cache lengths (b of them); default cache_lengths(c, seed)."""
         torch = _torch()
         self.c = c
-        self.lengths = cache_lengths(c, seed)
+        self.lengths = list(lengths) if lengths is not None else cache_lengths(c, seed)
         self.mean_len = sum(self.lengths) / len(self.lengths)
         pages = [(n + PAGE - 1) // PAGE for n in self.lengths]
         self.num_blocks = max(sum(pages), 1)
