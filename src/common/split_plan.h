@@ -12,7 +12,8 @@
 // keeps requests whole, a few fewer, or T = the largest request's cost (pick_plan_candidate):
 // part p owns [p*T, (p+1)*T); parts past the total idle.
 // A cut inside request r falls on block clamp(cut - P_r - F, 0, nblk_r) of it, so
-// every block belongs to exactly one part, and each part's load is at most T units.
+// every block belongs to exactly one part, and each part's load is at most T + 2F - 1 units (the
+// fixed units of requests at its edges).
 //
 // Splits. The non-empty block ranges of one request, in part order, are its splits
 // 0, 1, ..., n_r - 1; everything about them has a closed form in (P_r, nblk_r, T), which is
@@ -162,8 +163,8 @@ FLASHMLA_HOST_DEVICE int64_t part_span(int64_t total_cost, int num_parts) {
 // - the last: the largest request's cost (at least the k = 0 span), so that a batch of equal
 //   requests runs one whole request a part however many parts idle. Fewer requests than parts, each
 //   of a few pages, are otherwise cut where F and the span fall apart: 64 requests of 4 pages at
-//   R = 64 (6 units each) over 132 parts of span 3 run as 1 + 3 pages and a combine, 1.26x
-//   FlashMLA's time in CUDA graphs (H200; entry 132).
+//   R = 64 (6 units each) over 132 parts ran at span 4 (96 busy parts, 64 requests split) with a
+//   combine, 1.26x FlashMLA's time in CUDA graphs (H200; entry 132).
 inline constexpr int kMaxSpanCandidates = 9;
 inline constexpr int kMaxPlanCandidates = kMaxSpanCandidates + 1;
 FLASHMLA_HOST_DEVICE int plan_span_candidates(int num_parts) {
