@@ -65,7 +65,7 @@ def max_diff(a, b):
     if a.shape != b.shape:
         return float("nan"), False
     both = torch.isfinite(a) & torch.isfinite(b)
-    same_inf = bool(((~torch.isfinite(a)) == (~torch.isfinite(b))).all())
+    same_inf = bool((torch.isfinite(a) == torch.isfinite(b)).all())
     d = (a.float() - b.float()).abs()[both]
     return (float(d.max()) if d.numel() else 0.0), same_inf
 

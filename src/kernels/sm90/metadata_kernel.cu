@@ -1,13 +1,13 @@
 // The split plan on the GPU: one CTA, no host synchronisation (capturable in a CUDA graph).
 //
 // Pass 1 sums the request costs and takes their maximum (the candidate spans need both); pass 1b
-// counts the partial slots of each candidate span and picks one (plan::pick_plan_candidate). Pass 2 walks the batch in
-// chunks of blockDim requests: a block-wide exclusive scan of the costs plus the carry of earlier
-// chunks gives each request its start P_r, from which the request writes the metadata fields it
-// owns (plan::emit_part_bounds) and its number of partial slots; a second scan turns the slot
-// counts into num_splits. Every field of every row has exactly one writer: thread p writes the
-// whole row of an idle part and fields 6, 7 of a busy one; requests write fields 0..5 of busy
-// parts, each exactly once (see emit_part_bounds), so no ordering between writers is needed.
+// counts the partial slots of each candidate span and picks one (plan::pick_plan_candidate). Pass 2
+// walks the batch in chunks of blockDim requests: a block-wide exclusive scan of the costs plus the
+// carry of earlier chunks gives each request its start P_r, from which the request writes the
+// metadata fields it owns (plan::emit_part_bounds) and its number of partial slots; a second scan
+// turns the slot counts into num_splits. Every field of every row has exactly one writer: thread p
+// writes the whole row of an idle part and fields 6, 7 of a busy one; requests write fields 0..5 of
+// busy parts, each exactly once (see emit_part_bounds), so no ordering between writers is needed.
 #include <cstdint>
 
 #include "common/split_plan.h"
