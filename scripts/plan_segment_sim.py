@@ -17,6 +17,7 @@ import random
 
 SEGMENT_PAGES = {"seesaw": 4.3, "one_page": 2.5, "narrow": 2.0}
 SLOT_COST = 4
+COMBINE_COST_SCALED = 16   # plan::kCombineCostScaled, 1/64 units
 
 
 def nblk(length):
@@ -57,7 +58,8 @@ def pick_span(lens, parts, rows, fixed):
     best = None
     for span in spans:
         slots, _ = plan(lens, span, fixed)
-        cost = (span + (fixed if slots > 0 else 0)) * 64 * parts + SLOT_COST * slots * min(rows, 64)
+        split = fixed * 64 + COMBINE_COST_SCALED if slots > 0 else 0
+        cost = (span * 64 + split) * parts + SLOT_COST * slots * min(rows, 64)
         if best is None or cost < best[0]:
             best = (cost, span)
     return best[1]

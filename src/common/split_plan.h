@@ -191,12 +191,22 @@ FLASHMLA_HOST_DEVICE int plan_rows_per_tile(int rows_per_kv) {
   return rows_per_kv < 1 ? 1 : (rows_per_kv < kRowsPerTile ? rows_per_kv : kRowsPerTile);
 }
 
+// What the combine's grid costs a plan that splits any request, beyond its slots, in 1/64 units: a
+// quarter of a page, for its hand-over from the decode grid and its first round of loads. It
+// decides the near-ties between a few short requests cut into parts of 1-8 pages with a combine
+// and one whole request a part with none, which the model otherwise handed to the split plan
+// (the earlier candidate on a tie): whole, 2-48 requests of 2-12 pages took 0.77-0.97 of the time,
+// and b = 256-512 of 32-64 pages ~0.95-0.99 (H100 and H200; docs/perf-log.md, entry 133). Half a
+// page took a few more such rows, where whole ran 0.89-1.08 of the time (slower at R = 32).
+inline constexpr int64_t kCombineCostScaled = 16;
+
 // The model's cost of a plan, times 64 * num_parts (integers, so that CPU and GPU pick alike): the
-// span, F more where some request is split (a part starting inside it), and the slots' merge.
-// rows_per_kv: s_q * h_q / h_kv; a slot weighs the rows of its row tile, min(rows_per_kv, 64).
+// span, F more where some request is split (a part starting inside it), the combine's fixed cost
+// then, and the slots' merge. rows_per_kv: s_q * h_q / h_kv; a slot weighs the rows of its row
+// tile, min(rows_per_kv, 64).
 FLASHMLA_HOST_DEVICE int64_t plan_cost_scaled(int64_t span, int64_t slots, int num_parts, int rows_per_kv) {
-  return (span + (slots > 0 ? request_fixed_cost(rows_per_kv) : 0)) * 64 * num_parts +
-         kSlotCost * slots * plan_rows_per_tile(rows_per_kv);
+  const int64_t split = slots > 0 ? request_fixed_cost(rows_per_kv) * 64 + kCombineCostScaled : 0;
+  return (span * 64 + split) * num_parts + kSlotCost * slots * plan_rows_per_tile(rows_per_kv);
 }
 
 // The candidate of least cost, given each candidate's span and partial slots.

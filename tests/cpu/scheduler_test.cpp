@@ -64,7 +64,8 @@ void check_plan(const std::vector<int32_t>& seqlens, int num_parts, int rows_per
   }
   const int64_t total = start[batch];
   // The span: the least cost in the model of split_plan.h (span, the fixed units where a request is
-  // split, kSlotCost a slot of a row tile's min(rows_per_kv, 64) rows per part) among the spans of
+  // split, kCombineCostScaled / 64 for the combine then, kSlotCost a slot of a row tile's
+  // min(rows_per_kv, 64) rows per part) among the spans of
   // num_parts - k busy parts for k < 1 + num_parts / 16 (at most 9), then the largest request's
   // cost (at least the k = 0 span); the earlier on a tie.
   const int64_t slot_rows = std::min(rows_per_kv, 64);
@@ -85,7 +86,8 @@ void check_plan(const std::vector<int32_t>& seqlens, int num_parts, int rows_per
       const int64_t cuts = nblk[r] > 0 ? (b - 1) / s - a / s : 0;
       if (cuts > 0) slots += cuts + 1;
     }
-    const int64_t cost = (s + (slots > 0 ? fixed : 0)) * 64 * num_parts + plan::kSlotCost * slots * slot_rows;
+    const int64_t split = slots > 0 ? fixed * 64 + plan::kCombineCostScaled : 0;
+    const int64_t cost = (s * 64 + split) * num_parts + plan::kSlotCost * slots * slot_rows;
     if (best_cost < 0 || cost < best_cost) {
       best_cost = cost;
       span = s;
@@ -282,14 +284,19 @@ std::pair<int, int> busy_parts_and_slots(const Plan& plan, int num_parts) {
 // request four parts long) or the equal span already cuts at request boundaries (132 of 4096 keys
 // on 132 parts), every part stays busy. Fewer short requests than parts run one a part with the
 // rest idle (the largest request's span, perf-log entry 132): 64 of 256 keys at 64 rows over 132
-// parts, and 100 of them.
+// parts, and 100 of them. Where a split plan only ties with one whole request a part, the combine's
+// fixed cost keeps them whole (perf-log entry 133): 16 of 256 keys and 8 of 128 at 128 rows, 64 of
+// 256 at 16 rows, 512 of 2048 at 16 rows as 128 parts of four; 24 of 128 keys at 32 rows and 48 of
+// 256 at 16 rows, cheaper split in the model, stay split.
 TEST(Scheduler, FewerBusyPartsKeepEqualRequestsWhole) {
   struct Case {
     int batch, keys, parts, rows, busy, slots;
   };
   const Case cases[] = {{64, 8192, 66, 128, 64, 0},  {128, 4096, 66, 128, 64, 0}, {256, 2048, 66, 128, 64, 0},
                         {128, 4096, 132, 16, 128, 0}, {132, 4096, 132, 16, 132, 0}, {64, 256, 132, 64, 64, 0},
-                        {100, 256, 132, 64, 100, 0}};
+                        {100, 256, 132, 64, 100, 0}, {16, 256, 66, 128, 16, 0},   {8, 128, 66, 128, 8, 0},
+                        {64, 256, 132, 16, 64, 0},    {512, 2048, 132, 16, 128, 0}, {24, 128, 132, 32, 96, 48},
+                        {48, 256, 132, 16, 96, 96}};
   for (const Case& c : cases) {
     SCOPED_TRACE(::testing::Message() << c.batch << " x " << c.keys << " keys, " << c.parts << " parts");
     const std::vector<int32_t> lengths(c.batch, c.keys);

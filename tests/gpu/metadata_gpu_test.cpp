@@ -82,9 +82,14 @@ TEST(GpuMetadata, OneLongRequestAndFewParts) {
 }
 
 // Fewer short requests than parts: the plan's last candidate, the largest request's cost as the
-// span, wins (split_plan.h), which needs the kernel's maximum over the batch to be the CPU's.
+// span, wins (split_plan.h), which needs the kernel's maximum over the batch to be the CPU's; and
+// near-ties that the combine's fixed cost decides (16 x 256 keys at 128 rows, 64 x 256 and 512 x
+// 2048 at 16 rows), where both must score it alike.
 TEST(GpuMetadata, ShortRequestsKeptWhole) {
   const int sms = test_sm_count();
+  expect_same_plan(std::vector<int32_t>(16, 256), sms / 2, "16 x 256 keys, two row tiles", 128);
+  expect_same_plan(std::vector<int32_t>(64, 256), sms, "64 x 256 keys, 16 rows", 16);
+  expect_same_plan(std::vector<int32_t>(512, 2048), sms, "512 x 2048 keys, 16 rows", 16);
   expect_same_plan(std::vector<int32_t>(64, 256), sms, "64 x 256 keys", 64);
   expect_same_plan(std::vector<int32_t>(100, 256), sms, "100 x 256 keys", 64);
   expect_same_plan(std::vector<int32_t>(32, 512), sms / 2, "32 x 512 keys, two row tiles", 128);
