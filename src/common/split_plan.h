@@ -195,9 +195,9 @@ FLASHMLA_HOST_DEVICE int plan_rows_per_tile(int rows_per_kv) {
 // quarter of a page, for its hand-over from the decode grid and its first round of loads. It
 // decides the near-ties between a few short requests cut into parts of 1-8 pages with a combine
 // and one whole request a part with none, which the model otherwise handed to the split plan
-// (the earlier candidate on a tie): whole, 2-48 requests of 2-12 pages took 0.77-0.97 of the time,
-// and b = 256-512 of 32-64 pages ~0.95-0.99 (H100 and H200; docs/perf-log.md, entry 133). Half a
-// page took a few more such rows, where whole ran 0.89-1.08 of the time (slower at R = 32).
+// (the earlier candidate on a tie). Over the 45 measured rows whose pick it changes (b = 2-512,
+// requests of 2-64 pages) whole took 0.92 (H200) and 0.90 (H100) of the time, 0.76-1.02; half a
+// page also took rows of R = 32 that ran up to 1.08x slower whole (docs/perf-log.md, entry 133).
 inline constexpr int64_t kCombineCostScaled = 16;
 
 // The model's cost of a plan, times 64 * num_parts (integers, so that CPU and GPU pick alike): the
