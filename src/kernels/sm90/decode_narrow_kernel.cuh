@@ -595,53 +595,80 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     sums_barrier();
     timeline_epilogue(EpiloguePoint::kSummed);
 
-#pragma unroll
-    for (int c = 0; c < kCols; ++c) {
-      const int q = query_of(c);
-      const int mrow = m_base + q;
-      if (mrow >= p.rows_per_kv) continue;
-      const float l = ((col_sum[q] + col_sum[kRows + q]) + col_sum[2 * kRows + q]) + col_sum[3 * kRows + q];
-      const float inv = l > 0.f ? 1.f / l : 0.f;
-      // The lse of a column comes from the warpgroup that holds its maximum.
-      const bool lse_writer = c / kStateCols == wg;
-      const float lse = row_lse(m[c % kStateCols], l, p.softmax_scale, dst.split());
-      int i, h;
-      token_and_head(p, kv_head, mrow, i, h);
-      const int jn = c >> 1, b = c & 1;
-      // This thread's 8 channels of the row (two keys' rows of four O^T tiles), hi + lo added.
-      auto write_row = [&](auto* row) {
-        using D = std::remove_reference_t<decltype(*row)>;
+    // The columns' normalisation and stores. A thread holds channels g and g + 8 of each 16-channel
+    // run of a row (four runs, e = 0, 1 below); lanes g and g ^ 1 swap one value so that each
+    // stores two adjacent channels, whole 32-byte sectors a row (bf16; 64 bytes in fp32). The
+    // column loop has no branch, so that ptxas overlaps the columns' chains (reciprocal, log,
+    // head index, addresses): branched per column, a one-page call's epilogue took ~0.5 us a
+    // column, 2.3 us at R = 16 and 4.6 us at R = 32 (docs/perf-log.md, entry 134). The swap needs
+    // the whole warp: rows past the kv group's last skip only their stores.
+    const bool odd_g = (g & 1) != 0;
+    const int ch0 = 256 * wg + 16 * w + g + (odd_g ? 7 : 0);
+    // base: out (T) or the partial slots (float); the branch below is the same for the whole warp.
+    auto store_columns = [&](auto* base, float* lse_base) {
+      using D = std::remove_reference_t<decltype(*base)>;
+      constexpr bool kToOut = !std::is_same_v<D, float>;
 #ifdef FLASHMLA_EXPERIMENT_NO_O_STORES
-        // Timing only (docs/perf-log.md, entry 79): no O stores; a sum that never matches keeps
-        // P @ V alive.
-        float keep = 0.f;
+      // Timing only (docs/perf-log.md, entry 79): no O stores; a sum that never matches keeps
+      // P @ V alive.
+      float keep = 0.f;
 #endif
 #pragma unroll
+      for (int c = 0; c < kCols; ++c) {
+        const int q = query_of(c);
+        const int mrow = m_base + q;
+        const bool row_ok = mrow < p.rows_per_kv;
+        const float l = ((col_sum[q] + col_sum[kRows + q]) + col_sum[2 * kRows + q]) + col_sum[3 * kRows + q];
+        const float inv = row_sum_reciprocal(l);
+        // The lse of a column comes from the warpgroup that holds its maximum.
+        const bool lse_writer = c / kStateCols == wg && w == 0 && g == 0;
+        const float lse = row_lse_select(m[c % kStateCols], l, p.softmax_scale, !kToOut);
+        int64_t row_at, lse_at;
+        if constexpr (kToOut) {
+          int i, h;
+          token_and_head(p, kv_head, mrow, i, h);
+          row_at = r * p.out_stride_b + i * p.out_stride_s + h * p.out_stride_h;
+          lse_at = r * p.lse_stride_b + h * p.lse_stride_h + i * p.lse_stride_s;
+        } else {
+          lse_at = (static_cast<int64_t>(dst.slot()) * p.num_heads_kv + kv_head) * p.rows_per_kv + mrow;
+          row_at = lse_at * kDimV;
+        }
+        D* row = base + row_at + ch0;
+        const int jn = c >> 1, b = c & 1;
+#pragma unroll
         for (int tt = 0; tt < 4; ++tt) {
+          float v[2];
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
             const int idx = 4 * jn + 2 * e + b;
-            float v = o[tt][idx];
-            if constexpr (C::kSplitP) v += o[tt][idx + kRows / 2];
-#ifdef FLASHMLA_EXPERIMENT_NO_O_STORES
-            keep += v * inv;
-#else
-            row[256 * wg + 64 * tt + 16 * w + g + 8 * e] = static_cast<D>(v * inv);
-#endif
+            v[e] = o[tt][idx];
+            if constexpr (C::kSplitP) v[e] += o[tt][idx + kRows / 2];
+            v[e] *= inv;
           }
-        }
+          // the swap: even g sends channel g + 8 and gets g + 1, odd g sends g and gets g + 7
+          const float got = __shfl_xor_sync(0xffffffffu, odd_g ? v[0] : v[1], 4);
+          const float first = odd_g ? got : v[0];
+          const float second = odd_g ? v[1] : got;
 #ifdef FLASHMLA_EXPERIMENT_NO_O_STORES
-        if (keep == 12345.f) row[0] = static_cast<D>(0.f);
+          keep += first + second;
+#else
+          if constexpr (kToOut) {
+            if (row_ok) *reinterpret_cast<uint32_t*>(row + 64 * tt) = HalfOps<T>::pack(first, second);
+          } else {
+            if (row_ok) *reinterpret_cast<float2*>(row + 64 * tt) = make_float2(first, second);
+          }
 #endif
-      };
-      if (!dst.split()) {
-        write_row(static_cast<T*>(p.out) + r * p.out_stride_b + i * p.out_stride_s + h * p.out_stride_h);
-        if (lse_writer && w == 0 && g == 0) p.lse[r * p.lse_stride_b + h * p.lse_stride_h + i * p.lse_stride_s] = lse;
-      } else if (dst.slot_ok()) {
-        const int64_t prow = (static_cast<int64_t>(dst.slot()) * p.num_heads_kv + kv_head) * p.rows_per_kv + mrow;
-        write_row(p.partial_o + prow * kDimV);
-        if (lse_writer && w == 0 && g == 0) p.partial_lse[prow] = lse;
+        }
+        if (row_ok && lse_writer) lse_base[lse_at] = lse;
       }
+#ifdef FLASHMLA_EXPERIMENT_NO_O_STORES
+      if (keep == 12345.f) base[0] = static_cast<D>(0.f);
+#endif
+    };
+    if (!dst.split()) {
+      store_columns(static_cast<T*>(p.out), p.lse);
+    } else if (dst.slot_ok()) {
+      store_columns(p.partial_o, p.partial_lse);
     }
     timeline_epilogue(EpiloguePoint::kStored);
     // The next request's epilogue rewrites col_sum; every warp that reads it must have read it.

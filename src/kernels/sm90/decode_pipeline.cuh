@@ -197,6 +197,25 @@ __device__ __forceinline__ float row_lse(float m, float l, float softmax_scale, 
   return l > 0.f ? m * softmax_scale + logf(l) : (split ? -INFINITY : INFINITY);
 }
 
+// The same with no branch (the epilogues' column loops; a branch per row or column kept ptxas
+// from overlapping the rows' chains, docs/perf-log.md, entry 134): logf(0) = -inf is computed and
+// not selected.
+__device__ __forceinline__ float row_lse_select(float m, float l, float softmax_scale, bool split) {
+  const float v = m * softmax_scale + logf(l);
+  return l > 0.f ? v : (split ? -INFINITY : INFINITY);
+}
+
+// 1 / l for a row sum l, 0 for l = 0, with no branch. A row with a visible key has l >= 1 (the key
+// at its reference maximum weighs exactly 1, and lazy maxima only ever lag below the true one),
+// so l lies in the exponent range where rcp.approx and one Newton step, the fast path of IEEE
+// 1.f / l, round correctly: the result equals 1.f / l bit for bit there.
+__device__ __forceinline__ float row_sum_reciprocal(float l) {
+  float r;
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(l));
+  r = fmaf(r, fmaf(-l, r, 1.f), r);
+  return l > 0.f ? r : 0.f;
+}
+
 // The physical page of block blk of request r.
 __device__ __forceinline__ int block_table_entry(const DecodeParams& p, int r, int blk) {
   return p.block_table[static_cast<int64_t>(r) * p.block_table_stride + blk];

@@ -30,19 +30,21 @@ template <typename T, typename RowSum>
 __device__ __forceinline__ void store_wide_tile_rows(const DecodeParams& p, RequestOutput dst, int r, int kv_head,
                                                      int m_base, int row0, int tq, int half, const float (&o)[128],
                                                      const float (&m)[2], RowSum row_sum) {
+  // The destination is the same for the whole warp, so the branch stays outside the row loop and
+  // the loop has none: ptxas then overlaps the two rows' chains (reciprocal, log, head index,
+  // addresses; docs/perf-log.md, entry 134). Rows past the kv group's last only skip their
+  // stores: the stores' shuffles need the whole warp.
+  if (!dst.split()) {
 #pragma unroll
-  for (int e = 0; e < 2; ++e) {
-    const int rl = row0 + 8 * e;
-    const int mrow = m_base + rl;
-    const float l = row_sum(e, rl);
-    // Rows past the kv group's last only skip their stores: the stores' shuffles need the
-    // whole warp.
-    const bool row_ok = mrow < p.rows_per_kv;
-    const float inv = l > 0.f ? 1.f / l : 0.f;
-    const float lse = row_lse(m[e], l, p.softmax_scale, dst.split());
-    int i = 0, h = 0;
-    if (row_ok) token_and_head(p, kv_head, mrow, i, h);
-    if (!dst.split()) {
+    for (int e = 0; e < 2; ++e) {
+      const int rl = row0 + 8 * e;
+      const int mrow = m_base + rl;
+      const float l = row_sum(e, rl);
+      const bool row_ok = mrow < p.rows_per_kv;
+      const float inv = row_sum_reciprocal(l);
+      const float lse = row_lse_select(m[e], l, p.softmax_scale, false);
+      int i, h;
+      token_and_head(p, kv_head, mrow, i, h);
       T* out = static_cast<T*>(p.out) + r * p.out_stride_b + i * p.out_stride_s + h * p.out_stride_h;
 #ifdef FLASHMLA_EXPERIMENT_NO_O_STORES
       if (experiment_keep_alive(o)) p.lse[0] = 0.f;
@@ -60,7 +62,16 @@ __device__ __forceinline__ void store_wide_tile_rows(const DecodeParams& p, Requ
       }
 #endif
       if (row_ok && half == 0 && tq == 0) p.lse[r * p.lse_stride_b + h * p.lse_stride_h + i * p.lse_stride_s] = lse;
-    } else if (dst.slot_ok()) {
+    }
+  } else if (dst.slot_ok()) {
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      const int rl = row0 + 8 * e;
+      const int mrow = m_base + rl;
+      const float l = row_sum(e, rl);
+      const bool row_ok = mrow < p.rows_per_kv;
+      const float inv = row_sum_reciprocal(l);
+      const float lse = row_lse_select(m[e], l, p.softmax_scale, true);
       const int64_t prow = (static_cast<int64_t>(dst.slot()) * p.num_heads_kv + kv_head) * p.rows_per_kv + mrow;
       float* po = p.partial_o + prow * kDimV;
 #ifdef FLASHMLA_EXPERIMENT_NO_O_STORES
