@@ -600,7 +600,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
     // stores two adjacent channels, whole 32-byte sectors a row (bf16; 64 bytes in fp32). The
     // column loop has no branch, so that ptxas overlaps the columns' chains (reciprocal, log,
     // head index, addresses): branched per column, a one-page call's epilogue took ~0.5 us a
-    // column, 2.3 us at R = 16 and 4.6 us at R = 32 (docs/perf-log.md, entry 134). The swap needs
+    // column, 2.6 us at R = 16 and 4.7 us at R = 32 (docs/perf-log.md, entry 134). The swap needs
     // the whole warp: rows past the kv group's last skip only their stores.
     const bool odd_g = (g & 1) != 0;
     const int ch0 = 256 * wg + 16 * w + g + (odd_g ? 7 : 0);
