@@ -34,15 +34,22 @@ __device__ __forceinline__ void store_wide_tile_rows(const DecodeParams& p, Requ
   // the loop has none: ptxas then overlaps the two rows' chains (reciprocal, log, head index,
   // addresses; docs/perf-log.md, entry 134). Rows past the kv group's last only skip their
   // stores: the stores' shuffles need the whole warp.
+  // Row e of this thread: its row of the kv group, whether the group has it, 1 / its sum, its lse.
+  struct Row {
+    int mrow;
+    bool ok;
+    float inv, lse;
+  };
+  auto row_of = [&](int e) {
+    const int rl = row0 + 8 * e;
+    const float l = row_sum(e, rl);
+    return Row{m_base + rl, m_base + rl < p.rows_per_kv, row_sum_reciprocal(l),
+               row_lse_select(m[e], l, p.softmax_scale, dst.split())};
+  };
   if (!dst.split()) {
 #pragma unroll
     for (int e = 0; e < 2; ++e) {
-      const int rl = row0 + 8 * e;
-      const int mrow = m_base + rl;
-      const float l = row_sum(e, rl);
-      const bool row_ok = mrow < p.rows_per_kv;
-      const float inv = row_sum_reciprocal(l);
-      const float lse = row_lse_select(m[e], l, p.softmax_scale, false);
+      const auto [mrow, row_ok, inv, lse] = row_of(e);
       int i, h;
       token_and_head(p, kv_head, mrow, i, h);
       T* out = static_cast<T*>(p.out) + r * p.out_stride_b + i * p.out_stride_s + h * p.out_stride_h;
@@ -66,12 +73,7 @@ __device__ __forceinline__ void store_wide_tile_rows(const DecodeParams& p, Requ
   } else if (dst.slot_ok()) {
 #pragma unroll
     for (int e = 0; e < 2; ++e) {
-      const int rl = row0 + 8 * e;
-      const int mrow = m_base + rl;
-      const float l = row_sum(e, rl);
-      const bool row_ok = mrow < p.rows_per_kv;
-      const float inv = row_sum_reciprocal(l);
-      const float lse = row_lse_select(m[e], l, p.softmax_scale, true);
+      const auto [mrow, row_ok, inv, lse] = row_of(e);
       const int64_t prow = (static_cast<int64_t>(dst.slot()) * p.num_heads_kv + kv_head) * p.rows_per_kv + mrow;
       float* po = p.partial_o + prow * kDimV;
 #ifdef FLASHMLA_EXPERIMENT_NO_O_STORES
