@@ -622,7 +622,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
         const float inv = row_sum_reciprocal(l);
         // The lse of a column comes from the warpgroup that holds its maximum.
         const bool lse_writer = c / kStateCols == wg && w == 0 && g == 0;
-        const float lse = row_lse_select(m[c % kStateCols], l, p.softmax_scale, !kToOut);
+        const float lse = row_lse(m[c % kStateCols], l, p.softmax_scale, !kToOut);
         int64_t row_at, lse_at;
         if constexpr (kToOut) {
           int i, h;

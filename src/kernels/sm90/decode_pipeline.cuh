@@ -192,15 +192,9 @@ __device__ __forceinline__ RequestOutput request_output(const DecodeParams& p, i
 
 // Natural-log lse of a row from its raw-score maximum m and its sum l of 2^((s - m) * scale_log2).
 // A row that saw no key: +inf in the output (SPEC), -inf in a partial (it weighs nothing in the
-// combine).
+// combine). No branch: logf(0) = -inf is computed and not selected, so that ptxas overlaps the
+// epilogues' rows (a branch per row or column kept it from doing so, docs/perf-log.md, entry 134).
 __device__ __forceinline__ float row_lse(float m, float l, float softmax_scale, bool split) {
-  return l > 0.f ? m * softmax_scale + logf(l) : (split ? -INFINITY : INFINITY);
-}
-
-// The same with no branch (the epilogues' column loops; a branch per row or column kept ptxas
-// from overlapping the rows' chains, docs/perf-log.md, entry 134): logf(0) = -inf is computed and
-// not selected.
-__device__ __forceinline__ float row_lse_select(float m, float l, float softmax_scale, bool split) {
   const float v = m * softmax_scale + logf(l);
   return l > 0.f ? v : (split ? -INFINITY : INFINITY);
 }

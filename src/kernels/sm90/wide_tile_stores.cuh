@@ -44,7 +44,7 @@ __device__ __forceinline__ void store_wide_tile_rows(const DecodeParams& p, Requ
     const int rl = row0 + 8 * e;
     const float l = row_sum(e, rl);
     return Row{m_base + rl, m_base + rl < p.rows_per_kv, row_sum_reciprocal(l),
-               row_lse_select(m[e], l, p.softmax_scale, dst.split())};
+               row_lse(m[e], l, p.softmax_scale, dst.split())};
   };
   if (!dst.split()) {
 #pragma unroll
