@@ -25,7 +25,9 @@
 // or write its shared memory. Printed: medians over launches of the grid's spans from the first
 // start: the last CTA to issue, the last to complete, and the median CTA's issue and completion.
 //
-// Usage: flashmla_epilogue_store_probe [launches, default 30]
+// Usage: flashmla_epilogue_store_probe [launches, default 30] [CTAs, default one an SM; rounded up
+// to an even count for the pair forms' clusters]: few CTAs time one SM's store path alone, as in a
+// call whose only busy CTA stores its tile (docs/perf-log.md, entry 135).
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -188,9 +190,10 @@ cudaLaunchConfig_t launch_config(int ctas, size_t smem, bool cluster_pairs, cuda
   return config;
 }
 
-void run(int launches) {
+void run(int launches, int ctas_asked) {
   int sms = 0;
   BENCH_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  if (ctas_asked > 0) sms = std::min(sms, ctas_asked + 1);
   sms &= ~1;   // whole clusters of two in the pair forms
   const size_t smem = 2 * kHalfBytesMax + 64;   // 128 KiB: one CTA an SM, as the decode kernels
   BENCH_CUDA(cudaFuncSetAttribute(store_burst, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
@@ -250,7 +253,7 @@ void run(int launches) {
 
 int main(int argc, char** argv) {
   try {
-    run(argc > 1 ? std::max(1, std::atoi(argv[1])) : 30);
+    run(argc > 1 ? std::max(1, std::atoi(argv[1])) : 30, argc > 2 ? std::atoi(argv[2]) : 0);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 1;

@@ -534,7 +534,8 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
             moved |= alpha_all[c] != 1.f;
           }
           // P @ V of the previous page has completed (the scores' waits drained the group queue).
-          if (moved) C::scale_o(o, alpha_all);
+          // Not on the segment's first page, where O^T is still zero (entry 135).
+          if (moved && j > 0) C::scale_o(o, alpha_all);
         }
         clk.mark(2);
         C::pv(o, sP, st, wg);

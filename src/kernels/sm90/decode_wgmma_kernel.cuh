@@ -758,7 +758,9 @@ __global__ void __launch_bounds__(kDecodeThreads, 1)
           }
           C::exponentiate(s, m, sl2, sum);
           // P @ V of the previous page has completed (the scores' waits drained the group queue).
-          if (alpha[0] != 1.f || alpha[1] != 1.f) C::scale_o(o, alpha);
+          // On the segment's first page O is still zero: nothing to move, and the 128 multiplies
+          // would sit on that page's chain (docs/perf-log.md, entry 135).
+          if (j > 0 && (alpha[0] != 1.f || alpha[1] != 1.f)) C::scale_o(o, alpha);
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
             lo_dropped[e] *= alpha[e] * alpha[e];
